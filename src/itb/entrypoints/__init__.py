@@ -1,0 +1,1 @@
+"""Entrypoints: translate input -> service -> output; no clinical rule lives here."""

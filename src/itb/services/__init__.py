@@ -1,0 +1,1 @@
+"""Use cases: take primitives, return plain data; persistence only through ports."""

@@ -1,0 +1,1 @@
+"""Simulation: the event-driven single-patient engine and the vectorised cohort engine."""
