@@ -1,0 +1,1 @@
+"""Clinical-workflow rules: candidacy, screening, drug library, titration, triage, wallet card."""
