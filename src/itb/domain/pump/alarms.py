@@ -1,0 +1,68 @@
+"""Pump alarms and the alarm log (device.md §4).
+
+Critical alarms sound two tones; non-critical ones a single tone repeating
+about once an hour ([S5][S13][S14]). Critical: empty reservoir, end of
+service, motor stall, pump stopped for over 48 h, critical memory error.
+Non-critical: low reservoir, elective replacement indicator (ERI), non-critical
+memory error ([S36][S51]). An alarm ends only when its cause is fixed or when
+the pump is interrogated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+__all__ = ["CRITICAL", "AlarmKind", "AlarmRecord", "tone_of"]
+
+
+class AlarmKind(StrEnum):
+    """What an alarm is about."""
+
+    LOW_RESERVOIR = "low_reservoir"
+    EMPTY_RESERVOIR = "empty_reservoir"
+    ELECTIVE_REPLACEMENT = "elective_replacement_indicator"
+    END_OF_SERVICE = "end_of_service"
+    MOTOR_STALL = "motor_stall"
+    PUMP_STOPPED = "pump_stopped_over_48h"
+    MEMORY_ERROR_CRITICAL = "memory_error_critical"
+    MEMORY_ERROR = "memory_error"
+
+
+CRITICAL: frozenset[AlarmKind] = frozenset(
+    {
+        AlarmKind.EMPTY_RESERVOIR,
+        AlarmKind.END_OF_SERVICE,
+        AlarmKind.MOTOR_STALL,
+        AlarmKind.PUMP_STOPPED,
+        AlarmKind.MEMORY_ERROR_CRITICAL,
+    }
+)
+
+
+def tone_of(kind: AlarmKind) -> str:
+    """The sound the pump makes for ``kind``."""
+    if kind in CRITICAL:
+        return "two-tone (~3 s), critical"
+    return "single tone (~1 s), repeating about hourly"
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRecord:
+    """One line of the alarm log: an alarm raised or ended at ``t_h`` (hours)."""
+
+    t_h: float
+    kind: AlarmKind
+    action: Literal["raised", "cleared_cause_fixed", "cleared_by_interrogation"]
+    detail: str = ""
+
+    @property
+    def critical(self) -> bool:
+        """True for two-tone critical alarms."""
+        return self.kind in CRITICAL
+
+    @property
+    def tone(self) -> str:
+        """How it sounds."""
+        return tone_of(self.kind)
