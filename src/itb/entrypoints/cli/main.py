@@ -30,7 +30,11 @@ app = typer.Typer(
 )
 
 # Command modules; each exposes ``register(app)``.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = (
+    "itb.entrypoints.cli.candidacy",
+    "itb.entrypoints.cli.drug_library",
+    "itb.entrypoints.cli.triage",
+)
 
 
 def _register_commands() -> None:
