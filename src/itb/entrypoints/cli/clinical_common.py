@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from itb.domain.clinical.reasons import Reason
@@ -30,6 +31,8 @@ _OUTCOME_STYLE = {
     "not_candidate": "bold red",
     "needs_review": "yellow",
     "note": "cyan",
+    "responder": "green",
+    "non_responder": "yellow",
 }
 
 
@@ -77,9 +80,10 @@ def reasons_table(reasons: Iterable[Reason], *, title: str = "Reasons") -> Table
     table.add_column("Source", ratio=2)
     for r in reasons:
         status = "" if r.status == "confirmed" else " (assumed)"
+        style = _OUTCOME_STYLE.get(r.outcome)
         table.add_row(
-            f"[{_OUTCOME_STYLE.get(r.outcome, '')}]{r.outcome}[/]",
-            r.text,
-            r.source + status,
+            f"[{style}]{r.outcome}[/]" if style else escape(r.outcome),
+            escape(r.text),
+            escape(r.source + status),
         )
     return table

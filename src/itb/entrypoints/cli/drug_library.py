@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -81,7 +82,7 @@ def show(
             if name in ("key", "label"):
                 continue
             s = getattr(p, name)
-            table.add_row(name, f"{s.value:g} {s.unit}", s.status, s.source)
+            table.add_row(name, f"{s.value:g} {s.unit}", s.status, escape(s.source))
         out.print(table)
     conc = Table(title="Concentrations", expand=True)
     conc.add_column("mcg/mL", justify="right")
@@ -93,7 +94,7 @@ def show(
             f"{c.concentration_mcg_per_ml:g}",
             c.use,
             ", ".join(c.pump_kinds) or "none (screening bolus only)",
-            c.concentration.source,
+            escape(c.concentration.source),
         )
     out.print(conc)
     out.print(f"[dim]{DISCLAIMER}[/]")
@@ -191,7 +192,7 @@ def _show(d: LibraryDecision) -> None:
     if d.within_all_limits:
         head = "[bold green]ALLOWED: within every limit[/]"
     else:
-        head = f"[bold yellow]ALLOWED WITH OVERRIDE[/]\nreason recorded: {d.override_reason}"
+        head = f"[bold yellow]ALLOWED WITH OVERRIDE[/]\nreason recorded: {escape(d.override_reason or '')}"
     out.print(Panel(f"{head}\n{d.field} = {d.value:g}", title="Drug library", expand=False))
     table = Table(expand=True)
     table.add_column("Checked", no_wrap=True)
@@ -207,7 +208,7 @@ def _show(d: LibraryDecision) -> None:
             f"{c.value:.4g}",
             f"{c.kind} {op} {c.limit.value:g} {c.limit.unit}",
             result,
-            c.limit.source + ("" if c.limit.status == "confirmed" else " (assumed)"),
+            escape(c.limit.source + ("" if c.limit.status == "confirmed" else " (assumed)")),
         )
     out.print(table)
     out.print(f"[dim]{DISCLAIMER}[/]")

@@ -34,6 +34,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "itb.entrypoints.cli.candidacy",
     "itb.entrypoints.cli.drug_library",
     "itb.entrypoints.cli.triage",
+    "itb.entrypoints.cli.screening_trial",
 )
 
 

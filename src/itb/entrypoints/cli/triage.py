@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -82,7 +83,9 @@ def _list_signs(guide: TriageGuide, as_json: bool) -> None:
     table.add_column("Also accepted")
     table.add_column("On its own")
     for s in guide.signs.values():
-        table.add_row(s.key, s.label, ", ".join(s.aliases), guide.urgencies[s.urgency].label)
+        table.add_row(
+            s.key, escape(s.label), ", ".join(s.aliases), guide.urgencies[s.urgency].label
+        )
     console().print(table)
 
 
@@ -109,7 +112,7 @@ def _payload(result: TriageResult) -> dict[str, object]:
 
 def _show(guide: TriageGuide, result: TriageResult) -> None:
     out = console()
-    actions = "\n".join(f"{i}. {a}" for i, a in enumerate(result.actions, start=1))
+    actions = "\n".join(f"{i}. {escape(a)}" for i, a in enumerate(result.actions, start=1))
     out.print(
         Panel(
             actions,
@@ -123,7 +126,11 @@ def _show(guide: TriageGuide, result: TriageResult) -> None:
     causes.add_column("Because of")
     causes.add_column("Source")
     for c in result.causes:
-        causes.add_row(c.label, ", ".join(guide.signs[s].label.lower() for s in c.signs), c.source)
+        causes.add_row(
+            escape(c.label),
+            escape(", ".join(guide.signs[s].label.lower() for s in c.signs)),
+            escape(c.source),
+        )
     out.print(causes)
     reasons = Table(title="Reasons", expand=True)
     reasons.add_column("Urgency", no_wrap=True)
@@ -131,7 +138,11 @@ def _show(guide: TriageGuide, result: TriageResult) -> None:
     reasons.add_column("Source", ratio=2)
     for r in result.reasons:
         label = guide.urgencies[Urgency(r.outcome)].label
-        reasons.add_row(label, r.text, r.source + ("" if r.status == "confirmed" else " (assumed)"))
+        reasons.add_row(
+            label,
+            escape(r.text),
+            escape(r.source + ("" if r.status == "confirmed" else " (assumed)")),
+        )
     out.print(reasons)
     out.print(f"[dim]{DISCLAIMER}[/]")
 
