@@ -34,6 +34,8 @@ __all__ = [
     "CandidacyAssessment",
     "CandidacyRecord",
     "CandidacyRules",
+    "OralBaclofen",
+    "Origin",
     "Verdict",
     "assess_candidacy",
     "parse_candidacy_rules",
