@@ -1,0 +1,55 @@
+"""The one composition root: reviewed data and adapters wired into the services.
+
+Entrypoints (CLI, API) call these functions; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from itb.adapters.datafiles import load_data_table, read_toml_file
+from itb.adapters.run_output import write_pump_run
+from itb.domain.drug import parse_drugs
+from itb.domain.pump import PumpPreset, parse_catheters, parse_discrepancy_tolerance, parse_presets
+from itb.services.pump_run import PumpCatalog, PumpRunResult, run_pump
+from itb.services.pump_spec import PumpSpec, parse_pump_spec
+
+__all__ = [
+    "example_pump_specs",
+    "load_pump_spec",
+    "pump_catalog",
+    "pump_presets",
+    "run_pump_spec",
+    "write_pump_run",
+]
+
+
+def pump_presets() -> dict[str, PumpPreset]:
+    """Pump presets from itb/data/pumps.toml."""
+    return parse_presets(load_data_table("pumps"))
+
+
+def pump_catalog() -> PumpCatalog:
+    """Presets, catheters, drug products and refill tolerance from itb/data."""
+    return PumpCatalog(
+        presets=pump_presets(),
+        catheters=parse_catheters(load_data_table("catheters")),
+        drugs=parse_drugs(load_data_table("drugs")),
+        tolerance=parse_discrepancy_tolerance(load_data_table("refill")),
+    )
+
+
+def load_pump_spec(path: Path) -> PumpSpec:
+    """Read and validate a pump-run spec file (one-line InvalidValue on any problem)."""
+    return parse_pump_spec(read_toml_file(path, field="SPEC.toml"))
+
+
+def run_pump_spec(spec: PumpSpec, days: float | None) -> PumpRunResult:
+    """Run a validated spec against the reviewed data."""
+    return run_pump(spec, days, pump_catalog())
+
+
+def example_pump_specs() -> list[Path]:
+    """The example pump specs shipped in the repository (examples/pump/*.toml), sorted."""
+    root = Path(__file__).resolve().parents[2] / "examples" / "pump"
+    return sorted(root.glob("*.toml"))
