@@ -5,20 +5,25 @@ Entrypoints (CLI, API) call these functions; nothing here runs at import time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from itb.adapters.datafiles import load_data_table, read_toml_file
-from itb.adapters.run_output import write_pump_run
+from itb.adapters.run_output import write_output_dir, write_pump_run, write_pump_run_files
 from itb.domain.drug import parse_drugs
 from itb.domain.pump import PumpPreset, parse_catheters, parse_discrepancy_tolerance, parse_presets
 from itb.services.pump_run import PumpCatalog, PumpRunResult, run_pump
 from itb.services.pump_spec import PumpSpec, parse_pump_spec
+from itb.services.pump_summary import highlights
 
 __all__ = [
+    "DemoRun",
     "example_pump_specs",
     "load_pump_spec",
     "pump_catalog",
     "pump_presets",
+    "run_pump_demo",
     "run_pump_spec",
     "write_pump_run",
 ]
@@ -53,3 +58,58 @@ def example_pump_specs() -> list[Path]:
     """The example pump specs shipped in the repository (examples/pump/*.toml), sorted."""
     root = Path(__file__).resolve().parents[2] / "examples" / "pump"
     return sorted(root.glob("*.toml"))
+
+
+@dataclass(frozen=True, slots=True)
+class DemoRun:
+    """One demonstration scenario: its spec file, result and highlights."""
+
+    spec_path: Path
+    stem: str
+    title: str
+    description: str
+    result: PumpRunResult
+    highlights: tuple[str, ...]
+
+
+def run_pump_demo(spec_paths: Sequence[Path], out_dir: Path) -> tuple[list[DemoRun], Path]:
+    """Run every spec (all validated and run before anything is written), then write
+    ``out_dir/<spec name>/`` files and ``out_dir/summary.md`` atomically."""
+    runs: list[DemoRun] = []
+    for path in spec_paths:
+        spec = load_pump_spec(path)
+        result = run_pump(spec, None, pump_catalog())
+        runs.append(
+            DemoRun(
+                path,
+                path.stem,
+                spec.name or path.stem,
+                spec.description,
+                result,
+                tuple(highlights(result)),
+            )
+        )
+
+    def fill(tmp: Path) -> None:
+        lines = [
+            "# itb demo: the pump system",
+            "",
+            "Simulation and decision support only: not a medical device, not clinical advice.",
+            "",
+        ]
+        for run in runs:
+            sub = tmp / run.stem
+            sub.mkdir()
+            write_pump_run_files(run.result, sub)
+            lines += [
+                f"## {run.title}",
+                "",
+                f"Spec: `{run.spec_path.name}`; files: `{run.stem}/`",
+                "",
+            ]
+            if run.description:
+                lines += [run.description, ""]
+            lines += [f"- {h}" for h in run.highlights] + [""]
+        (tmp / "summary.md").write_text("\n".join(lines), encoding="utf-8")
+
+    return runs, write_output_dir(out_dir, fill)

@@ -267,6 +267,7 @@ class PumpRunResult:
     reservoir_calculated_ml: float
     reservoir_actual_ml: float
     delivered_mcg: float
+    initial_concentration_mcg_per_ml: float
     final: Mapping[str, Any]
     alarms: tuple[AlarmRow, ...]
     events: tuple[EventRow, ...]
@@ -809,6 +810,7 @@ def _result(
         reservoir_calculated_ml=pump.reservoir_calculated_ml,
         reservoir_actual_ml=pump.reservoir_actual_ml,
         delivered_mcg=ld.delivered_csf_mcg,
+        initial_concentration_mcg_per_ml=spec.fill.concentration_mcg_per_ml,
         final=status,
         alarms=tuple(
             AlarmRow(clock.iso(a.t_h), a.t_h, a.kind.value, a.kind in CRITICAL, a.action)
@@ -862,6 +864,7 @@ def result_to_dict(result: PumpRunResult, *, include_series: bool = False) -> di
         "reservoir_calculated_ml": result.reservoir_calculated_ml,
         "reservoir_actual_ml": result.reservoir_actual_ml,
         "delivered_mcg": result.delivered_mcg,
+        "initial_concentration_mcg_per_ml": result.initial_concentration_mcg_per_ml,
         "final": dict(result.final),
         "battery": asdict(result.battery),
         "drug_balance": asdict(result.drug_balance),

@@ -36,6 +36,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "itb.entrypoints.cli.triage",
     "itb.entrypoints.cli.screening_trial",
     "itb.entrypoints.cli.pump",
+    "itb.entrypoints.cli.demo",
 )
 
 
