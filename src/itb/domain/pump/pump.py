@@ -755,10 +755,16 @@ class Pump:
 
         Raises:
             NotAllowedForPump: the pump cannot give boluses.
+            PumpStateError: another bolus is still running.
             DoseOutOfRange: faster than the pump's bolus rate.
         """
         if not self.preset.programmable:
             raise NotAllowedForPump(f"{self.preset.label} cannot give boluses")
+        if self.bolus is not None:
+            raise PumpStateError(
+                f"a {self.bolus.bolus.kind.value} bolus is running until "
+                f"t = {self.bolus.ends_t_h:g} h"
+            )
         if bolus.rate_ml_per_h > self.preset.max_bolus_rate_ml_per_h + 1e-12:
             raise DoseOutOfRange(
                 "bolus rate_ml_per_h",

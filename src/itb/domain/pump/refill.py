@@ -241,6 +241,14 @@ def perform_refill(
             new_prescription, held_concentration_mcg_per_ml=concentration_mcg_per_ml
         )
     dose_before = pump.prescription.program.daily_dose_mcg()
+    bridge = (
+        Bolus.bridge(pump.dead_space_ml, old_conc, dose_before)
+        if bridge_bolus and changing and dose_before > 0 and pump.preset.programmable
+        else None
+    )
+    if bridge is not None:
+        pump.validate_bolus(bridge)
+    # Everything that can be refused has been checked: from here the refill runs through.
     withdrawal = pump.withdraw_residual(t_h)
     discrepancy = judge_discrepancy(
         withdrawal.expected_ml, withdrawal.withdrawn_ml, tolerance, programmed_since_fill
@@ -254,13 +262,13 @@ def perform_refill(
         reason=reason,
     )
     changes: tuple[ChangeRow, ...] = ()
-    if pump.preset.programmable and (new_prescription is not None or bridge_bolus):
+    if pump.preset.programmable and (new_prescription is not None or bridge is not None):
         session = ProgrammingSession(pump, t_h, clinician=clinician, reason=reason)
         if new_prescription is not None:
             session.stage_prescription(new_prescription, reason)
-        if bridge_bolus and changing and dose_before > 0:
+        if bridge is not None:
             session.stage_bolus(
-                Bolus.bridge(pump.dead_space_ml, old_conc, dose_before),
+                bridge,
                 "bridge bolus: keep the daily dose continuous across the concentration change",
             )
         changes = tuple(session.commit(t_h))

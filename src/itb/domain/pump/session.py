@@ -157,7 +157,16 @@ class ProgrammingSession:
         self._require_open()
         if not self.review():
             raise SessionError("nothing staged: there is nothing to update")
-        self.pump.begin_update(t_h)
+        # The pump may have moved on since staging: check everything again before
+        # the pump stops, so an update can never be refused half-way.
+        pump = self.pump
+        if self._prescription is not None:
+            pump.validate_prescription(self._prescription[0])
+        if self._bolus is not None:
+            pump.validate_bolus(self._bolus[0])
+        if self._low_alarm is not None:
+            pump.validate_low_reservoir_alarm(self._low_alarm[0])
+        pump.begin_update(t_h)
         self.state = SessionState.UPDATING
 
     def complete_update(self, t_h: float) -> list[ChangeRow]:
