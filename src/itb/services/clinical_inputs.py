@@ -22,9 +22,17 @@ from itb.domain.clinical.candidacy import (
     OralBaclofen,
     Origin,
 )
+from itb.domain.clinical.card import PUMP_KINDS as CARD_PUMP_KINDS
+from itb.domain.clinical.card import CardData, Contact
+from itb.domain.errors import InvalidValue
 from itb.services.toml_fields import Fields
 
-__all__ = ["CANDIDACY_KEYS", "parse_candidacy_record"]
+__all__ = [
+    "CANDIDACY_KEYS",
+    "CARD_KEYS",
+    "parse_candidacy_record",
+    "parse_card_file",
+]
 
 CANDIDACY_KEYS = (
     "assessed_on",
@@ -73,3 +81,49 @@ def parse_candidacy_record(table: Mapping[str, Any]) -> tuple[CandidacyRecord, d
     if f.has("notes"):
         f.text("notes")
     return record, f.opt_calendar_date("assessed_on")
+
+
+CARD_KEYS = ("issued_on", "patient_name", "pump", "therapy", "dates", "clinic", "contact")
+
+
+def parse_card_file(table: Mapping[str, Any], *, default_issued_on: date) -> CardData:
+    """Parse a wallet-card TOML (docs/clinical-workflow.md, "Wallet card file").
+
+    Args:
+        table: the file's TOML.
+        default_issued_on: the issue date when the file has no ``issued_on`` (the entrypoint
+            passes today; the clock is not read here).
+    """
+    f = Fields(table, "", CARD_KEYS)
+    pump = Fields(
+        f.table.get("pump", {}), "pump", ("model", "kind", "implant_date", "replacement_due")
+    )
+    therapy = Fields(
+        f.table.get("therapy", {}),
+        "therapy",
+        ("drug", "concentration_mcg_per_ml", "daily_dose_mcg_per_day", "program"),
+    )
+    dates = Fields(f.table.get("dates", {}), "dates", ("next_refill", "low_reservoir_alarm"))
+    clinic = Fields(f.table.get("clinic", {}), "clinic", ("name", "phone"))
+    contacts = []
+    for i, entry in enumerate(f.tables("contact"), start=1):
+        c = Fields(entry, f"contact[{i}]", ("name", "phone", "role"))
+        contacts.append(Contact(c.text("name"), c.text("phone"), c.text("role", default="Contact")))
+    if not contacts:
+        raise InvalidValue("contact", None, "at least one [[contact]] with name and phone")
+    return CardData(
+        patient_name=f.text("patient_name"),
+        pump_model=pump.text("model"),
+        pump_kind=pump.choice("kind", CARD_PUMP_KINDS),
+        implant_date=pump.opt_calendar_date("implant_date"),
+        replacement_due_date=pump.opt_calendar_date("replacement_due"),
+        drug=therapy.text("drug", default="Baclofen injection (intrathecal)"),
+        concentration_mcg_per_ml=therapy.number("concentration_mcg_per_ml", minimum=0.0),
+        daily_dose_mcg_per_day=therapy.number("daily_dose_mcg_per_day", minimum=0.0),
+        program_summary=therapy.text("program"),
+        next_refill_date=dates.calendar_date("next_refill"),
+        low_reservoir_alarm_date=dates.opt_calendar_date("low_reservoir_alarm"),
+        implanting_clinic=Contact(clinic.text("name"), clinic.text("phone"), "ITB clinic"),
+        emergency_contacts=tuple(contacts),
+        issued_on=f.opt_calendar_date("issued_on") or default_issued_on,
+    )
