@@ -793,7 +793,7 @@ def _result(
         return None if t is None else clock.iso(t)
 
     ld = pump.ledger
-    status = asdict(pump.status())
+    status = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(pump.status()).items()}
     for key in ("eri_t_h", "eos_t_h"):
         status[key.replace("_t_h", "_time")] = iso_or_none(status[key])
     status["time"] = clock.iso(pump.t_h)
