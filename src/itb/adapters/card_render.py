@@ -116,11 +116,35 @@ def _height(flowables: list[Any], width: float) -> float:
     return total
 
 
-def _draw_panel(canvas: Any, panel: CardPanel, x: float, y: float, number: int) -> None:
-    """Draw ``panel`` with its lower-left corner at (x, y), in points."""
+_HEAD_SIZE_PT = 8.0
+
+
+def _panel_font_size(panel: CardPanel, number: int) -> float:
+    """The largest body size (pt) at which ``panel`` fits its card panel.
+
+    Raises:
+        InvalidValue: it does not fit even at the smallest readable size.
+    """
+    inner_w = (CARD_WIDTH_MM - 2 * _PAD_MM) * mm
+    avail = (CARD_HEIGHT_MM - 2 * _PAD_MM) * mm - _HEAD_SIZE_PT * 1.9
+    for size in _FONT_SIZES_PT:
+        if _height(_panel_flowables(panel, size, inner_w), inner_w) <= avail:
+            return size
+    raise InvalidValue(
+        f"card panel {number} ({panel.heading})",
+        "too much text",
+        f"text that fits {CARD_WIDTH_MM} x {CARD_HEIGHT_MM} mm at "
+        f"{_FONT_SIZES_PT[-1]} pt: shorten the longest entries",
+    )
+
+
+def _draw_panel(
+    canvas: Any, panel: CardPanel, x: float, y: float, number: int, size: float
+) -> None:
+    """Draw ``panel`` with its lower-left corner at (x, y), in points, body at ``size`` pt."""
     w, h = CARD_WIDTH_MM * mm, CARD_HEIGHT_MM * mm
     pad = _PAD_MM * mm
-    head_size = 8.0
+    head_size = _HEAD_SIZE_PT
     head_h = head_size * 1.9
     fill = _RED if panel.emphasis else _NAVY
     canvas.setFillColor(fill)
@@ -138,17 +162,7 @@ def _draw_panel(canvas: Any, panel: CardPanel, x: float, y: float, number: int) 
     canvas.drawRightString(x + w - pad / 2, y + h - head_h + 2, str(number))
     inner_w = w - 2 * pad
     avail = h - head_h - 2 * pad
-    for size in _FONT_SIZES_PT:
-        flow = _panel_flowables(panel, size, inner_w)
-        if _height(flow, inner_w) <= avail:
-            break
-    else:
-        raise InvalidValue(
-            f"card panel {number} ({panel.heading})",
-            "too much text",
-            f"text that fits {CARD_WIDTH_MM} x {CARD_HEIGHT_MM} mm at "
-            f"{_FONT_SIZES_PT[-1]} pt: shorten the longest entries",
-        )
+    flow = _panel_flowables(panel, size, inner_w)
     frame = Frame(
         x + pad,
         y + pad,
@@ -163,14 +177,18 @@ def _draw_panel(canvas: Any, panel: CardPanel, x: float, y: float, number: int) 
     frame.addFromList(flow, canvas)
 
 
-def _draw_card_block(canvas: Any, card: WalletCard, page_w: float, top: float) -> float:
+def _draw_card_block(
+    canvas: Any, card: WalletCard, sizes: list[float], page_w: float, top: float
+) -> float:
     """Draw the 2 x 2 block with cut and fold lines; return its bottom y (points)."""
     w, h = CARD_WIDTH_MM * mm, CARD_HEIGHT_MM * mm
     x0 = (page_w - 2 * w) / 2
     y0 = top - 2 * h
     positions = [(x0, y0 + h), (x0 + w, y0 + h), (x0, y0), (x0 + w, y0)]
-    for number, (panel, (x, y)) in enumerate(zip(card.panels, positions, strict=True), start=1):
-        _draw_panel(canvas, panel, x, y, number)
+    for number, (panel, (x, y), size) in enumerate(
+        zip(card.panels, positions, sizes, strict=True), start=1
+    ):
+        _draw_panel(canvas, panel, x, y, number, size)
     canvas.setStrokeColor(colors.black)
     canvas.setLineWidth(0.8)
     canvas.setDash()
@@ -192,6 +210,9 @@ def write_card_pdf(card: WalletCard, path: Path) -> None:
     Raises:
         InvalidValue: a panel's text does not fit the card at a readable size.
     """
+    # Fit every panel before anything is drawn or written (an error inside reportlab's
+    # page callback would be re-wrapped, and a half-written file left behind).
+    sizes = [_panel_font_size(p, n) for n, p in enumerate(card.panels, start=1)]
     page_w, page_h = A4
     margin = _PAGE_MARGIN_MM * mm
     card_top = page_h - margin - _TITLE_BLOCK_MM * mm
@@ -215,7 +236,7 @@ def write_card_pdf(card: WalletCard, path: Path) -> None:
             f"Made on {card.issued_on.strftime('%d %b %Y')}. Keep it with you, and make a new card "
             "after every dose change or refill.",
         )
-        _draw_card_block(canvas, card, page_w, card_top)
+        _draw_card_block(canvas, card, sizes, page_w, card_top)
         canvas.restoreState()
 
     flow_h_first = card_bottom - margin
