@@ -86,11 +86,9 @@ class ValidationSettings:
     ) -> ValidationSettings:
         """Parse ``[validation]``; keyword arguments override the documented values."""
         v = section(table, "validation")
-        raw_seed = v.get("seed")
-        if not isinstance(raw_seed, int) or isinstance(raw_seed, bool):
-            raw_seed = 0
+        documented_seed = round(sourced_value(v, "seed", where="validation"))
         return cls(
-            seed=raw_seed if seed is None else seed,
+            seed=documented_seed if seed is None else seed,
             pk_cohort_size=round(sourced_value(v, "pk_cohort_size", where="validation"))
             if pk_cohort_size is None
             else pk_cohort_size,

@@ -38,6 +38,9 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "itb.entrypoints.cli.card",
     "itb.entrypoints.cli.pump",
     "itb.entrypoints.cli.demo",
+    "itb.entrypoints.cli.validate",
+    "itb.entrypoints.cli.titrate",
+    "itb.entrypoints.cli.patient",
 )
 
 

@@ -1,0 +1,1 @@
+"""Plots (matplotlib, Agg backend): the only place matplotlib appears."""

@@ -1,0 +1,92 @@
+"""``itb validate``: run the virtual patient against every published target (T1-T16).
+
+Each row is computed from the model (never copied): the typical patient through
+the exact domain solution, cohort rows from a seeded population (documented seed
+and sizes in ``itb/data/patient.toml`` ``[validation]``). Exit code 1 when any
+row fails.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from itb.adapters.datafiles import load_data_table
+from itb.domain.clinical.titration import parse_titration_rules
+from itb.simulation.validation import ValidationRow, run_validation
+
+__all__ = ["EXIT_VALIDATION_FAILED", "register", "validate"]
+
+EXIT_VALIDATION_FAILED = 1
+
+
+def _table(rows: list[ValidationRow]) -> Table:
+    table = Table(title="Virtual patient validation (reference/model.md targets)", show_lines=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("what")
+    table.add_column("published")
+    table.add_column("model")
+    table.add_column("tolerance")
+    table.add_column("result", no_wrap=True)
+    for r in rows:
+        if r.informational:
+            result = "[cyan]info[/cyan]"
+        else:
+            result = "[green]pass[/green]" if r.passed else "[bold red]FAIL[/bold red]"
+        table.add_row(r.id, r.what, r.published, r.model, r.tolerance, result)
+    return table
+
+
+def validate(
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print a JSON list of {id, published, model, tolerance, passed, ...}.",
+        ),
+    ] = False,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Cohort seed (default: the documented seed in patient.toml)."),
+    ] = None,
+    pk_cohort_size: Annotated[
+        int | None,
+        typer.Option(min=50, help="Patients for T1/T2 (default: patient.toml)."),
+    ] = None,
+    titration_cohort_size: Annotated[
+        int | None,
+        typer.Option(
+            min=50, help="Patients screened and titrated for T8b-T16 (default: patient.toml)."
+        ),
+    ] = None,
+) -> None:
+    """Compare the virtual patient with every published target; exit 1 if any row fails."""
+    rows = run_validation(
+        load_data_table("patient"),
+        parse_titration_rules(load_data_table("titration")),
+        seed=seed,
+        pk_cohort_size=pk_cohort_size,
+        titration_cohort_size=titration_cohort_size,
+    )
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        console = Console(width=160)
+        console.print(_table(rows))
+        failed = [r.id for r in rows if not r.passed]
+        console.print(
+            f"[bold red]{len(failed)} row(s) failed: {', '.join(failed)}[/bold red]"
+            if failed
+            else f"[green]all {len(rows)} rows pass[/green]"
+        )
+    if not all(r.passed for r in rows):
+        raise typer.Exit(EXIT_VALIDATION_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``itb validate`` to ``app``."""
+    app.command("validate")(validate)
