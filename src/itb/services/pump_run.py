@@ -91,6 +91,7 @@ __all__ = [
     "WallClock",
     "result_to_dict",
     "run_pump",
+    "to_prescription",
 ]
 
 _GAP_MIN_H = 1.0
@@ -345,7 +346,8 @@ def _program(rx: PrescriptionSpec) -> Program:
             )
 
 
-def _prescription(rx: PrescriptionSpec, concentration_mcg_per_ml: float) -> Prescription:
+def to_prescription(rx: PrescriptionSpec, concentration_mcg_per_ml: float) -> Prescription:
+    """The domain prescription of a spec's prescription table at a concentration (mcg/mL)."""
     pb = rx.patient_bolus
     settings = (
         None
@@ -423,7 +425,7 @@ def _plan(
                 "concentration at refill)",
             )
         with _field("prescription"):
-            initial = _prescription(spec.prescription, held)
+            initial = to_prescription(spec.prescription, held)
             pump.validate_prescription(initial, held_concentration_mcg_per_ml=held)
             if spec.prescription.low_reservoir_alarm_ml is not None:
                 pump.validate_low_reservoir_alarm(spec.prescription.low_reservoir_alarm_ml)
@@ -461,7 +463,7 @@ def _plan(
                             raise InvalidValue(
                                 "prescription", "{...}", f"none: {preset.label} has a fixed flow"
                             )
-                        rx = _prescription(ev.prescription, ev.concentration_mcg_per_ml)
+                        rx = to_prescription(ev.prescription, ev.concentration_mcg_per_ml)
                         pump.validate_prescription(
                             rx, held_concentration_mcg_per_ml=ev.concentration_mcg_per_ml
                         )
@@ -486,7 +488,7 @@ def _plan(
                     held = ev.concentration_mcg_per_ml
                 case ReprogramEvent():
                     if ev.prescription is not None:
-                        rx = _prescription(ev.prescription, held)
+                        rx = to_prescription(ev.prescription, held)
                         pump.validate_prescription(rx, held_concentration_mcg_per_ml=held)
                     alarm = ev.low_reservoir_alarm_ml or (
                         ev.prescription.low_reservoir_alarm_ml if ev.prescription else None
@@ -793,7 +795,9 @@ def _result(
         return None if t is None else clock.iso(t)
 
     ld = pump.ledger
-    status = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(pump.status()).items()}
+    status: dict[str, Any] = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in asdict(pump.status()).items()
+    }
     for key in ("eri_t_h", "eos_t_h"):
         status[key.replace("_t_h", "_time")] = iso_or_none(status[key])
     status["time"] = clock.iso(pump.t_h)
