@@ -546,8 +546,10 @@ def _apply(
                 if ev.set_clock:
                     session.stage_clock(clock.pump_clock_offset_h(t), "clock set at refill")
                 session.commit(t)
-            low = time_calculated_volume_reaches(pump, pump.low_reservoir_alarm_ml)
-            empty = time_calculated_volume_reaches(pump, pump.preset.empty_reservoir_alarm_ml)
+            low, empty = report.low_reservoir_alarm_t_h, report.empty_alarm_t_h
+            if alarm is not None or ev.set_clock:  # the forecast changed after the refill
+                low = time_calculated_volume_reaches(pump, pump.low_reservoir_alarm_ml)
+                empty = time_calculated_volume_reaches(pump, pump.preset.empty_reservoir_alarm_ml)
             d = report.discrepancy
             refills.append(
                 RefillRow(
