@@ -261,6 +261,14 @@ def test_library_screening_strength_refused_in_pump(cli: Cli) -> None:
     one_line_error(err, "concentration_mcg_per_ml")
 
 
+@pytest.mark.parametrize(("option", "value"), [("--dose", "lots"), ("--previous-dose", "nan")])
+def test_library_non_numeric_option_is_one_line(cli: Cli, option: str, value: str) -> None:
+    extra = ["--dose", "400"] if option != "--dose" else []
+    code, _, err = _check(cli, *extra, option, value)
+    assert code == 2
+    one_line_error(err, option)
+
+
 def test_library_show_json(cli: Cli) -> None:
     code, out, _ = cli("library", "show", "--json")
     payload = json.loads(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import typer
@@ -106,7 +107,7 @@ def check(
         str, typer.Option("--population", help="adult_spinal, adult_cerebral or child.")
     ],
     concentration: Annotated[
-        float, typer.Option("--concentration", help="Drug concentration, mcg/mL.")
+        str, typer.Option("--concentration", help="Drug concentration, mcg/mL.")
     ],
     pump_kind: Annotated[
         str | None,
@@ -115,11 +116,11 @@ def check(
             help="peristaltic, valve or constant_flow (leave out for a screening bolus).",
         ),
     ] = None,
-    dose: Annotated[float | None, typer.Option("--dose", help="New daily dose, mcg/day.")] = None,
+    dose: Annotated[str | None, typer.Option("--dose", help="New daily dose, mcg/day.")] = None,
     previous_dose: Annotated[
-        float | None, typer.Option("--previous-dose", help="Daily dose being replaced, mcg/day.")
+        str | None, typer.Option("--previous-dose", help="Daily dose being replaced, mcg/day.")
     ] = None,
-    bolus: Annotated[float | None, typer.Option("--bolus", help="Single bolus, mcg.")] = None,
+    bolus: Annotated[str | None, typer.Option("--bolus", help="Single bolus, mcg.")] = None,
     reason: Annotated[
         str | None, typer.Option("--reason", help="Reason for passing a soft limit (recorded).")
     ] = None,
@@ -130,11 +131,16 @@ def check(
     A soft limit needs --reason; a hard limit cannot be passed (exit code 2).
     """
     lib = _library()
-    if (dose is None) == (bolus is None):
+    conc = _number("--concentration", concentration)
+    dose_v, prev_v, bolus_v = (
+        _opt_number(n, v)
+        for n, v in (("--dose", dose), ("--previous-dose", previous_dose), ("--bolus", bolus))
+    )
+    if (dose_v is None) == (bolus_v is None):
         raise InvalidValue(
-            "--dose/--bolus", "both" if dose is not None else "neither", "exactly one"
+            "--dose/--bolus", "both" if dose_v is not None else "neither", "exactly one"
         )
-    if dose is not None:
+    if dose_v is not None:
         if pump_kind is None:
             raise InvalidValue(
                 "--pump-kind", None, "peristaltic, valve or constant_flow for --dose"
@@ -142,21 +148,34 @@ def check(
         decision = check_dose_against_library(
             lib,
             population,
-            concentration,
+            conc,
             pump_kind,
-            dose,
+            dose_v,
             reason,
-            previous_dose_mcg_per_day=previous_dose,
+            previous_dose_mcg_per_day=prev_v,
         )
     else:
-        assert bolus is not None
-        decision = check_bolus_against_library(
-            lib, population, concentration, pump_kind, bolus, reason
-        )
+        assert bolus_v is not None
+        decision = check_bolus_against_library(lib, population, conc, pump_kind, bolus_v, reason)
     if as_json:
         echo_json(_payload(decision))
         return
     _show(decision)
+
+
+def _number(name: str, text: str) -> float:
+    """A number typed on the command line, or a one-line error naming the option."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidValue(name, text, "a number") from None
+    if not math.isfinite(value):
+        raise InvalidValue(name, text, "a finite number")
+    return value
+
+
+def _opt_number(name: str, text: str | None) -> float | None:
+    return None if text is None else _number(name, text)
 
 
 def _payload(d: LibraryDecision) -> dict[str, object]:
