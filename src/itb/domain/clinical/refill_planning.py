@@ -446,7 +446,7 @@ def plan_refill(
     elif low_at is not None:
         mode = "flex steps included; " if rx.program.mode == "flex" else ""
         bolus_text = (
-            f"every allowed patient bolus taken (+{extra:g} mcg/day)"
+            f"every allowed patient bolus taken: +{extra:g} mcg/day"
             if extra > 0
             else "no patient boluses programmed"
         )

@@ -41,6 +41,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "itb.entrypoints.cli.validate",
     "itb.entrypoints.cli.titrate",
     "itb.entrypoints.cli.patient",
+    "itb.entrypoints.cli.refill",
 )
 
 

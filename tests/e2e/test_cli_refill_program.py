@@ -1,0 +1,205 @@
+"""``itb refill plan|check`` and ``itb program check`` through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from itb.entrypoints.cli import main as cli_main
+from itb.entrypoints.cli.main import app
+
+runner = CliRunner()
+
+SPEC = """
+name = "refill e2e"
+[pump]
+preset = "synchromed_ii_20"
+implanted_at = 2026-01-05T09:00:00
+timezone = "Europe/London"
+[catheter]
+family = "ascenda_like"
+implanted_length_cm = 60
+[fill]
+volume_ml = 20
+concentration_mcg_per_ml = 500
+[prescription]
+mode = "continuous"
+dose_mcg_per_day = 480
+low_reservoir_alarm_ml = 2
+[[events]]
+kind = "refill"
+day = 14
+volume_ml = 20
+concentration_mcg_per_ml = 500
+"""
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC, encoding="utf-8")
+    return path
+
+
+def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """The console-script entry in-process (the ITBError -> exit 2 mapping included)."""
+    old = sys.argv
+    sys.argv = ["itb", *args]
+    try:
+        cli_main.main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = old
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ------------------------------------------------------------------ refill plan
+
+
+def test_refill_plan_json_has_the_planning_keys(spec_file: Path) -> None:
+    result = runner.invoke(app, ["refill", "plan", str(spec_file), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    for key in (
+        "days_to_low_reservoir_alarm",
+        "low_reservoir_alarm_date",
+        "empty_date",
+        "refill_by_date",
+        "fill_volume_ml",
+        "residual_at_refill_ml",
+        "reasons",
+        "bridge_bolus",
+    ):
+        assert key in data, key
+    # 480 mcg/day at 500 mcg/mL = 0.96 mL/day; 20 mL down to the 2 mL alarm
+    assert data["days_to_low_reservoir_alarm"] == pytest.approx(18.0 / 0.96, rel=1e-3)
+    refill_by = date.fromisoformat(data["refill_by_date"])
+    alarm = date.fromisoformat(data["low_reservoir_alarm_date"])
+    assert (alarm - refill_by).days >= 5
+    assert refill_by.weekday() < 5
+    assert data["fill_volume_ml"] == 20.0
+    assert data["bridge_bolus"] is None
+    assert all(r["source"] for r in data["reasons"])
+
+
+def test_refill_plan_at_a_date_applies_the_events_before_it(spec_file: Path) -> None:
+    result = runner.invoke(app, ["refill", "plan", str(spec_file), "--at", "2026-01-25", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["events_applied"] == 1
+    assert data["last_fill_at"].startswith("2026-01-19T09:00")  # the refill on day 14
+    assert data["stability_limit_date"] == "2026-07-18"
+
+
+def test_refill_plan_with_a_new_concentration_gives_the_bridge_bolus(spec_file: Path) -> None:
+    result = runner.invoke(
+        app, ["refill", "plan", str(spec_file), "--new-concentration", "1000", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    bridge = json.loads(result.stdout)["bridge_bolus"]
+    assert bridge["new_concentration_mcg_per_ml"] == 1000.0
+    assert bridge["rate_ml_per_h"] * 24.0 * 500.0 == pytest.approx(480.0)
+
+
+def test_refill_plan_holiday_and_margin_move_the_date(spec_file: Path) -> None:
+    base = runner.invoke(app, ["refill", "plan", str(spec_file), "--json", "--margin-days", "7"])
+    day = json.loads(base.stdout)["refill_by_date"]
+    moved = runner.invoke(
+        app,
+        ["refill", "plan", str(spec_file), "--json", "--margin-days", "7", "--holiday", day],
+    )
+    assert moved.exit_code == 0, moved.output
+    assert json.loads(moved.stdout)["refill_by_date"] < day
+
+
+def test_refill_plan_rich_output(spec_file: Path) -> None:
+    result = runner.invoke(app, ["refill", "plan", str(spec_file)])
+    assert result.exit_code == 0, result.output
+    assert "REFILL BY" in result.stdout
+    assert "Reasons" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--at", "05/01/2026"], "--at"),
+        (["--at", "2025-12-01"], "--at"),
+        (["--holiday", "next friday"], "--holiday"),
+        (["--margin-days", "-2"], "margin_days"),
+        (["--new-concentration", "-5"], "concentration_mcg_per_ml"),
+    ],
+)
+def test_refill_plan_bad_input_is_one_line_and_exit_2(
+    spec_file: Path, args: list[str], field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_main(["refill", "plan", str(spec_file), *args], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("error: ")
+    assert field in err
+
+
+# ----------------------------------------------------------------- refill check
+
+
+def test_refill_check_json_verdicts() -> None:
+    ok = runner.invoke(
+        app,
+        ["refill", "check", "--expected-ml", "4", "--withdrawn-ml", "3.8", "--json"],
+    )
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["verdict"] == "within tolerance"
+    less = runner.invoke(
+        app,
+        [
+            "refill",
+            "check",
+            "--expected-ml",
+            "6",
+            "--withdrawn-ml",
+            "2",
+            "--programmed-since-fill-ml",
+            "14",
+            "--json",
+        ],
+    )
+    data = json.loads(less.stdout)
+    assert data["verdict"] == "less withdrawn than expected"
+    # allowed: 14.5 % of 14 mL programmed = 2.03 mL (refill.toml)
+    assert data["allowed_ml"] == pytest.approx(0.145 * 14.0)
+    assert "over-infusion" in data["advice"]
+    assert data["tolerance"]["rate_tolerance_pct"] == 14.5
+
+
+def test_refill_check_negative_volume_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(
+        ["refill", "check", "--expected-ml", "-1", "--withdrawn-ml", "2"], capsys
+    )
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "expected_ml" in err
+    code, _, err = run_main(
+        [
+            "refill",
+            "check",
+            "--expected-ml",
+            "1",
+            "--withdrawn-ml",
+            "2",
+            "--programmed-since-fill-ml",
+            "-3",
+        ],
+        capsys,
+    )
+    assert code == 2
+    assert "programmed_since_fill_ml" in err
