@@ -82,6 +82,14 @@ def test_24_hour_spacing(proto: ScreeningProtocol, at: float, ok: bool) -> None:
         assert ">= 24" in str(info.value)
 
 
+def test_24_hours_as_a_difference_of_float_times_is_24_hours(proto: ScreeningProtocol) -> None:
+    # 128.18405399049328 - 104.1840539904933 == 23.99999999999998 in floating point
+    first, second = 104.1840539904933, 104.1840539904933 + 24.0
+    history = [_no(50, 0.0), _no(75, first), _no(100, second)]
+    assert plan_next_step(proto, history).kind == "not_a_candidate"
+    assert check_next_bolus(proto, history[:2], 100.0, second).dose_mcg == 100.0
+
+
 def test_wrong_next_dose_is_refused(proto: ScreeningProtocol) -> None:
     with pytest.raises(InvalidValue, match="75"):
         check_next_bolus(proto, [_no(50, 0.0)], 100.0, 30.0)

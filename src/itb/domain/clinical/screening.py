@@ -47,6 +47,10 @@ MEASURES: tuple[Measure, ...] = ("mas", "psfs")
 Outcome = Literal["responder", "non_responder", "pending"]
 StepKind = Literal["give_dose", "observe", "responder", "not_a_candidate"]
 
+_TIME_DECIMALS = 9
+"""Time gaps (h) are compared after rounding to this many decimals (3.6 µs; float noise
+only), so 24 h computed as a difference of two float times still counts as 24 h."""
+
 _SCORE_DECIMALS = 6
 """Falls in score are compared after rounding to this many decimals (float noise only)."""
 
@@ -422,7 +426,7 @@ def _validate_history(
                     f"after a {prev.outcome} bolus",
                     "a further bolus only after a non-response",
                 )
-            if b.given_at_h - prev.given_at_h < gap:
+            if round(b.given_at_h - prev.given_at_h, _TIME_DECIMALS) < gap:
                 raise InvalidValue(
                     f"boluses[{i + 1}].given_at_h",
                     b.given_at_h,
@@ -551,7 +555,7 @@ def check_next_bolus(
     assert step.dose_mcg is not None
     if dose_mcg != step.dose_mcg:
         raise InvalidValue("dose_mcg", dose_mcg, f"{step.dose_mcg:g} (next dose of the protocol)")
-    if step.earliest_at_h is not None and at_h < step.earliest_at_h:
+    if step.earliest_at_h is not None and round(at_h - step.earliest_at_h, _TIME_DECIMALS) < 0.0:
         raise InvalidValue(
             "given_at_h",
             at_h,
