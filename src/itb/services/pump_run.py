@@ -357,6 +357,29 @@ def to_prescription(rx: PrescriptionSpec, concentration_mcg_per_ml: float) -> Pr
     return Prescription(_program(rx), concentration_mcg_per_ml, settings)
 
 
+def _checked_prescription(
+    pump: Pump, rx: PrescriptionSpec, concentration_mcg_per_ml: float
+) -> Prescription:
+    """Build a spec prescription at the concentration in the pump and check it against the pump.
+
+    Raises:
+        InvalidValue: named ``prescription.<field>``.
+    """
+    preset = pump.preset
+    if rx.patient_bolus is not None and not preset.patient_bolus_allowed_for_baclofen:
+        raise InvalidValue(
+            "prescription.patient_bolus",
+            "{...}",
+            f"none: patient-activated boluses of baclofen are not allowed on {preset.label}",
+        )
+    with _field("prescription"):
+        out = to_prescription(rx, concentration_mcg_per_ml)
+        pump.validate_prescription(out, held_concentration_mcg_per_ml=concentration_mcg_per_ml)
+        if rx.low_reservoir_alarm_ml is not None:
+            pump.validate_low_reservoir_alarm(rx.low_reservoir_alarm_ml)
+    return out
+
+
 def _event_time(ev: Event, i: int, clock: WallClock) -> float:
     if ev.t_h is not None:
         return ev.t_h
@@ -424,11 +447,7 @@ def _plan(
                 f"no [prescription]: {preset.label} has a fixed flow (change the dose with the "
                 "concentration at refill)",
             )
-        with _field("prescription"):
-            initial = to_prescription(spec.prescription, held)
-            pump.validate_prescription(initial, held_concentration_mcg_per_ml=held)
-            if spec.prescription.low_reservoir_alarm_ml is not None:
-                pump.validate_low_reservoir_alarm(spec.prescription.low_reservoir_alarm_ml)
+        initial = _checked_prescription(pump, spec.prescription, held)
     priming: Bolus | None = None
     if spec.priming_bolus is not None:
         pb = spec.priming_bolus
@@ -463,14 +482,9 @@ def _plan(
                             raise InvalidValue(
                                 "prescription", "{...}", f"none: {preset.label} has a fixed flow"
                             )
-                        rx = to_prescription(ev.prescription, ev.concentration_mcg_per_ml)
-                        pump.validate_prescription(
-                            rx, held_concentration_mcg_per_ml=ev.concentration_mcg_per_ml
+                        rx = _checked_prescription(
+                            pump, ev.prescription, ev.concentration_mcg_per_ml
                         )
-                        if ev.prescription.low_reservoir_alarm_ml is not None:
-                            pump.validate_low_reservoir_alarm(
-                                ev.prescription.low_reservoir_alarm_ml
-                            )
                     elif changing and preset.programmable:
                         raise InvalidValue(
                             "prescription",
@@ -488,8 +502,7 @@ def _plan(
                     held = ev.concentration_mcg_per_ml
                 case ReprogramEvent():
                     if ev.prescription is not None:
-                        rx = to_prescription(ev.prescription, held)
-                        pump.validate_prescription(rx, held_concentration_mcg_per_ml=held)
+                        rx = _checked_prescription(pump, ev.prescription, held)
                     alarm = ev.low_reservoir_alarm_ml or (
                         ev.prescription.low_reservoir_alarm_ml if ev.prescription else None
                     )

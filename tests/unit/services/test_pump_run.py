@@ -88,6 +88,32 @@ def test_the_spec_is_checked_against_the_pump_and_the_drug(
     assert allowed in err.allowed
 
 
+def test_patient_boluses_of_baclofen_are_refused_where_not_allowed(catalog: PumpCatalog) -> None:
+    d = doc(pump__preset="prometra_ii_20")
+    d["catheter"]["family"] = "prometra_catheter"
+    d["prescription"]["patient_bolus"] = {
+        "dose_mcg": 20,
+        "duration_h": 0.25,
+        "lockout_h": 4,
+        "max_per_day": 3,
+    }
+    err = refused(d, catalog)
+    assert err.field == "prescription.patient_bolus"
+    assert "not allowed on" in err.allowed
+    del d["prescription"]["patient_bolus"]
+    d["events"] = [
+        {
+            "kind": "refill",
+            "day": 5,
+            "volume_ml": 20,
+            "concentration_mcg_per_ml": 500,
+            "prescription": {"mode": "continuous", "dose_mcg_per_day": 50000},
+        }
+    ]
+    err = refused(d, catalog)
+    assert err.field == "events[0].prescription.rate_ml_per_day"
+
+
 def test_flex_steps_beyond_the_pump_limit_are_refused(catalog: PumpCatalog) -> None:
     steps = [{"start": f"{h:02d}:00", "rate_mcg_per_h": 5.0 + h} for h in range(14)]
     err = refused(doc(prescription={"mode": "flex", "every_day": steps}), catalog)
