@@ -1,8 +1,9 @@
 """The ``itb`` command: one Typer app; each command group lives in its own module.
 
-Errors: every :class:`itb.domain.errors.ITBError` becomes one line on stderr and
-exit code 2 (bad input or a refused action); this is the only place that
-mapping is made.
+Errors: every :class:`itb.domain.errors.ITBError`, and every usage error (a
+missing argument, an unknown option, a value of the wrong type), becomes one
+line on stderr and exit code 2 (bad input or a refused action); this is the
+only place that mapping is made.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "itb.entrypoints.cli.titrate",
     "itb.entrypoints.cli.patient",
     "itb.entrypoints.cli.refill",
+    "itb.entrypoints.cli.program",
+    "itb.entrypoints.cli.simulate",
 )
 
 
@@ -55,7 +58,7 @@ _register_commands()
 
 
 def main() -> None:
-    """Console-script entry: run the app and map domain errors to exit code 2."""
+    """Console-script entry: run the app; map domain and usage errors to one line, exit 2."""
     try:
         app(standalone_mode=False)
     except ITBError as exc:
@@ -66,3 +69,10 @@ def main() -> None:
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(1)
+    except typer.TyperException as exc:
+        # usage errors (missing argument, unknown option, bad type): one line, exit 2
+        message = " ".join(str(getattr(exc, "format_message", exc.__str__)()).split())
+        if not message:  # bare `itb`: the help has been printed
+            sys.exit(0)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
