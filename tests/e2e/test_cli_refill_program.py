@@ -203,3 +203,132 @@ def test_refill_check_negative_volume_is_refused(capsys: pytest.CaptureFixture[s
     )
     assert code == 2
     assert "programmed_since_fill_ml" in err
+
+
+# ---------------------------------------------------------------- program check
+
+
+def test_program_check_json_reports_findings_and_review(spec_file: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "program",
+            "check",
+            str(spec_file),
+            "--dose-mcg-per-day",
+            "480",
+            "--flex-step",
+            "00:00=20",
+            "--flex-step",
+            "07:00=480",
+            "--flex-step",
+            "08:00=20",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["blocked"] is True
+    assert data["verification_required"] is True
+    codes = {f["code"] for f in data["findings"]}
+    assert {"unit_mixup", "intended_dose_mismatch", "large_dose_change"} <= codes
+    for f in data["findings"]:
+        assert f["severity"] in ("block", "warn", "info")
+        assert f["source"]
+        assert "\n" not in f["message"]
+    (row,) = data["review"]
+    assert "480 mcg/day" in row["old"]
+    assert "flex" in row["new"]
+    assert data["population"] == "adult_spinal"
+
+
+def test_program_check_small_change_is_clean(spec_file: Path) -> None:
+    result = runner.invoke(
+        app, ["program", "check", str(spec_file), "--dose-mcg-per-day", "520", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["findings"] == []
+    assert data["blocked"] is False
+    assert data["verification_required"] is False
+
+
+@pytest.mark.parametrize(
+    ("origin", "age", "dose", "blocked"),
+    [
+        ("spinal", "40", "672", False),  # +40 %
+        ("spinal", "40", "677", True),  # +41 %
+        ("cerebral", "40", "576", False),  # +20 %
+        ("cerebral", "40", "581", True),  # +21 %
+        ("spinal", "8", "581", True),  # a child: +20 % at most
+    ],
+)
+def test_program_check_increase_limits_by_origin_and_age(
+    spec_file: Path, origin: str, age: str, dose: str, blocked: bool
+) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "program",
+            "check",
+            str(spec_file),
+            "--dose-mcg-per-day",
+            dose,
+            "--origin",
+            origin,
+            "--age-years",
+            age,
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    codes = {f["code"] for f in json.loads(result.stdout)["findings"]}
+    assert ("large_dose_change" in codes) == blocked
+
+
+def test_program_check_concentration_mismatch(spec_file: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "program",
+            "check",
+            str(spec_file),
+            "--dose-mcg-per-day",
+            "480",
+            "--concentration",
+            "2000",
+            "--json",
+        ],
+    )
+    data = json.loads(result.stdout)
+    assert [f["code"] for f in data["findings"]].count("concentration_mismatch") == 1
+    assert data["blocked"] is True
+
+
+def test_program_check_rich_output(spec_file: Path) -> None:
+    result = runner.invoke(app, ["program", "check", str(spec_file), "--dose-mcg-per-day", "11520"])
+    assert result.exit_code == 0, result.output
+    assert "Review: old and new side by side" in result.stdout
+    assert "unit_mixup" in result.stdout
+    assert "BLOCKED" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--dose-mcg-per-day", "-5"], "--dose-mcg-per-day"),
+        (["--dose-mcg-per-day", "100", "--flex-step", "6am=10"], "--flex-step"),
+        (["--dose-mcg-per-day", "100", "--flex-step", "25:00=10"], "--flex-step"),
+        (["--dose-mcg-per-day", "100", "--origin", "brain"], "--origin"),
+        (["--dose-mcg-per-day", "100", "--age-years", "-1"], "age_years"),
+        (["--dose-mcg-per-day", "100", "--at", "tomorrow"], "--at"),
+    ],
+)
+def test_program_check_bad_input_is_one_line_and_exit_2(
+    spec_file: Path, args: list[str], field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_main(["program", "check", str(spec_file), *args], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert field in err

@@ -1,0 +1,146 @@
+"""``itb program check``: stage a dose change on a pump spec's pump and show the safety checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from itb import bootstrap
+from itb.adapters.datafiles import load_data_table
+from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json
+from itb.services.pump_at import parse_when
+from itb.services.safety_review import parse_flex_step, program_check
+
+__all__ = ["check", "program_app", "register"]
+
+program_app = typer.Typer(
+    name="program",
+    help="Programming: check a staged change against the safety rules before it is committed.",
+    no_args_is_help=True,
+)
+
+_STYLE = {"block": "bold red", "warn": "yellow", "info": "cyan"}
+
+
+def _findings_table(findings: list[dict[str, Any]]) -> Table:
+    t = Table(title="Safety findings", expand=True, title_justify="left")
+    t.add_column("Severity", no_wrap=True)
+    t.add_column("Rule", no_wrap=True)
+    t.add_column("Finding", ratio=3)
+    t.add_column("Source", ratio=2)
+    for f in findings:
+        sev = f["severity"]
+        mark = " (reason needed)" if f["needs_override_reason"] else ""
+        status = "" if f["status"] == "confirmed" else " (assumed)"
+        t.add_row(
+            f"[{_STYLE[sev]}]{sev}[/]{mark}",
+            escape(f["code"]),
+            escape(f["message"]),
+            escape(f["source"] + status),
+        )
+    return t
+
+
+def _review_table(rows: list[dict[str, Any]]) -> Table:
+    t = Table(title="Review: old and new side by side", expand=True, title_justify="left")
+    for col in ("Field", "Old", "New", "Reason"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(escape(r["field"]), escape(r["old"]), escape(r["new"]), escape(r["reason"]))
+    return t
+
+
+@program_app.command("check")
+def check(
+    spec_file: Annotated[
+        Path, typer.Argument(metavar="SPEC.toml", help="Pump spec (docs/pump-spec.md).")
+    ],
+    dose_mcg_per_day: Annotated[
+        float,
+        typer.Option("--dose-mcg-per-day", metavar="D", help="The intended daily dose, mcg/day."),
+    ],
+    flex_step: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--flex-step",
+            metavar="HH:MM=RATE",
+            help="A flex step from HH:MM at RATE mcg/h, every day (repeat); checked against D.",
+        ),
+    ] = None,
+    origin: Annotated[
+        str, typer.Option("--origin", help="spinal or cerebral (drug-library population).")
+    ] = "spinal",
+    age_years: Annotated[
+        float | None, typer.Option("--age-years", metavar="A", help="Age; under 12 = child.")
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            metavar="DATE",
+            help="The pump as it stands at this local date (default: implant).",
+        ),
+    ] = None,
+    concentration: Annotated[
+        float | None,
+        typer.Option(
+            "--concentration",
+            metavar="C",
+            help="Program this concentration (default: the drug held).",
+        ),
+    ] = None,
+    override_reason: Annotated[
+        str | None,
+        typer.Option("--override-reason", help="Recorded reason for passing soft limits."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Stage the change on the spec's pump; print the findings and the old/new review."""
+    spec = bootstrap.load_pump_spec(spec_file)
+    steps = [parse_flex_step(s) for s in flex_step or []]
+    result = program_check(
+        spec,
+        bootstrap.pump_catalog(),
+        rules_table=load_data_table("safety_checks"),
+        library_table=load_data_table("drug_library"),
+        dose_mcg_per_day=dose_mcg_per_day,
+        flex_steps=steps,
+        origin=origin,
+        age_years=age_years,
+        at=None if at is None else parse_when(at, field="--at"),
+        concentration_mcg_per_ml=concentration,
+        override_reason=override_reason,
+    )
+    if as_json:
+        echo_json(result)
+        return
+    out = console()
+    out.print(
+        f"[bold]{escape(result['preset_label'])}[/] at {result['at']} — population "
+        f"{result['population']}"
+    )
+    out.print(_review_table(result["review"]))
+    if result["findings"]:
+        out.print(_findings_table(result["findings"]))
+    else:
+        out.print("[green]No safety findings.[/]")
+    if result["blocked"]:
+        out.print("[bold red]BLOCKED:[/] this change cannot be committed.")
+    if result["needs_override_reason"]:
+        out.print("[yellow]An override reason must be recorded to commit.[/]")
+    if result["verification_required"]:
+        out.print("[yellow]A second person must verify before commit:[/]")
+        for r in result["verification"]:
+            out.print(f"  - {escape(r['text'])} [dim]({escape(r['source'])})[/]")
+    for note in result["notes"]:
+        out.print(f"[dim]note: {escape(note)}[/]")
+    out.print(f"[dim]{DISCLAIMER}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``itb program`` to the app."""
+    app.add_typer(program_app)
