@@ -133,6 +133,21 @@ def test_missing_file_and_missing_days_are_bad_input(
     assert err.startswith("error: days = None is not allowed")
 
 
+def test_unreadable_spec_files_are_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe not text")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[pump\npreset = ", encoding="utf-8")
+    for path, words in ((binary, "UTF-8"), (tmp_path, "readable"), (broken, "valid TOML")):
+        code, out, err = run_main(["pump", "run", str(path), "--days", "1"], capsys)
+        assert code == 2
+        assert out == ""
+        assert err.count("\n") == 1
+        assert words in err
+
+
 def test_the_runner_surfaces_the_domain_error(bad_spec: Path) -> None:
     result = runner.invoke(app, ["pump", "run", str(bad_spec), "--days", "5"])
     assert isinstance(result.exception, InvalidValue)

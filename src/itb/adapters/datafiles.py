@@ -23,7 +23,7 @@ def read_toml_file(path: Path, *, field: str = "file") -> dict[str, Any]:
     """Read a user's TOML file.
 
     Raises:
-        InvalidValue: the file is missing or is not valid TOML (one-line message).
+        InvalidValue: the file is missing, unreadable or not valid TOML (one-line message).
     """
     try:
         with path.open("rb") as fh:
@@ -32,3 +32,7 @@ def read_toml_file(path: Path, *, field: str = "file") -> dict[str, Any]:
         raise InvalidValue(field, str(path), "an existing TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise InvalidValue(field, str(path), f"valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise InvalidValue(field, str(path), "a UTF-8 text TOML file") from None
+    except OSError as exc:
+        raise InvalidValue(field, str(path), f"a readable TOML file ({exc.strerror})") from None
