@@ -222,9 +222,14 @@ class CohortObservation:
 
 
 def _sigmoid(x: FloatArray, hill: FloatArray | float) -> FloatArray:
-    with np.errstate(divide="ignore", over="ignore"):
-        out = np.where(x > 0.0, 1.0 / (1.0 + np.power(np.maximum(x, 1e-300), -hill)), 0.0)
-    return np.asarray(out, dtype=np.float64)
+    """``x**h / (1 + x**h)`` for x >= 0, computed without overflow (as the domain does)."""
+    h = np.broadcast_to(np.asarray(hill, dtype=np.float64), x.shape)
+    small = x < 1.0
+    with np.errstate(divide="ignore", over="ignore", under="ignore"):
+        xh = np.power(np.where(small, x, 1.0), h)
+        inv = np.power(np.where(small, 1.0, np.maximum(x, 1.0)), -h)
+    out = np.where(small, xh / (1.0 + xh), 1.0 / (1.0 + inv))
+    return np.asarray(np.where(x > 0.0, out, 0.0), dtype=np.float64)
 
 
 def observe(cohort: CohortArrays, state: CohortState) -> CohortObservation:

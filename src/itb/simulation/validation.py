@@ -467,7 +467,7 @@ def withdrawal_rows(res: CourseResult, t_stop_h: float) -> list[ValidationRow]:
             "T14a",
             f"abrupt stop from maintenance: rebound spasticity (n={n})",
             "early signs within hours to a day",
-            f"rebound spasticity within 24 h in {_pct(rebound_24)}; median onset "
+            f"return of spasticity (first early sign) within 24 h in {_pct(rebound_24)}; median onset "
             f"{np.nanmedian(first_early):.1f} h",
             "rebound spasticity within 24 h (in at least 90 %)",
             rebound_24 >= 0.9,

@@ -53,7 +53,6 @@ def plot_patient_response(
             ys += [rate, rate]
         ax_rate.plot(xs, ys, color="tab:gray")
         ax_rate.set_ylabel("delivery\n(mcg/h)")
-        ax_rate.set_yscale("symlog", linthresh=1.0)
 
         ax_conc.plot(t, [o.csf_concentration_mcg_per_ml for o in observations], label="CSF")
         ax_conc.plot(t, [o.effect_site_mcg_per_ml for o in observations], label="effect site")

@@ -112,6 +112,9 @@ def _sigmoid(x: float, hill: float) -> float:
     """``x**h / (1 + x**h)`` for x >= 0, safe for large x."""
     if x <= 0.0:
         return 0.0
+    if x < 1.0:
+        xh = math.pow(x, hill)
+        return xh / (1.0 + xh)
     return 1.0 / (1.0 + math.pow(x, -hill))
 
 

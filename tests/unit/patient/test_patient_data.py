@@ -1,0 +1,70 @@
+"""patient.toml: every number sourced, every assumption says what it was calibrated to."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from itb.adapters.datafiles import load_data_table
+from itb.domain.errors import InvalidValue
+from itb.domain.patient import (
+    Cause,
+    sign_model_from_table,
+    sourced_numbers,
+    typical_parameters,
+    typical_values_from_table,
+)
+
+TABLE = load_data_table("patient")
+
+
+def test_every_assumption_has_a_note() -> None:
+    numbers = sourced_numbers(TABLE)
+    assert len(numbers) > 50
+    missing = [path for path, s in numbers if s.assumed and not s.note.strip()]
+    assert missing == []
+
+
+def test_label_facts_are_marked_confirmed() -> None:
+    numbers = dict(sourced_numbers(TABLE))
+    assert not numbers["model.pd.response_threshold_mas_drop"].assumed
+    assert not numbers["population.age_limits.min_age_years"].assumed
+    assert numbers["model.pk.clearance_ml_per_h"].assumed  # secondary source only
+
+
+def test_typical_parameters_scale_with_weight() -> None:
+    adult = typical_parameters(TABLE, Cause.CEREBRAL_PALSY)
+    child = typical_parameters(TABLE, Cause.CEREBRAL_PALSY, age_years=8.0, weight_kg=25.0)
+    assert child.pk.clearance_ml_per_h < adult.pk.clearance_ml_per_h
+    # Half-lives do not depend on size: every volume and clearance scales alike.
+    ratio = child.pk.clearance_ml_per_h / adult.pk.clearance_ml_per_h
+    assert child.pk.central_volume_ml / adult.pk.central_volume_ml == pytest.approx(ratio)
+
+
+def test_typical_values_per_origin() -> None:
+    typical = typical_values_from_table(TABLE)
+    assert typical.ec50("spinal") == typical.ec50_spinal_mcg_per_ml
+    assert typical.ec50("cerebral") == typical.ec50_cerebral_mcg_per_ml
+
+
+def test_sign_model_orders_overdose_stages() -> None:
+    signs = sign_model_from_table(TABLE)
+    thresholds = [s.threshold for s in signs.overdose_stages]
+    assert thresholds == sorted(thresholds)
+    assert signs.pruritus_sign
+    assert Cause.MULTIPLE_SCLEROSIS in signs.pruritus_excluded_causes
+
+
+def test_a_number_without_source_is_refused() -> None:
+    table = copy.deepcopy(TABLE)
+    del table["model"]["pd"]["hill"]["source"]
+    with pytest.raises(InvalidValue, match=r"hill\.source"):
+        typical_values_from_table(table)
+
+
+def test_unknown_cause_in_the_table_is_refused() -> None:
+    table = copy.deepcopy(TABLE)
+    table["model"]["withdrawal"]["pruritus_excluded_causes"] = ["gout"]
+    with pytest.raises(InvalidValue, match="pruritus_excluded_causes"):
+        sign_model_from_table(table)
