@@ -5,26 +5,43 @@ Entrypoints (CLI, API) call these functions; nothing here runs at import time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from itb.adapters.datafiles import load_data_table, read_toml_file
+from itb.adapters.report_files import write_course_report
 from itb.adapters.run_output import write_output_dir, write_pump_run, write_pump_run_files
+from itb.adapters.scenario_files import builtin_scenario_names, load_builtin_scenario_table
+from itb.domain.clinical.screening import parse_screening_protocol
+from itb.domain.clinical.titration import parse_titration_rules
 from itb.domain.drug import parse_drugs
 from itb.domain.pump import PumpPreset, parse_catheters, parse_discrepancy_tolerance, parse_presets
 from itb.services.pump_run import PumpCatalog, PumpRunResult, run_pump
 from itb.services.pump_spec import PumpSpec, parse_pump_spec
 from itb.services.pump_summary import highlights
+from itb.services.scenario import (
+    Scenario,
+    ScenarioCatalog,
+    ScenarioResult,
+    parse_scenario,
+    run_scenario,
+)
 
 __all__ = [
     "DemoRun",
+    "builtin_scenario",
+    "builtin_scenario_names",
     "example_pump_specs",
     "load_pump_spec",
+    "load_scenario",
     "pump_catalog",
     "pump_presets",
     "run_pump_demo",
     "run_pump_spec",
+    "run_scenario_course",
+    "scenario_catalog",
+    "write_course_report",
     "write_pump_run",
 ]
 
@@ -113,3 +130,38 @@ def run_pump_demo(spec_paths: Sequence[Path], out_dir: Path) -> tuple[list[DemoR
         (tmp / "summary.md").write_text("\n".join(lines), encoding="utf-8")
 
     return runs, write_output_dir(out_dir, fill)
+
+
+# ------------------------------------------------------------------ scenarios
+
+
+def scenario_catalog() -> ScenarioCatalog:
+    """Pump data, the patient model table, titration rules and the screening protocol."""
+    return ScenarioCatalog(
+        pump=pump_catalog(),
+        patient_table=load_data_table("patient"),
+        rules=parse_titration_rules(load_data_table("titration")),
+        screening=parse_screening_protocol(load_data_table("screening")),
+    )
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file (one-line InvalidValue on any problem)."""
+    return parse_scenario(read_toml_file(path, field="SCENARIO.toml"))
+
+
+def builtin_scenario(name: str) -> Scenario:
+    """A built-in scenario from itb/data/scenarios (validated)."""
+    return parse_scenario(load_builtin_scenario_table(name))
+
+
+def run_scenario_course(
+    scenario: Scenario,
+    *,
+    progress: Callable[[float], None] | None = None,
+    sample_every_h: float | None = None,
+) -> ScenarioResult:
+    """Run a validated scenario against the reviewed data."""
+    return run_scenario(
+        scenario, scenario_catalog(), progress=progress, sample_every_h=sample_every_h
+    )

@@ -1,0 +1,756 @@
+"""Scenarios: years of ITB therapy for one patient, from a TOML file (docs/scenarios.md).
+
+A scenario names the patient (explicit, or a seeded population draw), the
+pump and catheter (the pump-spec tables, :mod:`itb.services.pump_spec`), the
+drug, the clinic's protocol (screening, titration, refills, check-ups,
+battery), scheduled events, the horizon and the seed.
+
+:func:`parse_scenario` validates the table and raises ONE
+:class:`~itb.domain.errors.InvalidValue` naming the field, the value and what
+is allowed; :func:`run_scenario` checks it against the reviewed data, builds
+the course and runs the engine (:mod:`itb.simulation.engine`), returning plain
+frozen data with wall-clock times. No I/O here: data tables come in through
+a :class:`ScenarioCatalog` wired by ``itb.bootstrap``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from itb.domain.clinical.screening import ScreeningProtocol
+from itb.domain.clinical.titration import TitrationRules
+from itb.domain.errors import InvalidValue
+from itb.domain.patient import (
+    Cause,
+    PatientParameters,
+    PatientState,
+    RiskFactors,
+    advance,
+    typical_parameters,
+)
+from itb.domain.pump import CatheterSpec, Fault, FaultKind, Pump
+from itb.domain.units import HOURS_PER_DAY
+from itb.services.pump_run import PumpCatalog, WallClock
+from itb.services.pump_spec import (
+    AccessPortEvent,
+    CatheterSection,
+    ClockHours,
+    EnvironmentEvent,
+    FaultEvent,
+    InterrogateEvent,
+    MriEndEvent,
+    MriEvent,
+    MriStartEvent,
+    NonNegative,
+    PatientBolusEvent,
+    Positive,
+    PumpSection,
+    SingleBolusEvent,
+    format_validation_error,
+)
+from itb.services.pump_spec import RepairEvent as PumpRepairEvent
+from itb.simulation.clinic import ClinicProtocol, FlexPlan, StartPlan
+from itb.simulation.engine import (
+    CourseRun,
+    CourseSetup,
+    MemoryRecorder,
+    Sample,
+    TimelineEntry,
+    run_course,
+)
+from itb.simulation.events import (
+    AccessPortInjection,
+    ClinicianBolus,
+    ConcentrationChange,
+    EnvironmentChange,
+    FaultRepair,
+    FaultStart,
+    Interrogation,
+    MissedRefill,
+    MriEnd,
+    MriStart,
+    PatientBolusRequest,
+    ScheduledEvent,
+)
+from itb.simulation.metrics import compute_metrics
+from itb.simulation.population import Population, draw_patient
+from itb.simulation.screening_run import ScreeningOutcome, run_screening
+
+__all__ = [
+    "SCENARIO_EVENT_KINDS",
+    "Scenario",
+    "ScenarioCatalog",
+    "ScenarioResult",
+    "build_setup",
+    "parse_scenario",
+    "run_scenario",
+]
+
+_MAX_HORIZON_DAYS = 20 * 365.25
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+Score = Annotated[float, Field(ge=0, le=4, allow_inf_nan=False)]
+
+
+# ------------------------------------------------------------------ patient
+
+
+class PopulationDraw(_Model):
+    """Patient ``index`` of the population drawn with ``seed`` (default: the scenario's seed)."""
+
+    index: Annotated[int, Field(ge=0)]
+    seed: Annotated[int, Field(ge=0)] | None = None
+
+
+class RiskSpec(_Model):
+    """Withdrawal risk factors (label boxed warning)."""
+
+    sci_at_or_above_t6: bool = False
+    communication_difficulty: bool = False
+    previous_withdrawal: bool = False
+
+
+class PatientOverrides(_Model):
+    """Model parameters to set instead of the typical values."""
+
+    clearance_ml_per_h: Positive | None = None
+    central_volume_ml: Positive | None = None
+    ke0_per_h: Positive | None = None
+    ec50_mcg_per_ml: Positive | None = None
+    tolerance_max_fraction: NonNegative | None = None
+    tolerance_drift_per_year: NonNegative | None = None
+    withdrawal_susceptibility: Positive | None = None
+
+
+class PatientSection(_Model):
+    """``[patient]``: ``population = {index = ...}`` or an explicit typical patient."""
+
+    population: PopulationDraw | None = None
+    cause: (
+        Literal[
+            "spinal_cord_injury",
+            "multiple_sclerosis",
+            "cerebral_palsy",
+            "traumatic_brain_injury",
+            "stroke",
+            "other",
+        ]
+        | None
+    ) = None
+    age_years: Annotated[float, Field(ge=4, le=100, allow_inf_nan=False)] = 40.0
+    weight_kg: Annotated[float, Field(gt=10, le=250, allow_inf_nan=False)] | None = None
+    baseline_mas: Score | None = None
+    baseline_psfs: Score = 3.0
+    risk: RiskSpec = RiskSpec()
+    overrides: PatientOverrides = PatientOverrides()
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PatientSection:
+        if (self.population is None) == (self.cause is None):
+            raise ValueError(
+                "exactly one of population = {index = N} (a seeded draw) or cause = ... "
+                "(an explicit patient)"
+            )
+        return self
+
+
+# ------------------------------------------------------------------ protocol
+
+
+class DrugSection(_Model):
+    """``[drug]``: the baclofen concentration filled at implant."""
+
+    concentration_mcg_per_ml: Positive
+
+
+class ScreeningSpec(_Model):
+    """The screening result, or ``run = true`` to run the trial on the virtual patient."""
+
+    run: bool = False
+    effective_dose_mcg: Positive | None = None
+    effect_duration_h: NonNegative | None = None
+
+    @model_validator(mode="after")
+    def _result_or_run(self) -> ScreeningSpec:
+        given = self.effective_dose_mcg is not None and self.effect_duration_h is not None
+        if self.run == given:
+            raise ValueError(
+                "either run = true, or effective_dose_mcg and effect_duration_h (the result)"
+            )
+        return self
+
+
+class EstablishedSpec(_Model):
+    """A patient already on a stable dose (no titration; the run starts at a refill)."""
+
+    dose_mcg_per_day: Positive
+    on_therapy_days: Annotated[float, Field(gt=0, le=20 * 365.25)] = 365.0
+
+
+class FlexSpec(_Model):
+    """Day/night flex: ``day_rate_factor`` x the mean rate from ``day_start`` to ``night_start``."""
+
+    day_start: ClockHours
+    night_start: ClockHours
+    day_rate_factor: Positive
+
+
+class ProtocolSection(_Model):
+    """``[protocol]``: how the clinic starts, titrates, refills, checks and replaces."""
+
+    screening: ScreeningSpec | None = None
+    established: EstablishedSpec | None = None
+    goal_mas: Score = 1.5
+    therapeutic_mas: Annotated[list[Score], Field(min_length=2, max_length=2)] = [1.0, 2.0]
+    inpatient_titration_days: Annotated[int, Field(ge=1, le=14)] = 5
+    titration_visit_every_days: Annotated[float, Field(ge=1, le=30)] = 7.0
+    checkup_every_days: Annotated[float, Field(ge=90, le=183)] = 90.0
+    refill_margin_days: Annotated[float, Field(ge=0, le=60)] = 7.0
+    low_reservoir_alarm_ml: Positive | None = None
+    battery_replacement_days_before_eri: Annotated[float, Field(ge=0, le=365)] = 60.0
+    symptom_check_time: ClockHours = 20.0
+    symptom_response_h: Annotated[float, Field(ge=0, le=168)] = 12.0
+    patient_reports_alarms: bool = True
+    revision_delay_h: Annotated[float, Field(ge=0, le=720)] = 48.0
+    post_mri_check_h: Annotated[float, Field(ge=0, le=168)] = 2.0
+    flex: FlexSpec | None = None
+
+    @model_validator(mode="after")
+    def _start(self) -> ProtocolSection:
+        if (self.screening is None) == (self.established is None):
+            raise ValueError(
+                "exactly one of screening = {...} (titration after implant) or "
+                "established = {...} (a patient on a stable dose)"
+            )
+        low, high = self.therapeutic_mas
+        if not low < high:
+            raise ValueError("therapeutic_mas = [low, high] with low < high")
+        return self
+
+
+# -------------------------------------------------------------------- events
+
+
+class _Timed(_Model):
+    day: NonNegative | None = None
+    t_h: NonNegative | None = None
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _one_time(self) -> _Timed:
+        if (self.day is None) == (self.t_h is None):
+            raise ValueError("exactly one of day (days after implant) or t_h (hours after implant)")
+        return self
+
+
+class MissedRefillEvent(_Timed):
+    """The first planned refill at or after this time is missed (no new date)."""
+
+    kind: Literal["missed_refill"]
+
+
+class LateRefillEvent(_Timed):
+    """The first planned refill at or after this time happens ``late_by_days`` late."""
+
+    kind: Literal["late_refill"]
+    late_by_days: Annotated[float, Field(gt=0, le=365)]
+
+
+class ConcentrationChangeEvent(_Timed):
+    """Refill with a new concentration now (same daily dose), with or without a bridge bolus."""
+
+    kind: Literal["concentration_change"]
+    concentration_mcg_per_ml: Positive
+    bridge_bolus: bool
+
+
+ScenarioEvent = Annotated[
+    MissedRefillEvent
+    | LateRefillEvent
+    | ConcentrationChangeEvent
+    | FaultEvent
+    | PumpRepairEvent
+    | MriEvent
+    | MriStartEvent
+    | MriEndEvent
+    | EnvironmentEvent
+    | AccessPortEvent
+    | SingleBolusEvent
+    | PatientBolusEvent
+    | InterrogateEvent,
+    Field(discriminator="kind"),
+]
+
+SCENARIO_EVENT_KINDS: tuple[str, ...] = (
+    "missed_refill",
+    "late_refill",
+    "concentration_change",
+    "fault",
+    "repair",
+    "mri",
+    "mri_start",
+    "mri_end",
+    "environment",
+    "access_port_injection",
+    "single_bolus",
+    "patient_bolus",
+    "interrogate",
+)
+
+
+class OutputSection(_Model):
+    """``[output]``: the trajectories' sampling grid."""
+
+    sample_every_h: Annotated[float, Field(ge=0.25, le=24)] = 1.0
+
+
+class Scenario(_Model):
+    """A whole scenario file."""
+
+    name: str = ""
+    description: str = ""
+    seed: Annotated[int, Field(ge=0)] = 0
+    horizon_days: Annotated[float, Field(gt=0, le=_MAX_HORIZON_DAYS)]
+    patient: PatientSection
+    pump: PumpSection
+    catheter: CatheterSection
+    drug: DrugSection
+    protocol: ProtocolSection
+    events: list[ScenarioEvent] = []
+    output: OutputSection = OutputSection()
+
+
+def _tidy(exc: InvalidValue, table: Mapping[str, Any]) -> InvalidValue:
+    """Drop union tags from the field path and name this file's event kinds."""
+    field = exc.field
+    for kind in SCENARIO_EVENT_KINDS:
+        field = field.replace(f"].{kind}.", "].").replace(f"].{kind}", "]")
+    allowed = exc.allowed
+    if field.startswith("events[") and field.endswith(".kind"):
+        allowed = ", ".join(SCENARIO_EVENT_KINDS)
+    return InvalidValue(field, exc.value, allowed)
+
+
+def parse_scenario(table: Mapping[str, Any]) -> Scenario:
+    """Validate a scenario (a parsed TOML table).
+
+    Raises:
+        InvalidValue: the first problem, one line naming the field by its path.
+    """
+    try:
+        return Scenario.model_validate(dict(table))
+    except ValidationError as exc:
+        raise _tidy(format_validation_error(exc, Scenario), table) from None
+
+
+# ------------------------------------------------------------------ catalog
+
+
+@dataclass(frozen=True)
+class ScenarioCatalog:
+    """Reviewed data a scenario needs (wired by the composition root)."""
+
+    pump: PumpCatalog
+    patient_table: Mapping[str, Any]
+    rules: TitrationRules
+    screening: ScreeningProtocol
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """Everything a scenario run produced, with wall-clock times."""
+
+    name: str
+    description: str
+    scenario: Scenario
+    clock: WallClock
+    patient: PatientParameters
+    screening: ScreeningOutcome | None
+    samples: tuple[Sample, ...]
+    timeline: tuple[TimelineEntry, ...]
+    run: CourseRun
+    metrics: Mapping[str, Any]
+
+    def iso(self, t_h: float) -> str:
+        """Local ISO date-time of run time ``t_h``."""
+        return self.clock.iso(t_h)
+
+
+# ------------------------------------------------------------------ building
+
+
+def _patient(scenario: Scenario, catalog: ScenarioCatalog) -> PatientParameters:
+    spec = scenario.patient
+    if spec.population is not None:
+        seed = scenario.seed if spec.population.seed is None else spec.population.seed
+        params = draw_patient(
+            Population.from_table(catalog.patient_table), seed, spec.population.index
+        )
+    else:
+        assert spec.cause is not None
+        params = typical_parameters(
+            catalog.patient_table,
+            Cause(spec.cause),
+            age_years=spec.age_years,
+            weight_kg=spec.weight_kg,
+            baseline_mas=spec.baseline_mas,
+            baseline_psfs=spec.baseline_psfs,
+            risk=RiskFactors(
+                spec.risk.sci_at_or_above_t6,
+                spec.risk.communication_difficulty,
+                spec.risk.previous_withdrawal,
+            ),
+        )
+    o = spec.overrides
+    pk = replace(
+        params.pk,
+        **{
+            k: v
+            for k, v in (
+                ("clearance_ml_per_h", o.clearance_ml_per_h),
+                ("central_volume_ml", o.central_volume_ml),
+            )
+            if v is not None
+        },
+    )
+    pd = replace(
+        params.pd,
+        **{
+            k: v
+            for k, v in (("ke0_per_h", o.ke0_per_h), ("ec50_mcg_per_ml", o.ec50_mcg_per_ml))
+            if v is not None
+        },
+    )
+    adaptation = replace(
+        params.adaptation,
+        **{
+            k: v
+            for k, v in (
+                ("tolerance_max_fraction", o.tolerance_max_fraction),
+                ("tolerance_drift_per_year", o.tolerance_drift_per_year),
+                ("withdrawal_susceptibility", o.withdrawal_susceptibility),
+            )
+            if v is not None
+        },
+    )
+    return replace(params, pk=pk, pd=pd, adaptation=adaptation)
+
+
+def _event_t_h(ev: Any) -> float:
+    if ev.t_h is not None:
+        return float(ev.t_h)
+    return float(ev.day) * HOURS_PER_DAY
+
+
+def _events(scenario: Scenario, clock: WallClock) -> tuple[ScheduledEvent, ...]:
+    horizon_h = scenario.horizon_days * HOURS_PER_DAY
+    out: list[ScheduledEvent] = []
+    for i, ev in enumerate(scenario.events):
+        where = f"events[{i}]"
+        if isinstance(ev, (MissedRefillEvent, LateRefillEvent, ConcentrationChangeEvent)):
+            times = [_event_t_h(ev)]
+        else:
+            t0 = clock.t_h(ev.at, field=f"{where}.at") if ev.at is not None else _event_t_h(ev)
+            if t0 < 0:
+                raise InvalidValue(f"{where}.at", str(ev.at), "at or after pump.implanted_at")
+            times = [t0]
+            if ev.repeat_every_days is not None:
+                k = 1
+                while ev.repeat_count is None or k <= ev.repeat_count:
+                    t = t0 + k * ev.repeat_every_days * HOURS_PER_DAY
+                    if t > horizon_h:
+                        break
+                    times.append(t)
+                    k += 1
+        if times[0] > horizon_h + 1e-9:
+            field = "day" if getattr(ev, "day", None) is not None else "t_h"
+            raise InvalidValue(
+                f"{where}.{field}",
+                getattr(ev, field, None),
+                f"within the horizon ({scenario.horizon_days:g} days)",
+            )
+        for t in times:
+            match ev:
+                case MissedRefillEvent():
+                    out.append(MissedRefill(t, None, ev.reason))
+                case LateRefillEvent():
+                    out.append(MissedRefill(t, ev.late_by_days, ev.reason))
+                case ConcentrationChangeEvent():
+                    out.append(
+                        ConcentrationChange(
+                            t, ev.concentration_mcg_per_ml, ev.bridge_bolus, ev.reason
+                        )
+                    )
+                case FaultEvent():
+                    out.append(
+                        FaultStart(
+                            t,
+                            Fault(FaultKind(ev.fault), ev.fraction, ev.factor, ev.critical),
+                            ev.reason,
+                        )
+                    )
+                case PumpRepairEvent():
+                    out.append(FaultRepair(t, FaultKind(ev.fault), ev.reason))
+                case MriEvent():
+                    out.append(MriStart(t, ev.reason))
+                    out.append(MriEnd(t + ev.duration_h, ev.reason))
+                case MriStartEvent():
+                    out.append(MriStart(t, ev.reason))
+                case MriEndEvent():
+                    out.append(MriEnd(t, ev.reason))
+                case EnvironmentEvent():
+                    out.append(
+                        EnvironmentChange(
+                            t, ev.body_temperature_degc, ev.ambient_pressure_kpa, ev.reason
+                        )
+                    )
+                case AccessPortEvent():
+                    out.append(
+                        AccessPortInjection(
+                            t, ev.volume_ml, ev.concentration_mcg_per_ml, ev.duration_h, ev.reason
+                        )
+                    )
+                case SingleBolusEvent():
+                    out.append(ClinicianBolus(t, ev.dose_mcg, ev.duration_h, ev.reason))
+                case PatientBolusEvent():
+                    out.append(PatientBolusRequest(t, ev.reason))
+                case InterrogateEvent():
+                    out.append(Interrogation(t, ev.reason))
+    return tuple(out)
+
+
+def _hour_of_day(clock: WallClock, t_h: float) -> float:
+    local = clock.local(t_h)
+    return local.hour + local.minute / 60.0 + local.second / 3600.0
+
+
+def build_setup(
+    scenario: Scenario, catalog: ScenarioCatalog
+) -> tuple[CourseSetup, WallClock, PatientParameters, ScreeningOutcome | None]:
+    """Check the scenario against the reviewed data and build the engine's setup.
+
+    Raises:
+        InvalidValue: a preset, catheter, concentration or protocol value the data
+            refuse (one line naming the scenario field).
+    """
+    pc = catalog.pump
+    clock = WallClock(scenario.pump.implanted_at, scenario.pump.timezone)
+    preset = pc.presets.get(scenario.pump.preset)
+    if preset is None:
+        raise InvalidValue("pump.preset", scenario.pump.preset, ", ".join(sorted(pc.presets)))
+    family = pc.catheters.get(scenario.catheter.family)
+    if family is None:
+        raise InvalidValue(
+            "catheter.family", scenario.catheter.family, ", ".join(sorted(pc.catheters))
+        )
+    label, ml_per_cm, supplied_cm = family
+    if scenario.catheter.implanted_length_cm > supplied_cm:
+        raise InvalidValue(
+            "catheter.implanted_length_cm",
+            scenario.catheter.implanted_length_cm,
+            f"<= {supplied_cm:g} (the supplied length of {label})",
+        )
+    catheter = CatheterSpec(
+        scenario.catheter.family, label, scenario.catheter.implanted_length_cm, ml_per_cm
+    )
+    try:
+        pc.drugs.require_pump_concentration(scenario.drug.concentration_mcg_per_ml)
+    except InvalidValue as exc:
+        raise InvalidValue("drug.concentration_mcg_per_ml", exc.value, exc.allowed) from None
+    band = preset.accuracy_band_pct / 100.0
+    if abs(scenario.pump.accuracy_factor - 1.0) > band + 1e-12:
+        raise InvalidValue(
+            "pump.accuracy_factor",
+            scenario.pump.accuracy_factor,
+            f"{1 - band:.4g} to {1 + band:.4g} (the rated ±{preset.accuracy_band_pct:g} %; "
+            "use an overinfusion_drift fault to go beyond)",
+        )
+    proto = scenario.protocol
+    if proto.flex is not None and not preset.programmable:
+        raise InvalidValue(
+            "protocol.flex", "{...}", f"none: {preset.label} has a fixed flow (no flex program)"
+        )
+    if proto.low_reservoir_alarm_ml is not None and not (
+        preset.low_reservoir_alarm_min_ml
+        <= proto.low_reservoir_alarm_ml
+        <= preset.low_reservoir_alarm_max_ml
+    ):
+        raise InvalidValue(
+            "protocol.low_reservoir_alarm_ml",
+            proto.low_reservoir_alarm_ml,
+            f"{preset.low_reservoir_alarm_min_ml:g} to {preset.low_reservoir_alarm_max_ml:g}",
+        )
+    for i, ev in enumerate(scenario.events):
+        if isinstance(ev, ConcentrationChangeEvent):
+            try:
+                pc.drugs.require_pump_concentration(ev.concentration_mcg_per_ml)
+            except InvalidValue as exc:
+                raise InvalidValue(
+                    f"events[{i}].concentration_mcg_per_ml", exc.value, exc.allowed
+                ) from None
+            if ev.bridge_bolus and not preset.programmable:
+                raise InvalidValue(
+                    f"events[{i}].bridge_bolus", True, f"false: {preset.label} cannot give boluses"
+                )
+        if isinstance(ev, (SingleBolusEvent, PatientBolusEvent)) and not preset.programmable:
+            raise InvalidValue(
+                f"events[{i}].kind", ev.kind, f"another event: {preset.label} is not programmable"
+            )
+
+    patient = _patient(scenario, catalog)
+    screening: ScreeningOutcome | None = None
+    state = PatientState()
+    if proto.established is not None:
+        est = proto.established
+        start = StartPlan(
+            "established",
+            dose_mcg_per_day=est.dose_mcg_per_day,
+            established_days=est.on_therapy_days,
+        )
+        state = advance(
+            patient,
+            state,
+            est.dose_mcg_per_day / HOURS_PER_DAY,
+            est.on_therapy_days * HOURS_PER_DAY,
+        )
+        state = replace(state, t_h=0.0)
+    else:
+        assert proto.screening is not None
+        if proto.screening.run:
+            screening = run_screening(patient, catalog.screening)
+            if screening.effective_dose_mcg is None:
+                raise InvalidValue(
+                    "protocol.screening.run",
+                    True,
+                    "a patient who responds to screening (this one did not respond to "
+                    f"{', '.join(f'{d:g}' for d in screening.doses_mcg)} mcg: not a candidate)",
+                )
+            start = StartPlan(
+                "screening",
+                effective_dose_mcg=screening.effective_dose_mcg,
+                effect_duration_h=screening.effect_duration_h or 0.0,
+            )
+        else:
+            assert proto.screening.effective_dose_mcg is not None
+            start = StartPlan(
+                "screening",
+                effective_dose_mcg=proto.screening.effective_dose_mcg,
+                effect_duration_h=proto.screening.effect_duration_h or 0.0,
+            )
+    implant_hour = _hour_of_day(clock, 0.0)
+    offset = (proto.symptom_check_time - implant_hour) % HOURS_PER_DAY or HOURS_PER_DAY
+    protocol = ClinicProtocol(
+        start=start,
+        goal_mas=proto.goal_mas,
+        therapeutic_mas_low=proto.therapeutic_mas[0],
+        therapeutic_mas_high=proto.therapeutic_mas[1],
+        inpatient_titration_days=proto.inpatient_titration_days,
+        titration_visit_every_days=proto.titration_visit_every_days,
+        checkup_every_days=proto.checkup_every_days,
+        refill_margin_days=proto.refill_margin_days,
+        low_reservoir_alarm_ml=proto.low_reservoir_alarm_ml,
+        battery_replacement_days_before_eri=proto.battery_replacement_days_before_eri,
+        symptom_check_every_h=HOURS_PER_DAY,
+        symptom_check_offset_h=offset,
+        symptom_response_h=proto.symptom_response_h,
+        patient_reports_alarms=proto.patient_reports_alarms,
+        revision_delay_h=proto.revision_delay_h,
+        post_mri_check_h=proto.post_mri_check_h,
+        flex=None if proto.flex is None else _flex_plan(proto.flex),
+    )
+    accuracy = scenario.pump.accuracy_factor
+
+    def build_pump(t_h: float, n: int) -> Pump:
+        return Pump(
+            preset,
+            catheter,
+            t_h=t_h,
+            accuracy_factor=accuracy if n == 0 else 1.0,
+            pump_clock_offset_h=clock.pump_clock_offset_h(t_h),
+        )
+
+    setup = CourseSetup(
+        patient=patient,
+        patient_state=state,
+        build_pump=build_pump,
+        protocol=protocol,
+        rules=catalog.rules,
+        tolerance=pc.tolerance,
+        concentration_mcg_per_ml=scenario.drug.concentration_mcg_per_ml,
+        max_days_in_pump=pc.drugs.max_days_in_pump,
+        events=_events(scenario, clock),
+        horizon_h=scenario.horizon_days * HOURS_PER_DAY,
+        sample_every_h=scenario.output.sample_every_h,
+    )
+    return setup, clock, patient, screening
+
+
+def _flex_plan(spec: FlexSpec) -> FlexPlan:
+    return FlexPlan(spec.day_start, spec.night_start, spec.day_rate_factor)
+
+
+def run_scenario(
+    scenario: Scenario,
+    catalog: ScenarioCatalog,
+    *,
+    progress: Callable[[float], None] | None = None,
+    sample_every_h: float | None = None,
+) -> ScenarioResult:
+    """Build and run a scenario; metrics included.
+
+    Args:
+        scenario: a validated scenario.
+        catalog: the reviewed data.
+        progress: called with the fraction done (0-1) now and then.
+        sample_every_h: override the scenario's sampling grid, h.
+
+    Raises:
+        InvalidValue: the scenario does not fit the reviewed data.
+    """
+    setup, clock, patient, screening = build_setup(scenario, catalog)
+    if sample_every_h is not None:
+        if not (math.isfinite(sample_every_h) and sample_every_h > 0):
+            raise InvalidValue("sample_every_h", sample_every_h, "> 0")
+        setup = replace(setup, sample_every_h=sample_every_h)
+    recorder = MemoryRecorder()
+    run = run_course(setup, recorder, progress=progress)
+    metrics = compute_metrics(
+        recorder.samples,
+        run,
+        setup.protocol,
+        horizon_h=setup.horizon_h,
+        sample_every_h=setup.sample_every_h,
+        pump_clock_offset_h=clock.pump_clock_offset_h(0.0),
+    )
+    metrics = _with_dates(metrics, clock, scenario)
+    return ScenarioResult(
+        name=scenario.name,
+        description=scenario.description,
+        scenario=scenario,
+        clock=clock,
+        patient=patient,
+        screening=screening,
+        samples=tuple(recorder.samples),
+        timeline=tuple(sorted(recorder.timeline, key=lambda e: e.t_h)),
+        run=run,
+        metrics=metrics,
+    )
+
+
+def _with_dates(metrics: Mapping[str, Any], clock: WallClock, scenario: Scenario) -> dict[str, Any]:
+    out = {"scenario": scenario.name, "seed": scenario.seed, "implanted_at": clock.iso(0.0)}
+    out.update(metrics)
+    day = metrics.get("battery_replacement_day")
+    out["battery_replacement_date"] = (
+        None if day is None else clock.local(day * HOURS_PER_DAY).date().isoformat()
+    )
+    return out

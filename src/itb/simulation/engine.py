@@ -1,0 +1,790 @@
+"""The single-patient course engine: one environment owns the clock and the events.
+
+:class:`Environment` keeps a heap of scheduled actions ordered by ``(time,
+priority, sequence)``: a refill, a dose change and an alarm at the same
+instant always resolve the same way (priorities in
+:class:`itb.simulation.events.Priority`; equal priorities in the order they
+were scheduled).
+
+Between two events everything is exact. The world moves to the next event's
+time by advancing the pump (:meth:`itb.domain.pump.Pump.advance_to`), which
+returns the :class:`~itb.domain.delivery.DeliverySegment` reaching the CSF;
+the segments, any overlapping injection and the zero-rate gaps between them
+are cut into constant-rate pieces and fed to the patient's exact
+:func:`itb.domain.patient.advance`. On the way the world stops at every point
+of a regular sampling grid to record a trajectory sample; advancing is exact,
+so the grid changes what is recorded, never what happens.
+
+The clinic (:mod:`itb.simulation.clinic`) acts through the world's
+:class:`~itb.simulation.clinic.ClinicPort`: the pump's calculated view,
+alarms, refill discrepancies and the patient's reported signs. Everything
+produced goes to a :class:`Recorder` passed in.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from itb.domain.clinical.titration import TitrationRules
+from itb.domain.delivery import DeliverySegment
+from itb.domain.errors import InvalidValue, ITBError
+from itb.domain.patient import (
+    Observation,
+    PatientParameters,
+    PatientState,
+    advance,
+    observe,
+    rate_pieces,
+)
+from itb.domain.pump import (
+    CRITICAL,
+    Bolus,
+    DiscrepancyTolerance,
+    FaultKind,
+    Prescription,
+    ProgrammingSession,
+    Pump,
+    PumpKind,
+    RefillReport,
+    perform_refill,
+    time_calculated_volume_reaches,
+)
+from itb.domain.units import HOURS_PER_DAY
+from itb.simulation.clinic import (
+    CATHETER_FAULTS,
+    Clinic,
+    ClinicProtocol,
+    ClinicReading,
+    ClinicRecord,
+    Exam,
+)
+from itb.simulation.events import (
+    AccessPortInjection,
+    ClinicianBolus,
+    ConcentrationChange,
+    EnvironmentChange,
+    FaultRepair,
+    FaultStart,
+    Interrogation,
+    MissedRefill,
+    MriEnd,
+    MriStart,
+    PatientBolusRequest,
+    Priority,
+    ScheduledEvent,
+)
+
+__all__ = [
+    "AlarmCount",
+    "CourseRun",
+    "CourseSetup",
+    "Environment",
+    "MemoryRecorder",
+    "Recorder",
+    "Sample",
+    "TimelineEntry",
+    "run_course",
+]
+
+_EPS_H = 1e-9
+_PUMP_LOG_KINDS = frozenset(
+    {
+        "fault",
+        "repair",
+        "motor_stall",
+        "stall_recovery",
+        "stall_recovery_blocked",
+        "resume",
+        "battery_eri",
+        "battery_eos",
+        "access_port_injection",
+        "environment",
+        "mri",
+        "patient_bolus_refused",
+        "update_unfinished",
+        "pocket_fill",
+    }
+)
+"""Pump log entries worth a line in the course timeline (alarms are added when raised)."""
+
+
+# ---------------------------------------------------------------- recording
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The course at one point of the sampling grid.
+
+    Attributes:
+        t_h: hours since implant.
+        reservoir_actual_ml: drug really left in the reservoir, mL (hidden truth).
+        reservoir_calculated_ml: what the pump believes is left, mL.
+        dose_mcg_per_day: programmed daily dose (fixed-flow: concentration x flow), mcg/day.
+        delivery_mcg_per_h: mean rate reaching the CSF since the previous sample, mcg/h.
+        csf_mcg_per_ml: lumbar CSF concentration, mcg/mL.
+        effect_site_mcg_per_ml: effect-site concentration, mcg/mL.
+        mas, psfs: spasticity scores, 0-4.
+        withdrawal_stage: 0 none, 1 early signs, 2 severe.
+        withdrawal_severity: the model's withdrawal index w (dimensionless).
+        overdose_stage: 0 none, else the highest overdose stage reached.
+        signs: withdrawal and overdose signs present, ``"; "``-joined.
+    """
+
+    t_h: float
+    reservoir_actual_ml: float
+    reservoir_calculated_ml: float
+    dose_mcg_per_day: float
+    delivery_mcg_per_h: float
+    csf_mcg_per_ml: float
+    effect_site_mcg_per_ml: float
+    mas: float
+    psfs: float
+    withdrawal_stage: int
+    withdrawal_severity: float
+    overdose_stage: int
+    signs: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One line of the course timeline, with the patient as observed at that instant.
+
+    ``actor``: ``clinic``, ``patient``, ``pump`` or ``scenario``.
+    """
+
+    t_h: float
+    actor: str
+    kind: str
+    detail: str
+    mas: float
+    withdrawal_stage: int
+    overdose_stage: int
+
+
+class Recorder(Protocol):
+    """Where the engine writes what happens (passed in; the engine keeps nothing else)."""
+
+    def sample(self, sample: Sample) -> None:
+        """A point of the sampling grid."""
+        ...
+
+    def event(self, entry: TimelineEntry) -> None:
+        """A line of the timeline."""
+        ...
+
+
+@dataclass
+class MemoryRecorder:
+    """Keeps every sample and timeline line in lists."""
+
+    samples: list[Sample] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+
+    def sample(self, sample: Sample) -> None:
+        """Append a sample."""
+        self.samples.append(sample)
+
+    def event(self, entry: TimelineEntry) -> None:
+        """Append a timeline line."""
+        self.timeline.append(entry)
+
+
+# -------------------------------------------------------------- environment
+
+
+@dataclass(order=True, slots=True)
+class _Entry:
+    t_h: float
+    priority: int
+    seq: int
+    name: str = field(compare=False)
+    action: Callable[[float], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+
+class Environment:
+    """Owns the clock and a heap of actions ordered by ``(time, priority, sequence)``."""
+
+    def __init__(self, start_h: float = 0.0) -> None:
+        self.now_h = float(start_h)
+        self._heap: list[_Entry] = []
+        self._by_seq: dict[int, _Entry] = {}
+        self._seq = itertools.count()
+
+    def schedule(
+        self, t_h: float, priority: int, name: str, action: Callable[[float], None]
+    ) -> int:
+        """Schedule ``action(t_h)``; returns its sequence number (the handle for :meth:`cancel`).
+
+        Raises:
+            InvalidValue: ``t_h`` is before the present or not finite.
+        """
+        if not math.isfinite(t_h) or t_h < self.now_h - _EPS_H:
+            raise InvalidValue("t_h", t_h, f"a finite time >= now ({self.now_h:g} h)")
+        entry = _Entry(max(t_h, self.now_h), int(priority), next(self._seq), name, action)
+        heapq.heappush(self._heap, entry)
+        self._by_seq[entry.seq] = entry
+        return entry.seq
+
+    def cancel(self, handle: int) -> None:
+        """Cancel a scheduled action (no-op when it has run or was cancelled)."""
+        entry = self._by_seq.pop(handle, None)
+        if entry is not None:
+            entry.cancelled = True
+
+    def pending(self) -> list[tuple[float, int, int, str]]:
+        """``(t_h, priority, seq, name)`` of every action still to run, in order."""
+        return sorted((e.t_h, e.priority, e.seq, e.name) for e in self._heap if not e.cancelled)
+
+    def run(self, until_h: float, move_to: Callable[[float], None]) -> None:
+        """Run every action due up to ``until_h``; ``move_to(t)`` advances the world first."""
+        while self._heap:
+            entry = self._heap[0]
+            if entry.cancelled:
+                heapq.heappop(self._heap)
+                continue
+            if entry.t_h > until_h + _EPS_H:
+                break
+            heapq.heappop(self._heap)
+            self._by_seq.pop(entry.seq, None)
+            move_to(entry.t_h)
+            self.now_h = entry.t_h
+            entry.action(entry.t_h)
+        move_to(until_h)
+        self.now_h = max(self.now_h, until_h)
+
+
+# ------------------------------------------------------------------- setup
+
+
+@dataclass(frozen=True)
+class CourseSetup:
+    """Everything one course needs (built by :mod:`itb.services.scenario`).
+
+    Attributes:
+        patient: the virtual patient.
+        patient_state: the patient at implant (drug-free, or an established patient).
+        build_pump: ``build_pump(t_h, n)``: the ``n``-th implanted pump (0 = the first;
+            later ones are replacements), new and empty, at ``t_h``.
+        protocol: the clinic's rules.
+        rules: label titration rules.
+        tolerance: refill discrepancy tolerance.
+        concentration_mcg_per_ml: the drug filled at implant, mcg/mL.
+        max_days_in_pump: drug stability between refills, days.
+        events: scheduled scenario events.
+        horizon_h: length of the course, h.
+        sample_every_h: sampling grid of the trajectories, h.
+    """
+
+    patient: PatientParameters
+    patient_state: PatientState
+    build_pump: Callable[[float, int], Pump]
+    protocol: ClinicProtocol
+    rules: TitrationRules
+    tolerance: DiscrepancyTolerance
+    concentration_mcg_per_ml: float
+    max_days_in_pump: float
+    events: tuple[ScheduledEvent, ...]
+    horizon_h: float
+    sample_every_h: float
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmCount:
+    """An alarm raised by a pump."""
+
+    t_h: float
+    kind: str
+    critical: bool
+
+
+@dataclass(frozen=True)
+class CourseRun:
+    """What a course produced besides the recorder's samples and timeline."""
+
+    clinic: ClinicRecord
+    alarms: tuple[AlarmCount, ...]
+    final_state: PatientState
+    delivered_csf_mcg: float
+    segments: int
+    eri_t_h: tuple[float, ...]
+    """ERI reached by any pump, h."""
+    pumps_implanted: int
+
+
+# -------------------------------------------------------------------- world
+
+
+class _World:
+    """Pump + patient + clinic; implements the clinic's port."""
+
+    def __init__(
+        self,
+        setup: CourseSetup,
+        recorder: Recorder,
+        env: Environment,
+        progress: Callable[[float], None] | None,
+    ) -> None:
+        self.setup = setup
+        self.recorder = recorder
+        self.env = env
+        self.params = setup.patient
+        self.state = setup.patient_state
+        if self.state.t_h != 0.0:
+            raise InvalidValue("patient_state.t_h", self.state.t_h, "0 (the implant instant)")
+        self.pump: Pump | None = None
+        self.retired: list[Pump] = []
+        self.pending: list[DeliverySegment] = []
+        self.segments = 0
+        self._k = 0
+        self._last_t = 0.0
+        self._last_delivered = self.state.delivered_mcg
+        self._log_idx = 0
+        self._alarm_idx = 0
+        self._reading_idx = 0
+        self._progress = progress
+        self._progress_next = 0.0
+        self.clinic: Clinic | None = None
+
+    # ---------------------------------------------------------------- moving
+
+    def _emit(self, seg: DeliverySegment) -> None:
+        self.pending.append(seg)
+        self.segments += 1
+
+    def _move(self, t_h: float) -> None:
+        if self.pump is not None:
+            self.pump.advance_to(t_h, self._emit)
+        if t_h > self.state.t_h:
+            state = self.state
+            for a, b, rate in rate_pieces(self.pending, state.t_h, t_h):
+                state = advance(self.params, state, rate, b - a)
+            self.state = state
+            if self.pending:
+                self.pending = [s for s in self.pending if s.t1_h > t_h + _EPS_H]
+        self._flush_pump_log()
+
+    def move_to(self, t_h: float) -> None:
+        """Advance pump and patient exactly to ``t_h``, sampling on the grid on the way."""
+        dt = self.setup.sample_every_h
+        while True:
+            ts = self._k * dt
+            if ts > t_h + _EPS_H or ts > self.setup.horizon_h + _EPS_H:
+                break
+            self._move(ts)
+            self._sample(ts)
+            self._k += 1
+        self._move(t_h)
+        if self._progress is not None and t_h >= self._progress_next:
+            self._progress(min(1.0, t_h / self.setup.horizon_h))
+            self._progress_next = t_h + self.setup.horizon_h / 200.0
+
+    def _sample(self, t_h: float) -> None:
+        o = observe(self.params, self.state)
+        pump = self.pump
+        delivered = self.state.delivered_mcg
+        span = t_h - self._last_t
+        rate = (delivered - self._last_delivered) / span if span > 0 else 0.0
+        self._last_t, self._last_delivered = t_h, delivered
+        self.recorder.sample(
+            Sample(
+                t_h=t_h,
+                reservoir_actual_ml=0.0 if pump is None else pump.reservoir_actual_ml,
+                reservoir_calculated_ml=0.0 if pump is None else pump.reservoir_calculated_ml,
+                dose_mcg_per_day=self._dose(),
+                delivery_mcg_per_h=rate,
+                csf_mcg_per_ml=o.csf_concentration_mcg_per_ml,
+                effect_site_mcg_per_ml=o.effect_site_mcg_per_ml,
+                mas=o.mas,
+                psfs=o.psfs,
+                withdrawal_stage=int(o.withdrawal_stage),
+                withdrawal_severity=o.withdrawal_severity,
+                overdose_stage=o.overdose_stage,
+                signs="; ".join(o.withdrawal_signs + o.overdose_signs),
+            )
+        )
+
+    def _dose(self) -> float:
+        pump = self.pump
+        if pump is None:
+            return 0.0
+        if pump.preset.kind is PumpKind.CONSTANT_FLOW:
+            return pump.labelled_concentration_mcg_per_ml * pump.preset.nominal_flow_ml_per_day
+        return pump.prescription.program.daily_dose_mcg()
+
+    def _observation(self) -> Observation:
+        return observe(self.params, self.state)
+
+    def _flush_pump_log(self) -> None:
+        pump = self.pump
+        if pump is None:
+            return
+        if len(pump.log) > self._log_idx:
+            for e in list(pump.log)[self._log_idx :]:
+                if e.kind in _PUMP_LOG_KINDS:
+                    self._write(e.t_h, "pump", e.kind, e.detail)
+            self._log_idx = len(pump.log)
+        alarms = pump.alarm_log
+        while self._alarm_idx < len(alarms):
+            a = alarms[self._alarm_idx]
+            self._alarm_idx += 1
+            if a.action == "raised":
+                tone = "critical" if a.kind in CRITICAL else "non-critical"
+                self._write(a.t_h, "pump", "alarm", f"{a.kind.value} raised ({tone})")
+
+    def _write(self, t_h: float, actor: str, kind: str, detail: str) -> None:
+        o = self._observation()
+        self.recorder.event(
+            TimelineEntry(
+                t_h, actor, kind, detail, o.mas, int(o.withdrawal_stage), o.overdose_stage
+            )
+        )
+
+    # ---------------------------------------------------------- clinic port
+
+    def _require_pump(self) -> Pump:
+        if self.pump is None:
+            raise InvalidValue("pump", None, "an implanted pump (the clinic implants at t = 0)")
+        return self.pump
+
+    def note(self, t_h: float, actor: str, kind: str, detail: str) -> None:
+        """Timeline line with the patient's state now."""
+        self._flush_pump_log()
+        self._write(t_h, actor, kind, detail)
+
+    def interrogate(self, t_h: float) -> ClinicReading:
+        """Read the pump: alarms raised since the last reading, the calculated view."""
+        pump = self._require_pump()
+        raised = [a.kind.value for a in pump.alarm_log[self._reading_idx :] if a.action == "raised"]
+        status = pump.interrogate(t_h)
+        self._reading_idx = len(pump.alarm_log)
+        self._flush_pump_log()
+        forecast = pump.predicted_eri_eos_t_h()
+        return ClinicReading(
+            t_h=t_h,
+            reservoir_calculated_ml=status.reservoir_calculated_ml,
+            daily_dose_mcg=self._dose(),
+            concentration_mcg_per_ml=status.labelled_concentration_mcg_per_ml,
+            running=status.running,
+            stop_reason=status.stop_reason,
+            alarms_raised=tuple(dict.fromkeys(raised)),
+            eri_reached=status.eri_t_h is not None,
+            predicted_eri_t_h=None if forecast is None else forecast[0],
+        )
+
+    def sounding_alarms(self) -> tuple[str, ...]:
+        """Alarms the pump sounds now."""
+        pump = self.pump
+        if pump is None:
+            return ()
+        return tuple(sorted(a.value for a in pump.active_alarms))
+
+    def examine(self, t_h: float) -> Exam:
+        """Scores and reported signs from the patient's observation (no concentrations)."""
+        o = self._observation()
+        return Exam(t_h, o.mas, o.psfs, o.withdrawal_signs, o.overdose_signs, o.adverse_reactions)
+
+    def implant(
+        self, t_h: float, concentration_mcg_per_ml: float, prescription: Prescription, reason: str
+    ) -> None:
+        """A new pump: fill it, program it, prime pump path and catheter."""
+        if self.pump is not None:
+            self._flush_pump_log()
+            self.retired.append(self.pump)
+        pump = self.setup.build_pump(t_h, len(self.retired))
+        self.pump = pump
+        self._log_idx = 0
+        self._alarm_idx = 0
+        self._reading_idx = 0
+        pump.fill(t_h, pump.preset.reservoir_ml, concentration_mcg_per_ml, reason=reason)
+        if pump.preset.programmable:
+            session = ProgrammingSession(pump, t_h, reason=reason)
+            session.stage_prescription(prescription, reason)
+            alarm = self.setup.protocol.low_reservoir_alarm_ml
+            if alarm is not None:
+                session.stage_low_reservoir_alarm(alarm, reason)
+            session.stage_bolus(
+                Bolus.priming(pump.dead_space_ml, self.setup.protocol.priming_duration_h),
+                "priming bolus: drug to the catheter tip",
+            )
+            session.commit(t_h)
+        self._reading_idx = len(pump.alarm_log)
+        self.note(t_h, "clinic", "implant", f"{pump.preset.label}; {reason}")
+
+    def refill(
+        self,
+        t_h: float,
+        *,
+        concentration_mcg_per_ml: float,
+        prescription: Prescription | None,
+        bridge_bolus: bool,
+        reason: str,
+    ) -> RefillReport:
+        """The whole refill procedure on the pump."""
+        pump = self._require_pump()
+        report = perform_refill(
+            pump,
+            t_h,
+            fill_volume_ml=pump.preset.reservoir_ml,
+            concentration_mcg_per_ml=concentration_mcg_per_ml,
+            tolerance=self.setup.tolerance,
+            new_prescription=prescription,
+            bridge_bolus=bridge_bolus,
+            reason=reason,
+        )
+        self._reading_idx = len(pump.alarm_log)
+        return report
+
+    def program(self, t_h: float, prescription: Prescription, reason: str) -> None:
+        """A programming session."""
+        pump = self._require_pump()
+        session = ProgrammingSession(pump, t_h, reason=reason)
+        session.stage_prescription(prescription, reason)
+        session.commit(t_h)
+        self._reading_idx = len(pump.alarm_log)
+
+    def calculated_reaches_t_h(self, target_ml: float) -> float | None:
+        """Programmer forecast of the calculated reservoir."""
+        pump = self._require_pump()
+        if not pump.preset.programmable:
+            rate = pump.preset.nominal_flow_ml_per_day / HOURS_PER_DAY
+            return pump.t_h + max(0.0, pump.reservoir_calculated_ml - target_ml) / rate
+        return time_calculated_volume_reaches(pump, target_ml, include_max_patient_boluses=False)
+
+    def predicted_eri_t_h(self) -> float | None:
+        """Programmer battery forecast."""
+        forecast = self._require_pump().predicted_eri_eos_t_h()
+        return None if forecast is None else forecast[0]
+
+    def catheter_study(self, t_h: float) -> tuple[FaultKind, ...]:
+        """What a catheter study finds."""
+        active = self._require_pump().faults.active
+        return tuple(sorted((k for k in CATHETER_FAULTS if k.value in active), key=str))
+
+    def revise_catheter(self, t_h: float, kinds: tuple[FaultKind, ...]) -> None:
+        """Repair the catheter faults."""
+        pump = self._require_pump()
+        for kind in kinds:
+            pump.repair(t_h, kind)
+
+    @property
+    def reservoir_capacity_ml(self) -> float:
+        """Reservoir size, mL."""
+        return self._require_pump().preset.reservoir_ml
+
+    @property
+    def programmable(self) -> bool:
+        """False for a constant-flow pump."""
+        if self.pump is None:
+            return True
+        return self.pump.preset.programmable
+
+    @property
+    def nominal_flow_ml_per_day(self) -> float:
+        """A constant-flow pump's labelled flow, mL/day."""
+        if self.pump is None:
+            return self.setup.build_pump(0.0, 0).preset.nominal_flow_ml_per_day
+        return self.pump.preset.nominal_flow_ml_per_day
+
+    @property
+    def low_reservoir_alarm_ml(self) -> float:
+        """Programmed low-reservoir alarm volume, mL."""
+        return self._require_pump().low_reservoir_alarm_ml
+
+    @property
+    def pump_clock_offset_h(self) -> float:
+        """Pump clock offset, h."""
+        return self._require_pump().pump_clock_offset_h
+
+    def schedule(
+        self, t_h: float, priority: Priority, name: str, action: Callable[[float], None]
+    ) -> int:
+        """Schedule an action."""
+        return self.env.schedule(t_h, priority, name, action)
+
+    def cancel(self, handle: int) -> None:
+        """Cancel an action."""
+        self.env.cancel(handle)
+
+    # ------------------------------------------------------- scenario events
+
+    def apply(self, event: ScheduledEvent, t_h: float) -> None:
+        """Apply a scenario event now (a pump refusal is recorded, not raised)."""
+        clinic = self.clinic
+        assert clinic is not None
+        reason = f" ({event.reason})" if event.reason else ""
+        try:
+            match event:
+                case FaultStart():
+                    self._require_pump().apply_fault(t_h, event.fault)
+                    self.note(t_h, "scenario", "fault", f"{event.fault.kind.value}{reason}")
+                case FaultRepair():
+                    self._require_pump().repair(t_h, event.kind)
+                    self.note(t_h, "scenario", "repair", f"{event.kind.value} ended{reason}")
+                case MriStart():
+                    self._require_pump().begin_mri(t_h)
+                    self.note(t_h, "scenario", "mri_start", f"MRI scan starts{reason}")
+                case MriEnd():
+                    self._require_pump().end_mri(t_h)
+                    self.note(t_h, "scenario", "mri_end", f"MRI scan ends{reason}")
+                    self.schedule(
+                        t_h + self.setup.protocol.post_mri_check_h,
+                        Priority.CLINIC,
+                        "post_mri_check",
+                        self._post_mri_check,
+                    )
+                case EnvironmentChange():
+                    self._require_pump().set_environment(
+                        t_h,
+                        body_temperature_degc=event.body_temperature_degc,
+                        ambient_pressure_kpa=event.ambient_pressure_kpa,
+                    )
+                case AccessPortInjection():
+                    for seg in self._require_pump().inject_access_port(
+                        t_h,
+                        event.volume_ml,
+                        event.concentration_mcg_per_ml,
+                        acknowledge_overdose_hazard=True,
+                        duration_h=event.duration_h,
+                        reason=event.reason,
+                    ):
+                        self._emit(seg)
+                case ClinicianBolus():
+                    pump = self._require_pump()
+                    session = ProgrammingSession(pump, t_h, reason=event.reason)
+                    session.stage_bolus(
+                        Bolus.single(
+                            event.dose_mcg, event.duration_h, pump.labelled_concentration_mcg_per_ml
+                        ),
+                        event.reason or "single bolus",
+                    )
+                    session.commit(t_h)
+                    self.note(
+                        t_h,
+                        "clinic",
+                        "single_bolus",
+                        f"{event.dose_mcg:g} mcg over {event.duration_h:g} h{reason}",
+                    )
+                case PatientBolusRequest():
+                    outcome = self._require_pump().request_patient_bolus(t_h)
+                    self.note(
+                        t_h,
+                        "patient",
+                        "patient_bolus",
+                        "accepted" if outcome.accepted else f"refused: {outcome.reason}",
+                    )
+                case Interrogation():
+                    self._require_pump().interrogate(t_h)
+                    self.note(t_h, "scenario", "interrogation", f"pump interrogated{reason}")
+                case MissedRefill():
+                    clinic.missed_refill(event.late_by_days)
+                    late = (
+                        "does not come back by themselves"
+                        if event.late_by_days is None
+                        else f"comes {event.late_by_days:g} days late"
+                    )
+                    self.note(
+                        t_h, "scenario", "refill_will_be_missed", f"the next refill: {late}{reason}"
+                    )
+                case ConcentrationChange():
+                    clinic.concentration_change(
+                        t_h, event.concentration_mcg_per_ml, event.bridge_bolus
+                    )
+        except ITBError as exc:
+            self.note(t_h, "scenario", "refused", f"{type(event).__name__}: {exc}")
+
+    def _post_mri_check(self, t_h: float) -> None:
+        reading = self.interrogate(t_h)
+        self.note(
+            t_h,
+            "clinic",
+            "post_mri_check",
+            f"pump interrogated after MRI: {'running' if reading.running else 'STOPPED'}; "
+            f"alarms since last reading: {', '.join(reading.alarms_raised) or 'none'}",
+        )
+
+    def alarms(self) -> tuple[AlarmCount, ...]:
+        """Every alarm raised by every pump, in time order."""
+        out = [
+            AlarmCount(a.t_h, a.kind.value, a.kind in CRITICAL)
+            for p in [*self.retired, *([self.pump] if self.pump else [])]
+            for a in p.alarm_log
+            if a.action == "raised"
+        ]
+        return tuple(sorted(out, key=lambda a: a.t_h))
+
+
+def _applier(world: _World, event: ScheduledEvent) -> Callable[[float], None]:
+    def act(t_h: float) -> None:
+        world.apply(event, t_h)
+
+    return act
+
+
+def _schedule_events(
+    env: Environment, world: _World, events: Sequence[ScheduledEvent], horizon_h: float
+) -> None:
+    for ev in events:
+        if ev.t_h > horizon_h + _EPS_H:
+            continue
+        priority = (
+            Priority.SCENARIO
+            if isinstance(ev, (MissedRefill, ConcentrationChange))
+            else Priority.DEVICE
+        )
+        env.schedule(ev.t_h, priority, type(ev).__name__, _applier(world, ev))
+
+
+def run_course(
+    setup: CourseSetup,
+    recorder: Recorder,
+    *,
+    progress: Callable[[float], None] | None = None,
+) -> CourseRun:
+    """Run one patient's course from implant to the horizon.
+
+    Args:
+        setup: patient, pump, protocol, events, horizon and sampling grid.
+        recorder: receives every sample and timeline line.
+        progress: called now and then with the fraction done (0-1).
+
+    Raises:
+        InvalidValue: a bad horizon or sampling grid.
+    """
+    if not (math.isfinite(setup.horizon_h) and setup.horizon_h > 0):
+        raise InvalidValue("horizon_h", setup.horizon_h, "> 0")
+    if not (math.isfinite(setup.sample_every_h) and setup.sample_every_h > 0):
+        raise InvalidValue("sample_every_h", setup.sample_every_h, "> 0")
+    env = Environment(0.0)
+    world = _World(setup, recorder, env, progress)
+    clinic = Clinic(
+        world,
+        setup.protocol,
+        setup.rules,
+        origin=setup.patient.origin,
+        age_years=setup.patient.age_years,
+        concentration_mcg_per_ml=setup.concentration_mcg_per_ml,
+        max_days_in_pump=setup.max_days_in_pump,
+    )
+    world.clinic = clinic
+    clinic.start(0.0)
+    _schedule_events(env, world, setup.events, setup.horizon_h)
+    env.run(setup.horizon_h, world.move_to)
+    world._flush_pump_log()
+    if progress is not None:
+        progress(1.0)
+    pumps = [*world.retired, *([world.pump] if world.pump else [])]
+    return CourseRun(
+        clinic=clinic.record,
+        alarms=world.alarms(),
+        final_state=world.state,
+        delivered_csf_mcg=sum(p.ledger.delivered_csf_mcg for p in pumps),
+        segments=world.segments,
+        eri_t_h=tuple(p.eri_t_h for p in pumps if p.eri_t_h is not None),
+        pumps_implanted=len(pumps),
+    )
