@@ -332,3 +332,36 @@ def test_program_check_bad_input_is_one_line_and_exit_2(
     assert out == ""
     assert err.count("\n") == 1
     assert field in err
+
+
+# ---------------------------------------------------------------- program audit
+
+AUDIT_EVENTS = """
+[[events]]
+kind = "reprogram"
+day = 2
+prescription = { mode = "flex", every_day = [{ start = "00:00", rate_mcg_per_h = 20 }, { start = "07:00", rate_mcg_per_h = 480 }, { start = "08:00", rate_mcg_per_h = 20 }] }
+reason = "morning step meant as 480 mcg/day"
+
+[[events]]
+kind = "reprogram"
+day = 3
+prescription = { mode = "continuous", dose_mcg_per_day = 500 }
+unfinished = true
+"""
+
+
+def test_program_audit_finds_the_ismp_error_in_a_spec(tmp_path: Path) -> None:
+    path = tmp_path / "audit.toml"
+    path.write_text(SPEC + AUDIT_EVENTS, encoding="utf-8")
+    result = runner.invoke(app, ["program", "audit", str(path), "--days", "5", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    first, second = data["checked_events"]
+    assert first["kind"] == "reprogram"
+    assert "unit_mixup" in {f["code"] for f in first["findings"]}
+    assert "update_incomplete" in {f["code"] for f in second["findings"]}
+    assert data["blocked_events"] == 2
+    rich = runner.invoke(app, ["program", "audit", str(path), "--days", "5"])
+    assert rich.exit_code == 0, rich.output
+    assert "would have been blocked" in rich.stdout

@@ -12,6 +12,7 @@ implant instant when the pump was implanted later that day.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -26,6 +27,7 @@ from itb.services.pump_run import (
     _field,
     _plan,
     _prefixed,
+    _Step,
 )
 from itb.services.pump_spec import PumpSpec, RefillEvent
 
@@ -110,8 +112,19 @@ def _at_hours(clock: WallClock, at: datetime | date | None) -> float:
     return t
 
 
-def pump_at(spec: PumpSpec, catalog: PumpCatalog, at: datetime | date | None = None) -> PumpAt:
+def pump_at(
+    spec: PumpSpec,
+    catalog: PumpCatalog,
+    at: datetime | date | None = None,
+    *,
+    until_h: float | None = None,
+    before_event: Callable[[_Step, Pump, WallClock], None] | None = None,
+) -> PumpAt:
     """The spec's pump at ``at`` (default: the implant, after the first fill and programming).
+
+    ``until_h`` (hours after implant) may be given instead of ``at``; ``before_event``
+    is called with each event step, the pump and the clock just before the event is
+    applied (the pump is then at the event's time).
 
     Raises:
         InvalidValue, NotAllowedForPump, ConcentrationMismatch: the spec is refused
@@ -119,7 +132,7 @@ def pump_at(spec: PumpSpec, catalog: PumpCatalog, at: datetime | date | None = N
         PumpStateError: an event before ``at`` is refused by the pump.
     """
     pump, clock = build_pump(spec, catalog)
-    t_at = _at_hours(clock, at)
+    t_at = _at_hours(clock, at) if until_h is None else until_h
     initial, priming, steps, _ = _plan(spec, pump, catalog, clock, t_at)
     pump.fill(
         0.0,
@@ -147,6 +160,8 @@ def pump_at(spec: PumpSpec, catalog: PumpCatalog, at: datetime | date | None = N
 
     for step in steps:
         pump.advance_to(step.t_h)
+        if before_event is not None:
+            before_event(step, pump, clock)
         try:
             _apply(step, pump, clock, catalog, ignore, refills, boluses)
         except ITBError as exc:

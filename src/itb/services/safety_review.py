@@ -16,17 +16,24 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from itb.domain.clinical.drug_library import parse_drug_library, population_for
-from itb.domain.clinical.safety import SafetyChecks, parse_safety_rules, stage_checked
+from itb.domain.clinical.drug_library import DrugLibrary, parse_drug_library, population_for
+from itb.domain.clinical.safety import (
+    ActionKind,
+    Finding,
+    SafetyChecks,
+    check_change,
+    parse_safety_rules,
+    stage_checked,
+)
 from itb.domain.errors import InvalidValue
-from itb.domain.pump import Continuous, Flex, FlexStep, Prescription, ProgrammingSession
+from itb.domain.pump import Continuous, Flex, FlexStep, Prescription, ProgrammingSession, Pump
 from itb.domain.pump.programs import Program
 from itb.domain.units import HOURS_PER_DAY
 from itb.services.pump_at import pump_at
-from itb.services.pump_run import PumpCatalog
-from itb.services.pump_spec import PumpSpec
+from itb.services.pump_run import PumpCatalog, WallClock, _Step
+from itb.services.pump_spec import AccessPortEvent, PumpSpec, RefillEvent, ReprogramEvent
 
-__all__ = ["flex_every_day", "parse_flex_step", "program_check"]
+__all__ = ["audit_spec", "flex_every_day", "parse_flex_step", "program_check"]
 
 _STEP = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)=([0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 
@@ -58,6 +65,103 @@ def flex_every_day(steps: Sequence[tuple[float, float]]) -> Flex:
     return Flex.every_day(tuple(out))
 
 
+def _population(
+    library: DrugLibrary, origin: str, age_years: float | None, notes: list[str]
+) -> str:
+    if origin not in ("spinal", "cerebral"):
+        raise InvalidValue("--origin", origin, "spinal or cerebral")
+    if age_years is None:
+        population = f"adult_{origin}"
+        notes.append(f"age not given: adult limits used ({population})")
+        return population
+    return population_for(library, age_years=age_years, origin=origin)
+
+
+def audit_spec(
+    spec: PumpSpec,
+    catalog: PumpCatalog,
+    *,
+    rules_table: Mapping[str, Any],
+    library_table: Mapping[str, Any],
+    origin: str = "spinal",
+    age_years: float | None = None,
+    days: float | None = None,
+) -> dict[str, Any]:
+    """Run the spec and check every reprogram, refill reprogramming and catheter access
+    port injection with drug against the pump as it stood just before it; JSON-ready.
+
+    The run itself is not changed: a spec records what was done, mistakes included.
+    """
+    library = parse_drug_library(library_table)
+    rules = parse_safety_rules(rules_table)
+    notes: list[str] = []
+    population = _population(library, origin, age_years, notes)
+    run_days = days if days is not None else spec.days
+    if run_days is None or not run_days > 0:
+        raise InvalidValue("days", run_days, "a number of days > 0 (--days, or days in the spec)")
+    rows: list[dict[str, Any]] = []
+
+    def check(step: _Step, pump: Pump, clock: WallClock) -> None:
+        ev = step.event
+        findings: list[Finding] = []
+        if isinstance(ev, ReprogramEvent) and step.prescription is not None:
+            findings = check_change(
+                pump,
+                SafetyChecks(rules, library, population),
+                prescription=step.prescription,
+            )
+            if ev.unfinished:
+                info = rules.rules["update_incomplete"]
+                findings.append(
+                    Finding(
+                        "block",
+                        "update_incomplete",
+                        "session",
+                        "session = update begun and not completed leaves the pump stopped; "
+                        "allowed: complete the update",
+                        info.source,
+                        info.status,
+                    )
+                )
+        elif isinstance(ev, RefillEvent) and step.prescription is not None:
+            findings = check_change(
+                pump,
+                SafetyChecks(
+                    rules,
+                    library,
+                    population,
+                    action=ActionKind.REFILL_RESERVOIR,
+                    held_concentration_mcg_per_ml=ev.concentration_mcg_per_ml,
+                ),
+                prescription=step.prescription,
+            )
+        elif isinstance(ev, AccessPortEvent) and ev.concentration_mcg_per_ml > 0:
+            findings = check_change(
+                pump,
+                SafetyChecks(rules, library, population, action=ActionKind.REFILL_ACCESS_PORT),
+            )
+        else:
+            return
+        rows.append(
+            {
+                "time": clock.iso(step.t_h),
+                "event": step.index,
+                "kind": step.action,
+                "findings": [asdict(f) for f in findings],
+                "blocked": any(f.severity == "block" for f in findings),
+            }
+        )
+
+    pump_at(spec, catalog, until_h=run_days * HOURS_PER_DAY, before_event=check)
+    return {
+        "name": spec.name,
+        "population": population,
+        "checked_events": rows,
+        "blocked_events": sum(1 for r in rows if r["blocked"]),
+        "notes": notes,
+    }
+
+
 def program_check(
     spec: PumpSpec,
     catalog: PumpCatalog,
@@ -81,13 +185,7 @@ def program_check(
         raise InvalidValue("--dose-mcg-per-day", dose_mcg_per_day, "a number of mcg/day >= 0")
     library = parse_drug_library(library_table)
     notes: list[str] = []
-    if origin not in ("spinal", "cerebral"):
-        raise InvalidValue("--origin", origin, "spinal or cerebral")
-    if age_years is None:
-        population = f"adult_{origin}"
-        notes.append(f"age not given: adult limits used ({population})")
-    else:
-        population = population_for(library, age_years=age_years, origin=origin)
+    population = _population(library, origin, age_years, notes)
     state = pump_at(spec, catalog, at)
     pump = state.pump
     program: Program

@@ -13,9 +13,9 @@ from itb import bootstrap
 from itb.adapters.datafiles import load_data_table
 from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json
 from itb.services.pump_at import parse_when
-from itb.services.safety_review import parse_flex_step, program_check
+from itb.services.safety_review import audit_spec, parse_flex_step, program_check
 
-__all__ = ["check", "program_app", "register"]
+__all__ = ["audit", "check", "program_app", "register"]
 
 program_app = typer.Typer(
     name="program",
@@ -136,6 +136,59 @@ def check(
         out.print("[yellow]A second person must verify before commit:[/]")
         for r in result["verification"]:
             out.print(f"  - {escape(r['text'])} [dim]({escape(r['source'])})[/]")
+    for note in result["notes"]:
+        out.print(f"[dim]note: {escape(note)}[/]")
+    out.print(f"[dim]{DISCLAIMER}[/]")
+
+
+@program_app.command("audit")
+def audit(
+    spec_file: Annotated[
+        Path, typer.Argument(metavar="SPEC.toml", help="Pump spec (docs/pump-spec.md).")
+    ],
+    origin: Annotated[
+        str, typer.Option("--origin", help="spinal or cerebral (drug-library population).")
+    ] = "spinal",
+    age_years: Annotated[
+        float | None, typer.Option("--age-years", metavar="A", help="Age; under 12 = child.")
+    ] = None,
+    days: Annotated[
+        float | None, typer.Option("--days", help="Days from the implant (default: the spec's).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Check every reprogramming in a spec against the pump as it stood just before it."""
+    spec = bootstrap.load_pump_spec(spec_file)
+    result = audit_spec(
+        spec,
+        bootstrap.pump_catalog(),
+        rules_table=load_data_table("safety_checks"),
+        library_table=load_data_table("drug_library"),
+        origin=origin,
+        age_years=age_years,
+        days=days,
+    )
+    if as_json:
+        echo_json(result)
+        return
+    out = console()
+    t = Table(title=f"Safety audit: {escape(result['name'])}", expand=True, title_justify="left")
+    for col in ("Time", "Event", "Severity", "Rule", "Finding"):
+        t.add_column(col, ratio=3 if col == "Finding" else None)
+    for row in result["checked_events"]:
+        if not row["findings"]:
+            t.add_row(row["time"], f"{row['event']} {row['kind']}", "[green]ok[/]", "", "")
+        for f in row["findings"]:
+            sev = f["severity"]
+            t.add_row(
+                row["time"],
+                f"{row['event']} {row['kind']}",
+                f"[{_STYLE[sev]}]{sev}[/]",
+                escape(f["code"]),
+                escape(f["message"]),
+            )
+    out.print(t)
+    out.print(f"{result['blocked_events']} event(s) would have been blocked.")
     for note in result["notes"]:
         out.print(f"[dim]note: {escape(note)}[/]")
     out.print(f"[dim]{DISCLAIMER}[/]")
