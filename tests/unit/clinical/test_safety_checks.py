@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from itb.adapters.datafiles import load_data_table
 from itb.domain.clinical.drug_library import parse_drug_library
@@ -406,3 +408,26 @@ def test_a_malformed_rules_file_is_refused() -> None:
     del table["max_increase_pct"]["child"]
     with pytest.raises(InvalidValue, match="child"):
         parse_safety_rules(table)
+
+
+# ------------------------------------------------------------------ property
+
+
+@given(
+    old=st.integers(min_value=1, max_value=9).map(lambda k: 100 * k),  # exact percentages
+    pct=st.integers(min_value=-60, max_value=120),
+    population=st.sampled_from(["adult_spinal", "adult_cerebral", "child"]),
+)
+def test_large_change_fires_exactly_above_the_population_limit(
+    old: int, pct: int, population: str
+) -> None:
+    new = old * (100 + pct) / 100
+    found = check_change(
+        make_pump(float(old)), checks(population), prescription=rx(Continuous(new))
+    )
+    limit = RULES.max_increase_pct[population].value
+    assert bool(find(found, "large_dose_change")) == (pct > limit)
+    # a block finding always carries a source and names what is allowed
+    for f in found:
+        assert f.source
+        assert "allowed" in f.message or f.severity == "info"
