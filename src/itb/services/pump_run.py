@@ -94,6 +94,8 @@ __all__ = [
     "to_prescription",
 ]
 
+_CLINICIAN = "spec"
+"""Who the pump's event log names for programming sessions a spec makes."""
 _GAP_MIN_H = 1.0
 """Periods without delivery to the CSF shorter than this (hours) are not reported."""
 
@@ -553,7 +555,9 @@ def _apply(
             )
             alarm = ev.prescription.low_reservoir_alarm_ml if ev.prescription else None
             if alarm is not None or ev.set_clock:
-                session = ProgrammingSession(pump, t, reason=_session_reason(ev, "refill"))
+                session = ProgrammingSession(
+                    pump, t, clinician=_CLINICIAN, reason=_session_reason(ev, "refill")
+                )
                 if alarm is not None:
                     session.stage_low_reservoir_alarm(alarm, "set at refill")
                 if ev.set_clock:
@@ -581,7 +585,9 @@ def _apply(
                 )
             )
         case ReprogramEvent():
-            session = ProgrammingSession(pump, t, reason=_session_reason(ev, "reprogram"))
+            session = ProgrammingSession(
+                pump, t, clinician=_CLINICIAN, reason=_session_reason(ev, "reprogram")
+            )
             why = _session_reason(ev, "reprogram")
             if step.prescription is not None:
                 session.stage_prescription(step.prescription, why)
@@ -598,7 +604,9 @@ def _apply(
             else:
                 session.commit(t)
         case SetClockEvent():
-            session = ProgrammingSession(pump, t, reason=_session_reason(ev, "set clock"))
+            session = ProgrammingSession(
+                pump, t, clinician=_CLINICIAN, reason=_session_reason(ev, "set clock")
+            )
             session.stage_clock(
                 clock.pump_clock_offset_h(t), _session_reason(ev, "pump clock set to local time")
             )
@@ -610,7 +618,9 @@ def _apply(
                     f"a {pump.bolus.bolus.kind.value} bolus is still running until "
                     f"{clock.iso(pump.bolus.ends_t_h)}"
                 )
-            session = ProgrammingSession(pump, t, reason=_session_reason(ev, "single bolus"))
+            session = ProgrammingSession(
+                pump, t, clinician=_CLINICIAN, reason=_session_reason(ev, "single bolus")
+            )
             session.stage_bolus(step.bolus, _session_reason(ev, "single bolus"))
             session.commit(t)
         case PatientBolusEvent():
@@ -705,11 +715,13 @@ def run_pump(spec: PumpSpec, days: float | None, catalog: PumpCatalog) -> PumpRu
     )
     alarm = spec.prescription.low_reservoir_alarm_ml if spec.prescription else None
     if initial is not None or priming is not None or alarm is not None:
-        session = ProgrammingSession(pump, 0.0, reason="programming at implant")
+        session = ProgrammingSession(
+            pump, 0.0, clinician=_CLINICIAN, reason="programming at implant"
+        )
         if initial is not None:
             session.stage_prescription(initial, "initial prescription")
         if alarm is not None:
-            session.stage_low_reservoir_alarm(alarm, "initial prescription")
+            session.stage_low_reservoir_alarm(alarm, "low-reservoir alarm at implant")
         if priming is not None:
             session.stage_bolus(priming, "priming bolus: advance drug to the catheter tip")
         session.commit(0.0)
