@@ -211,6 +211,15 @@ def test_each_field_is_refused_in_one_line(
 
 
 EVENT_CASES: list[tuple[dict[str, Any], str, str]] = [
+    (
+        {
+            "kind": "reprogram",
+            "day": 1,
+            "prescription": {"mode": "continuous", "dose_mcg_per_day": 100, "foo": 1},
+        },
+        "events[1].prescription.foo",
+        "known keys: patient_bolus, low_reservoir_alarm_ml, mode, dose_mcg_per_day",
+    ),
     ({"kind": "reprogram", "day": 1}, "events[1].prescription", "something to program"),
     (
         {
