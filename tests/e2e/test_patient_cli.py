@@ -34,6 +34,15 @@ def test_validate_json_passes_every_row() -> None:
         assert r["model"]
 
 
+@pytest.mark.slow
+def test_validate_is_stable_for_another_seed() -> None:
+    # The documented cohort sizes are meant to be stable to the stated tolerances,
+    # so another seed must pass too.
+    result = runner.invoke(app, ["validate", "--json", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert all(r["passed"] for r in json.loads(result.output))
+
+
 def test_validate_exits_one_when_a_row_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     from itb.entrypoints.cli import validate as validate_cli
     from itb.simulation.validation import ValidationRow
