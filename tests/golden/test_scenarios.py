@@ -115,10 +115,151 @@ def check_missed_refill_withdrawal(r: ScenarioResult) -> None:
     assert m["alarms_by_kind"].get("empty_reservoir") == 1
 
 
+def check_catheter_disconnection(r: ScenarioResult) -> None:
+    m = r.metrics
+    fault = first(r, "fault")
+    revision = first(r, "catheter_revision")
+    assert not [s for s in r.samples if s.t_h < fault.t_h and s.withdrawal_stage > 0]
+    onset = first_sample(r, lambda s: s.withdrawal_stage > 0)
+    assert fault.t_h < onset.t_h <= fault.t_h + 24.0, "withdrawal within a day of the disconnection"
+    assert m["hours_without_delivery"] >= revision.t_h - fault.t_h - 2.0
+    # From the pump nothing looks wrong: it empties as programmed, no alarm, normal residual.
+    assert m["alarms_by_kind"] == {}
+    assert m["refill_discrepancies_flagged"] == 0
+    for s in r.samples:
+        assert s.reservoir_actual_ml == pytest.approx(s.reservoir_calculated_ml, abs=1e-6)
+    study = first(r, "catheter_study")
+    assert "disconnection" in study.detail
+    assert m["catheter_revisions"] == 1
+    later = samples_between(r, revision.t_h + 7 * 24, r.samples[-1].t_h + 1)
+    assert later
+    assert all(s.withdrawal_stage == 0 for s in later)
+
+
+def check_overinfusion_runs_dry(r: ScenarioResult) -> None:
+    m = r.metrics
+    dry = first_sample(r, lambda s: s.t_h > 24 and s.reservoir_actual_ml <= 1e-9)
+    low_alarm_ml = r.scenario.protocol.low_reservoir_alarm_ml or 2.0
+    assert dry.reservoir_calculated_ml > low_alarm_ml, "dry while the pump believes it is not low"
+    assert "low_reservoir" not in m["alarms_by_kind"], "the low-reservoir alarm never sounded"
+    onset = first_sample(r, lambda s: s.withdrawal_stage > 0)
+    assert dry.t_h <= onset.t_h <= dry.t_h + 24.0
+    flagged = [x for x in r.run.clinic.refills if x.flagged]
+    assert len(flagged) == 1
+    assert flagged[0].verdict == "less withdrawn than expected"
+    assert flagged[0].withdrawn_ml < flagged[0].expected_ml
+    assert m["pump_replacements"] == 1
+    replaced = first(r, "pump_replacement")
+    later = samples_between(r, replaced.t_h + 7 * 24, r.samples[-1].t_h + 1)
+    assert later
+    assert all(s.withdrawal_stage == 0 for s in later)
+
+
+def _change(r: ScenarioResult) -> TimelineEntry:
+    return next(e for e in r.timeline if e.kind == "refill" and "was 500" in e.detail)
+
+
+def check_concentration_change_bridge(r: ScenarioResult) -> None:
+    m = r.metrics
+    change = _change(r)
+    assert "bridge bolus yes" in change.detail
+    assert m["days_with_withdrawal_signs"] == 0
+    assert m["days_with_overdose_signs"] == 0
+    dose_h = 400.0 / 24.0
+    after = samples_between(r, change.t_h + 1.0, change.t_h + 72.0)
+    assert min(s.delivery_mcg_per_h for s in after) >= 0.9 * dose_h, "delivery stays continuous"
+    assert max(s.delivery_mcg_per_h for s in after) <= 1.1 * dose_h
+
+
+def check_concentration_change_no_bridge(r: ScenarioResult) -> None:
+    m = r.metrics
+    change = _change(r)
+    assert "bridge bolus no" in change.detail
+    dose_h = 400.0 / 24.0
+    after = samples_between(r, change.t_h + 1.0, change.t_h + 24.0)
+    assert max(s.delivery_mcg_per_h for s in after) <= 0.3 * dose_h, "a quarter of the dose"
+    onset = first_sample(r, lambda s: s.withdrawal_stage > 0)
+    assert change.t_h < onset.t_h <= change.t_h + 36.0
+    assert m["days_with_withdrawal_signs"] >= 1
+    assert m["days_with_severe_withdrawal"] == 0
+    bridged = result("concentration_change_bridge").metrics
+    assert m["delivered_to_csf_mcg"] < bridged["delivered_to_csf_mcg"]
+    assert m["time_in_therapeutic_range_pct"] < bridged["time_in_therapeutic_range_pct"]
+    late = samples_between(r, change.t_h + 7 * 24, r.samples[-1].t_h + 1)
+    assert all(s.withdrawal_stage == 0 for s in late)
+
+
+def check_access_port_overdose(r: ScenarioResult) -> None:
+    m = r.metrics
+    injection = first(r, "access_port_injection")
+    assert not [s for s in r.samples if s.t_h < injection.t_h and s.overdose_stage > 0]
+    onset = first_sample(r, lambda s: s.overdose_stage > 0)
+    assert injection.t_h < onset.t_h <= injection.t_h + 2.0, "overdose signs within hours"
+    assert m["max_overdose_stage"] >= 2
+    observed = first(r, "observation")
+    assert "drowsiness" in observed.detail
+    assert observed.overdose_stage > 0
+    # One bolus: the signs pass within a day and the pump dose is not changed.
+    assert m["days_with_overdose_signs"] == 1
+    assert m["dose_changes"] == 0
+    assert m["days_with_withdrawal_signs"] == 0
+
+
+def check_mri_motor_stall(r: ScenarioResult) -> None:
+    start = first(r, "mri_start")
+    blocked = first(r, "stall_recovery_blocked")
+    resumed = first(r, "resume")
+    assert "low_reservoir" in r.metrics["alarms_by_kind"], "the alarm sounded before the scan"
+    assert start.t_h < blocked.t_h < resumed.t_h
+    stopped = samples_between(r, start.t_h + 0.5, resumed.t_h)
+    assert stopped
+    assert all(s.delivery_mcg_per_h == 0.0 for s in stopped), "no drug while stalled / held"
+    assert resumed.t_h - blocked.t_h >= 12.0, "held until the interrogation"
+    onset = first_sample(r, lambda s: s.withdrawal_stage > 0)
+    assert start.t_h < onset.t_h < resumed.t_h
+    late = samples_between(r, resumed.t_h + 7 * 24, r.samples[-1].t_h + 1)
+    assert late
+    assert all(s.withdrawal_stage == 0 for s in late)
+
+
+def check_battery_replacement(r: ScenarioResult) -> None:
+    m = r.metrics
+    assert m["battery_replacement_day"] is not None
+    assert 4 * 365 <= m["battery_replacement_day"] <= 7 * 365
+    assert m["battery_replacement_date"] is not None
+    assert m["eri_reached_days"] == [], "replaced before the ERI"
+    assert m["pumps_implanted"] == 2
+    assert "elective_replacement_indicator" not in m["alarms_by_kind"]
+    assert "end_of_service" not in m["alarms_by_kind"]
+    assert m["days_with_withdrawal_signs"] == 0
+    replaced = m["battery_replacement_day"] * 24.0
+    after = samples_between(r, replaced + 24.0, r.samples[-1].t_h + 1)
+    assert after
+    assert all(s.delivery_mcg_per_h > 0 for s in after), "therapy continues on the new pump"
+
+
+def check_day_night_flex(r: ScenarioResult) -> None:
+    m = r.metrics
+    assert m["mean_mas_daytime"] > m["mean_mas_night"] + 0.1, "more tone by day"
+    assert m["days_with_withdrawal_signs"] == 0
+    assert m["days_with_overdose_signs"] == 0
+    assert m["titration_days"] is not None
+    rates = [s.delivery_mcg_per_h for s in r.samples if s.t_h > 48]
+    assert max(rates) > 2 * min(rates) > 0, "a low day rate and a high night rate"
+
+
 CHECKS: dict[str, Callable[[ScenarioResult], None]] = {
     "stable_maintenance": check_stable_maintenance,
     "titration_from_screening": check_titration_from_screening,
     "missed_refill_withdrawal": check_missed_refill_withdrawal,
+    "catheter_disconnection": check_catheter_disconnection,
+    "overinfusion_runs_dry": check_overinfusion_runs_dry,
+    "concentration_change_bridge": check_concentration_change_bridge,
+    "concentration_change_no_bridge": check_concentration_change_no_bridge,
+    "access_port_overdose": check_access_port_overdose,
+    "mri_motor_stall": check_mri_motor_stall,
+    "battery_replacement": check_battery_replacement,
+    "day_night_flex": check_day_night_flex,
 }
 
 

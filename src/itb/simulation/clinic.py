@@ -68,6 +68,10 @@ CATHETER_FAULTS: frozenset[FaultKind] = frozenset(
 
 _URGENT_COOLDOWN_H = 48.0
 """After an urgent visit the patient calls again for the same signs only after this, h."""
+_RESIDUAL_CHECK_AFTER_H = 72.0
+"""An urgent visit withdraws the residual to compare only if the last fill is older, h."""
+_UNEXPLAINED_WINDOW_H = 7 * 24.0
+"""Withdrawal signs again within this of an unexplained episode: the dose goes up, h."""
 _MAX_TITRATION_DAYS = 180.0
 """Titration visits stop after this even if the goal was not reached (maintenance follows), days."""
 
@@ -395,6 +399,7 @@ class Clinic:
         self.urgent_pending = False
         self.operation_pending = False
         self.last_urgent_t_h: float | None = None
+        self.unexplained_withdrawal_t_h: float | None = None
         self.refill_rate_factor = 1.0
         """Learned from a less-than-expected discrepancy: refills come sooner."""
 
@@ -774,10 +779,7 @@ class Clinic:
         exam = self.port.examine(t_h)
         if exam.withdrawal_signs:
             if not handled:
-                # Troubleshooting starts with the reservoir: withdraw and compare (device.md §7).
-                self.do_refill(t_h, "refill to check the residual (withdrawal signs)")
-                if not self.operation_pending:
-                    self._catheter_workup(t_h, "withdrawal signs with a normal refill")
+                self._withdrawal_workup(t_h, exam)
             return
         if exam.overdose_signs:
             step = plan_next_step(
@@ -792,20 +794,71 @@ class Clinic:
             )
             self._set_dose(t_h, step.dose_mcg_per_day, f"overdose signs; {step.reason}")
 
+    def after_procedure(self, t_h: float) -> None:
+        """The patient is watched in the clinic after a procedure at the pump."""
+        exam = self.port.examine(t_h)
+        signs = exam.overdose_signs + exam.withdrawal_signs
+        if not signs:
+            self._note(t_h, "observation", "watched after the procedure: no new signs")
+            return
+        self.last_urgent_t_h = t_h
+        self.record.urgent_visits.append((t_h, "signs after a procedure"))
+        self._note(
+            t_h,
+            "observation",
+            f"signs after the procedure: {', '.join(signs)}; admitted for monitoring and "
+            "supportive care (an acute bolus: the pump dose is not changed)",
+        )
+
+    def _withdrawal_workup(self, t_h: float, exam: Exam) -> None:
+        """Withdrawal signs and the pump reports nothing: residual, catheter, then the dose."""
+        if t_h - self.last_fill_t_h >= _RESIDUAL_CHECK_AFTER_H:
+            # Troubleshooting starts with the reservoir: withdraw and compare (device.md §7).
+            self.do_refill(t_h, "refill to check the residual (withdrawal signs)")
+        if self.operation_pending:
+            return
+        if self._catheter_workup(t_h, "withdrawal signs, pump and residual as expected"):
+            return
+        recent = self.unexplained_withdrawal_t_h
+        if recent is not None and t_h - recent <= _UNEXPLAINED_WINDOW_H:
+            step = plan_next_step(
+                self.rules,
+                origin=self.origin,
+                age_years=self.age_years,
+                phase=Phase.MAINTENANCE,
+                current_dose_mcg_per_day=self.dose,
+                assessment=Assessment.INADEQUATE,
+                hours_since_implant=t_h,
+                hours_since_last_change=min(t_h - self.last_change_t_h, t_h),
+            )
+            self.unexplained_withdrawal_t_h = None
+            if step.dose_mcg_per_day != self.dose:
+                self._set_dose(
+                    t_h,
+                    step.dose_mcg_per_day,
+                    f"withdrawal signs persist with no device cause ({', '.join(exam.withdrawal_signs)}); "
+                    f"{step.reason}",
+                )
+            return
+        self.unexplained_withdrawal_t_h = t_h
+        self._note(t_h, "observe", "no device cause found: same dose, recheck if the signs persist")
+
     def _troubleshoot(self, t_h: float, exam: Exam) -> None:
         if not self.urgent_pending and not self.operation_pending:
             self.urgent_visit(
                 t_h, "withdrawal signs at a visit: " + ", ".join(exam.withdrawal_signs)
             )
 
-    def _catheter_workup(self, t_h: float, why: str) -> None:
+    def _catheter_workup(self, t_h: float, why: str) -> bool:
+        """Order a catheter study; plan a revision if it finds a fault (True)."""
         found = self.port.catheter_study(t_h)
         if found:
             kinds = ", ".join(k.value for k in found)
             self._note(t_h, "catheter_study", f"{why}: study finds {kinds}")
             self._operate(t_h, "revise_catheter", f"catheter {kinds}", found)
-        else:
-            self._note(t_h, "catheter_study", f"{why}: catheter study normal")
+            return True
+        self._note(t_h, "catheter_study", f"{why}: catheter study normal")
+        return False
 
     # -------------------------------------------------------------- operations
 
@@ -817,6 +870,8 @@ class Clinic:
 
         def run(t: float) -> None:
             self.operation_pending = False
+            # Signs resolving after the operation are expected: no new call for a while.
+            self.last_urgent_t_h = t
             if what == "revise_catheter":
                 self.port.revise_catheter(t, kinds)
                 self.record.catheter_revisions.append((t, why))

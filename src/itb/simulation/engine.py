@@ -92,18 +92,16 @@ __all__ = [
 ]
 
 _EPS_H = 1e-9
+_POST_PROCEDURE_H = 1.0
+"""The clinic watches the patient this long after a procedure at the pump, h."""
 _PUMP_LOG_KINDS = frozenset(
     {
-        "fault",
-        "repair",
         "motor_stall",
         "stall_recovery",
         "stall_recovery_blocked",
         "resume",
         "battery_eri",
         "battery_eos",
-        "access_port_injection",
-        "environment",
         "mri",
         "patient_bolus_refused",
         "update_unfinished",
@@ -639,21 +637,45 @@ class _World:
                         self._post_mri_check,
                     )
                 case EnvironmentChange():
-                    self._require_pump().set_environment(
+                    pump = self._require_pump()
+                    pump.set_environment(
                         t_h,
                         body_temperature_degc=event.body_temperature_degc,
                         ambient_pressure_kpa=event.ambient_pressure_kpa,
                     )
+                    self.note(
+                        t_h,
+                        "scenario",
+                        "environment",
+                        f"body {pump.body_temperature_degc:g} °C, ambient "
+                        f"{pump.ambient_pressure_kpa:g} kPa: flow factor {pump.flow_factor():.3g}"
+                        f"{reason}",
+                    )
                 case AccessPortInjection():
-                    for seg in self._require_pump().inject_access_port(
+                    segs = self._require_pump().inject_access_port(
                         t_h,
                         event.volume_ml,
                         event.concentration_mcg_per_ml,
                         acknowledge_overdose_hazard=True,
                         duration_h=event.duration_h,
                         reason=event.reason,
-                    ):
+                    )
+                    for seg in segs:
                         self._emit(seg)
+                    self.schedule(
+                        t_h + _POST_PROCEDURE_H,
+                        Priority.CLINIC,
+                        "post_procedure_check",
+                        clinic.after_procedure,
+                    )
+                    self.note(
+                        t_h,
+                        "scenario",
+                        "access_port_injection",
+                        f"{event.volume_ml:g} mL at {event.concentration_mcg_per_ml:g} mcg/mL into "
+                        f"the catheter access port: {sum(x.amount_mcg for x in segs):.0f} mcg "
+                        f"flushed straight into the CSF{reason}",
+                    )
                 case ClinicianBolus():
                     pump = self._require_pump()
                     session = ProgrammingSession(pump, t_h, reason=event.reason)

@@ -7,6 +7,7 @@ Definitions (also in docs/scenarios.md):
   sign and no overdose sign;
 - **days with withdrawal (overdose) signs**: days since implant (24-hour
   blocks from the implant instant) in which any sample shows such a sign;
+- **mean MAS by day / by night**: local 08:00-21:00 against the rest;
 - sample-based metrics use the scenario's sampling grid (each sample stands
   for ``sample_every_h`` hours); event counts (alarms, refills, visits) do not
   depend on it.
@@ -26,6 +27,9 @@ from itb.simulation.engine import CourseRun, Sample
 __all__ = ["compute_metrics", "in_therapeutic_range", "rounded"]
 
 _DIGITS = 4
+_DAY_START_H = 8.0
+_NIGHT_START_H = 21.0
+"""The patient's waking day for the day/night MAS means: 08:00 to 21:00 local."""
 
 
 def rounded(value: Any) -> Any:
@@ -95,12 +99,10 @@ def compute_metrics(
         for s, ok in zip(body, in_range, strict=True)
         if titration_end is not None and s.t_h >= titration_end
     ]
-    flex = protocol.flex
-    day_start, night_start = (7.0, 21.0) if flex is None else (flex.day_start_h, flex.night_start_h)
 
     def is_day(s: Sample) -> bool:
         hour = (s.t_h + pump_clock_offset_h) % HOURS_PER_DAY
-        return day_start <= hour < night_start
+        return _DAY_START_H <= hour < _NIGHT_START_H
 
     day_mas = [s.mas for s in body if is_day(s)]
     night_mas = [s.mas for s in body if not is_day(s)]
