@@ -245,3 +245,43 @@ def test_cause_maps_to_the_labels_origin_groups() -> None:
     assert Cause.MULTIPLE_SCLEROSIS.origin == "spinal"
     for c in (Cause.CEREBRAL_PALSY, Cause.TRAUMATIC_BRAIN_INJURY, Cause.STROKE, Cause.OTHER):
         assert c.origin == "cerebral"
+
+
+def test_modal_and_matrix_exponential_routes_agree(patient: PatientParameters) -> None:
+    from itb.domain.patient import model as internals
+
+    assert internals._modes(patient.pk, patient.pd, patient.adaptation) is not None
+    for dt in (1.0 / 60.0, 0.7, 24.0, 720.0):
+        state = PatientState(
+            central_mcg=40.0,
+            peripheral_mcg=90.0,
+            effect_site_mcg_per_ml=0.3,
+            adaptation_mcg_per_ml=0.25,
+            withdrawal_drive_mcg_per_ml=-0.02,
+        )
+        modal = internals._propagator_cached(patient.pk, patient.pd, patient.adaptation, dt)
+        dense = internals._propagator_by_expm(patient.pk, patient.pd, patient.adaptation, dt)
+        xa = [
+            sum(p * v for p, v in zip(r, state.vector, strict=True)) + g * 10.0
+            for r, g in zip(*modal, strict=True)
+        ]
+        xb = [
+            sum(p * v for p, v in zip(r, state.vector, strict=True)) + g * 10.0
+            for r, g in zip(*dense, strict=True)
+        ]
+        for a, b in zip(xa, xb, strict=True):
+            assert a == pytest.approx(b, rel=1e-10, abs=1e-13)
+
+
+def test_coincident_rates_fall_back_to_the_matrix_exponential(patient: PatientParameters) -> None:
+    from itb.domain.patient import model as internals
+
+    same = dataclasses.replace(
+        patient,
+        adaptation=dataclasses.replace(
+            patient.adaptation, withdrawal_rate_per_h=patient.pd.ke0_per_h
+        ),
+    )
+    assert internals._modes(same.pk, same.pd, same.adaptation) is None
+    s = advance(same, PatientState(), 10.0, 30.0)
+    assert s.effect_site_mcg_per_ml > 0.0

@@ -21,13 +21,17 @@ plus two book-keeping states solved trivially: the delivered amount
 (``dM/dt = R``) and the therapy clock (``dT/dt = 1`` once any drug has been
 given), which drives tolerance. Over a segment of constant ``R`` and length
 ``dt`` the solution is exactly ``x(dt) = Phi x(0) + Gamma R`` with
-``[Phi Gamma] = exp([[M, b], [0, 0]] dt)``; nothing is stepped.
+``[Phi Gamma] = exp([[M, b], [0, 0]] dt)``; nothing is stepped. The
+exponential is evaluated in closed form from the eigen-decomposition of ``M``
+(its eigenvalues are the two PK roots, ``-ke0``, ``-k_dep`` and ``-k_wd``), or,
+when two of them nearly coincide, by a scaling-and-squaring matrix exponential.
 Every nonlinearity (Emax, tolerance, withdrawal and overdose signs) lives in the
 algebraic observation map in :mod:`itb.domain.patient.observe`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -427,10 +431,115 @@ def derivatives(
     )
 
 
+_MIN_RELATIVE_GAP = 1e-3
+"""Eigenvalues closer than this (relative) use the matrix exponential instead of modes."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Modes:
+    """Eigen-decomposition ``M = V diag(rates) V^-1`` with ``V^-1 b`` precomputed."""
+
+    rates: tuple[float, ...]
+    vectors: Matrix
+    inverse: Matrix
+    inverse_b: tuple[float, ...]
+
+
+def _inverse(a: Matrix) -> Matrix | None:
+    """Inverse by Gauss-Jordan elimination with partial pivoting (None if singular)."""
+    n = len(a)
+    work = [list(row) + [1.0 if i == j else 0.0 for j in range(n)] for i, row in enumerate(a)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(work[r][col]))
+        if work[pivot][col] == 0.0:
+            return None
+        work[col], work[pivot] = work[pivot], work[col]
+        p = work[col][col]
+        work[col] = [v / p for v in work[col]]
+        for r in range(n):
+            if r != col and work[r][col] != 0.0:
+                f = work[r][col]
+                work[r] = [v - f * w for v, w in zip(work[r], work[col], strict=True)]
+    return tuple(tuple(row[n:]) for row in work)
+
+
+@lru_cache(maxsize=4096)
+def _modes(pk: PKParameters, pd: PDParameters, adaptation: AdaptationParameters) -> _Modes | None:
+    """Closed-form eigen-decomposition of the (block lower-triangular) system matrix.
+
+    The PK block has two real, distinct eigenvalues; the effect site, adaptation
+    and withdrawal drive add ``-ke0``, ``-k_dep`` and ``-k_wd``. Returns None when
+    two eigenvalues nearly coincide (then the modal form is ill-conditioned and
+    the matrix exponential is used instead).
+    """
+    v1 = pk.central_volume_ml
+    k10 = pk.clearance_ml_per_h / v1
+    k12 = pk.intercompartmental_clearance_ml_per_h / v1
+    k21 = pk.intercompartmental_clearance_ml_per_h / pk.peripheral_volume_ml
+    ke0, kdep, kwd = (
+        pd.ke0_per_h,
+        adaptation.dependence_rate_per_h,
+        adaptation.withdrawal_rate_per_h,
+    )
+    s = k10 + k12 + k21
+    disc = math.sqrt(max(s * s - 4.0 * k10 * k21, 0.0))
+    fast = -(s + disc) / 2.0
+    slow = k10 * k21 / fast  # product of the roots, without cancellation
+    rates = (fast, slow, -ke0, -kdep, -kwd)
+    for i, a in enumerate(rates):
+        for b in rates[i + 1 :]:
+            if abs(a - b) <= _MIN_RELATIVE_GAP * max(abs(a), abs(b)):
+                return None
+    columns: list[tuple[float, ...]] = []
+    for lam in (fast, slow):
+        u = (k21, k10 + k12 + lam)
+        w = (k21 + lam, k12)
+        v0, v1_ = u if abs(u[0]) + abs(u[1]) >= abs(w[0]) + abs(w[1]) else w
+        ce = ke0 / v1 * v0 / (lam + ke0)
+        d = kdep * ce / (lam + kdep)
+        columns.append((v0, v1_, ce, d, kwd * (d - ce) / (lam + kwd)))
+    d = kdep / (kdep - ke0)
+    columns.append((0.0, 0.0, 1.0, d, kwd * (d - 1.0) / (kwd - ke0)))
+    columns.append((0.0, 0.0, 0.0, 1.0, kwd / (kwd - kdep)))
+    columns.append((0.0, 0.0, 0.0, 0.0, 1.0))
+    vectors: Matrix = tuple(tuple(col[i] for col in columns) for i in range(5))
+    inverse = _inverse(vectors)
+    if inverse is None:
+        return None
+    return _Modes(rates, vectors, inverse, tuple(row[0] for row in inverse))
+
+
+def _phi1(z: float) -> float:
+    """``(exp(z) - 1) / z``, with its limit 1 at z = 0."""
+    return 1.0 if z == 0.0 else math.expm1(z) / z
+
+
 @lru_cache(maxsize=8192)
 def _propagator_cached(
     pk: PKParameters, pd: PDParameters, adaptation: AdaptationParameters, dt_h: float
 ) -> tuple[Matrix, tuple[float, ...]]:
+    modes = _modes(pk, pd, adaptation)
+    if modes is not None:
+        v, vinv = modes.vectors, modes.inverse
+        e = [math.exp(lam * dt_h) for lam in modes.rates]
+        g = [
+            dt_h * _phi1(lam * dt_h) * ib
+            for lam, ib in zip(modes.rates, modes.inverse_b, strict=True)
+        ]
+        n = len(e)
+        phi = tuple(
+            tuple(sum(v[i][j] * e[j] * vinv[j][k] for j in range(n)) for k in range(n))
+            for i in range(n)
+        )
+        gamma = tuple(sum(v[i][j] * g[j] for j in range(n)) for i in range(n))
+        return phi, gamma
+    return _propagator_by_expm(pk, pd, adaptation, dt_h)
+
+
+def _propagator_by_expm(
+    pk: PKParameters, pd: PDParameters, adaptation: AdaptationParameters, dt_h: float
+) -> tuple[Matrix, tuple[float, ...]]:
+    """``(Phi, Gamma)`` from the matrix exponential of the input-augmented system."""
     m, b = system_matrix(pk, pd, adaptation)
     n = len(b)
     augmented = [[v * dt_h for v in row] + [bi * dt_h] for row, bi in zip(m, b, strict=True)]
