@@ -36,6 +36,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "itb.entrypoints.cli.drug_library",
     "itb.entrypoints.cli.triage",
     "itb.entrypoints.cli.screening_trial",
+    "itb.entrypoints.cli.screen",
     "itb.entrypoints.cli.card",
     "itb.entrypoints.cli.pump",
     "itb.entrypoints.cli.demo",
