@@ -248,6 +248,49 @@ def check_day_night_flex(r: ScenarioResult) -> None:
     assert max(rates) > 2 * min(rates) > 0, "a low day rate and a high night rate"
 
 
+def _dose_at(r: ScenarioResult, t_h: float) -> float:
+    return next(s.dose_mcg_per_day for s in reversed(r.samples) if s.t_h <= t_h)
+
+
+def check_seven_years_end_to_end(r: ScenarioResult) -> None:
+    m = r.metrics
+    assert r.screening is not None
+    assert r.screening.effective_dose_mcg is not None
+    assert m["titration_days"] is not None
+    assert m["time_in_therapeutic_range_after_titration_pct"] >= 90.0
+    # Tolerance: the dose rises mostly in the first year and does not fall back (T15).
+    first_year = _dose_at(r, 365 * 24.0) - m["initial_dose_mcg_per_day"]
+    later = m["final_dose_mcg_per_day"] - _dose_at(r, 365 * 24.0)
+    assert first_year > later >= 0.0
+    # Stronger concentrations with bridge boluses keep refills apart without withdrawal.
+    stronger = [e for e in r.timeline if e.kind == "refill" and "stronger" in e.detail]
+    assert stronger
+    for e in stronger:
+        assert "bridge bolus yes" in e.detail
+        assert all(s.withdrawal_stage == 0 for s in samples_between(r, e.t_h, e.t_h + 72.0))
+    # The late refill: the low-reservoir alarm brings the patient in before the pump runs dry.
+    assert m["missed_refills"] == 1
+    assert m["alarms_by_kind"].get("low_reservoir") == 1
+    assert m["hours_reservoir_empty"] == 0.0
+    # The MRI stalls the motor for the scan only.
+    start, recovery = first(r, "mri_start"), first(r, "stall_recovery")
+    assert recovery.t_h - start.t_h == pytest.approx(1.0)
+    # The catheter kink: withdrawal within a day, found, revised, resolved.
+    fault = first(r, "fault")
+    onset = first_sample(r, lambda s: s.t_h >= fault.t_h and s.withdrawal_stage > 0)
+    assert onset.t_h - fault.t_h <= 24.0
+    revision = first(r, "catheter_revision")
+    assert "occlusion" in revision.detail
+    assert all(
+        s.withdrawal_stage == 0
+        for s in samples_between(r, revision.t_h + 7 * 24, r.samples[-1].t_h + 1)
+    )
+    # Battery: replaced before the ERI, therapy continues.
+    assert m["battery_replacement_date"] is not None
+    assert m["eri_reached_days"] == []
+    assert m["pumps_implanted"] == 2
+
+
 CHECKS: dict[str, Callable[[ScenarioResult], None]] = {
     "stable_maintenance": check_stable_maintenance,
     "titration_from_screening": check_titration_from_screening,
@@ -260,6 +303,7 @@ CHECKS: dict[str, Callable[[ScenarioResult], None]] = {
     "mri_motor_stall": check_mri_motor_stall,
     "battery_replacement": check_battery_replacement,
     "day_night_flex": check_day_night_flex,
+    "seven_years_end_to_end": check_seven_years_end_to_end,
 }
 
 

@@ -79,13 +79,14 @@ from itb.simulation.events import (
 )
 from itb.simulation.metrics import compute_metrics
 from itb.simulation.population import Population, draw_patient
-from itb.simulation.screening_run import ScreeningOutcome, run_screening
+from itb.simulation.screening_run import ScreeningRun, run_screening
 
 __all__ = [
     "SCENARIO_EVENT_KINDS",
     "Scenario",
     "ScenarioCatalog",
     "ScenarioResult",
+    "ScreeningOutcome",
     "build_setup",
     "parse_scenario",
     "run_scenario",
@@ -222,6 +223,7 @@ class ProtocolSection(_Model):
     patient_reports_alarms: bool = True
     revision_delay_h: Annotated[float, Field(ge=0, le=720)] = 48.0
     post_mri_check_h: Annotated[float, Field(ge=0, le=168)] = 2.0
+    min_refill_interval_days: Annotated[float, Field(ge=7, le=180)] | None = None
     flex: FlexSpec | None = None
 
     @model_validator(mode="after")
@@ -353,6 +355,35 @@ def parse_scenario(table: Mapping[str, Any]) -> Scenario:
 
 
 # ------------------------------------------------------------------ catalog
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningOutcome:
+    """A screening trial run on the virtual patient (:mod:`itb.simulation.screening_run`).
+
+    Attributes:
+        doses_mcg: boluses given, in order, mcg.
+        effective_dose_mcg: the responding dose (None: not a candidate), mcg.
+        effect_duration_h: hours after that bolus the response was last seen (the
+            8-hour rule's duration), h.
+        run: the whole trial (observations and assessments).
+    """
+
+    doses_mcg: tuple[float, ...]
+    effective_dose_mcg: float | None
+    effect_duration_h: float | None
+    run: ScreeningRun
+
+
+def _screen(patient: PatientParameters, catalog: ScenarioCatalog) -> ScreeningOutcome:
+    run = run_screening(catalog.screening, patient, titration=catalog.rules, origin=patient.origin)
+    doses = tuple(b.dose_mcg for b in run.boluses)
+    if run.verdict.kind != "responder" or not run.boluses:
+        return ScreeningOutcome(doses, None, None, run)
+    effective = run.boluses[-1]
+    return ScreeningOutcome(
+        doses, effective.dose_mcg, effective.assessment.last_response_h or 0.0, run
+    )
 
 
 @dataclass(frozen=True)
@@ -626,7 +657,7 @@ def build_setup(
     else:
         assert proto.screening is not None
         if proto.screening.run:
-            screening = run_screening(patient, catalog.screening)
+            screening = _screen(patient, catalog)
             if screening.effective_dose_mcg is None:
                 raise InvalidValue(
                     "protocol.screening.run",
@@ -666,6 +697,8 @@ def build_setup(
         revision_delay_h=proto.revision_delay_h,
         post_mri_check_h=proto.post_mri_check_h,
         flex=None if proto.flex is None else _flex_plan(proto.flex),
+        min_refill_interval_days=proto.min_refill_interval_days,
+        product_concentrations_mcg_per_ml=pc.drugs.concentrations_mcg_per_ml(for_pump=True),
     )
     accuracy = scenario.pump.accuracy_factor
 

@@ -161,6 +161,10 @@ class ClinicProtocol:
         post_mri_check_h: the pump is interrogated this long after an MRI ends, h.
         priming_duration_h: priming bolus at implant or pump replacement, h.
         flex: day/night flex program (None: simple continuous).
+        min_refill_interval_days: when the refill interval at the present dose would be
+            shorter, a refill moves to the next stronger product concentration (with a
+            bridge bolus), days; None: never on its own.
+        product_concentrations_mcg_per_ml: the baclofen strengths the clinic can fill, mcg/mL.
         start: how therapy starts.
     """
 
@@ -182,6 +186,8 @@ class ClinicProtocol:
     post_mri_check_h: float = 2.0
     priming_duration_h: float = 1.0
     flex: FlexPlan | None = None
+    min_refill_interval_days: float | None = None
+    product_concentrations_mcg_per_ml: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +406,7 @@ class Clinic:
         self.operation_pending = False
         self.last_urgent_t_h: float | None = None
         self.unexplained_withdrawal_t_h: float | None = None
+        self.late_refill_pending = False
         self.refill_rate_factor = 1.0
         """Learned from a less-than-expected discrepancy: refills come sooner."""
 
@@ -523,6 +530,8 @@ class Clinic:
     def _plan_refill(self, t_h: float) -> None:
         """Next refill: margin days before the forecast low-reservoir alarm, within stability."""
         p = self.protocol
+        if self.late_refill_pending:
+            return  # the patient cannot come earlier; the booked late refill stands
         if self.refill_handle is not None:
             self.port.cancel(self.refill_handle)
             self.refill_handle = None
@@ -645,25 +654,72 @@ class Clinic:
                 self._note(t_h, "refill_missed", "planned refill missed; no new date")
             else:
                 self._note(t_h, "refill_missed", f"planned refill missed; comes {late:g} days late")
+                self.late_refill_pending = True
                 self.refill_handle = self.port.schedule(
                     t_h + late * HOURS_PER_DAY, Priority.CLINIC, "refill", self.late_refill
                 )
             return
         self.do_refill(t_h, "planned refill")
+        self._assess_at_refill(t_h)
 
     def late_refill(self, t_h: float) -> None:
         """The late refill visit."""
         self.refill_handle = None
+        self.late_refill_pending = False
         self.do_refill(t_h, "late refill")
+        self._assess_at_refill(t_h)
+
+    def _assess_at_refill(self, t_h: float) -> None:
+        """A refill visit is also a clinical review: the dose is adjusted by the same rules."""
+        if self.phase is not Phase.MAINTENANCE or self.operation_pending:
+            return
+        exam = self.port.examine(t_h)
+        if exam.withdrawal_signs:
+            self._troubleshoot(t_h, exam)
+            return
+        self._plan_step(t_h, exam, Phase.MAINTENANCE)
 
     def do_refill(self, t_h: float, kind: str) -> None:
         """Refill at the present concentration (or the planned new one for a fixed-flow pump)."""
+        if self.late_refill_pending:
+            # Refilled earlier than the booked late visit (urgent): that booking is void.
+            self.late_refill_pending = False
         new_conc = self.pending_refill_concentration
         self.pending_refill_concentration = None
         if new_conc is not None and new_conc != self.concentration:
             self._refill(t_h, kind, new_conc, bridge_bolus=False)
             return
+        stronger = self._stronger_concentration()
+        if stronger is not None:
+            self._refill(
+                t_h,
+                f"{kind}, stronger concentration for a refill interval of at least "
+                f"{self.protocol.min_refill_interval_days:g} days",
+                stronger,
+                bridge_bolus=True,
+            )
+            return
         self._refill(t_h, kind, self.concentration, bridge_bolus=False)
+
+    def _refill_interval_days(self, concentration: float) -> float:
+        usable = self.port.reservoir_capacity_ml - self.port.low_reservoir_alarm_ml
+        volume_per_day = self.dose / concentration
+        if volume_per_day <= 0:
+            return math.inf
+        return usable / volume_per_day - self.protocol.refill_margin_days
+
+    def _stronger_concentration(self) -> float | None:
+        """The next product strength that keeps refills far enough apart (None: no change)."""
+        p = self.protocol
+        if p.min_refill_interval_days is None or not self.port.programmable or self.dose <= 0:
+            return None
+        if self._refill_interval_days(self.concentration) >= p.min_refill_interval_days:
+            return None
+        stronger = sorted(c for c in p.product_concentrations_mcg_per_ml if c > self.concentration)
+        for c in stronger:
+            if self._refill_interval_days(c) >= p.min_refill_interval_days:
+                return c
+        return stronger[-1] if stronger else None
 
     def _refill(self, t_h: float, kind: str, concentration: float, *, bridge_bolus: bool) -> None:
         changing = concentration != self.concentration
