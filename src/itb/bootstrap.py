@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from itb.adapters.cohort_output import write_trial_output
 from itb.adapters.datafiles import load_data_table, read_toml_file
 from itb.adapters.report_files import write_course_report
 from itb.adapters.run_output import write_output_dir, write_pump_run, write_pump_run_files
@@ -17,6 +19,7 @@ from itb.domain.clinical.screening import parse_screening_protocol
 from itb.domain.clinical.titration import parse_titration_rules
 from itb.domain.drug import parse_drugs
 from itb.domain.pump import PumpPreset, parse_catheters, parse_discrepancy_tolerance, parse_presets
+from itb.services.cohort_trial import TrialSpec, parse_trial, run_trial
 from itb.services.pump_run import PumpCatalog, PumpRunResult, run_pump
 from itb.services.pump_spec import PumpSpec, parse_pump_spec
 from itb.services.pump_summary import highlights
@@ -27,20 +30,28 @@ from itb.services.scenario import (
     parse_scenario,
     run_scenario,
 )
+from itb.simulation.cohort_trial import TrialSetup as CohortTrialSetup
+from itb.simulation.course import CourseSettings
+from itb.simulation.population import Population
+from itb.simulation.vector_engine import CohortData
 
 __all__ = [
     "DemoRun",
     "builtin_scenario",
     "builtin_scenario_names",
+    "cohort_setup",
     "example_pump_specs",
+    "load_cohort_trial",
     "load_pump_spec",
     "load_scenario",
     "pump_catalog",
     "pump_presets",
+    "run_cohort_trial",
     "run_pump_demo",
     "run_pump_spec",
     "run_scenario_course",
     "scenario_catalog",
+    "write_cohort_trial",
     "write_course_report",
     "write_pump_run",
 ]
@@ -165,3 +176,66 @@ def run_scenario_course(
     return run_scenario(
         scenario, scenario_catalog(), progress=progress, sample_every_h=sample_every_h
     )
+
+
+# ------------------------------------------------------------------ virtual cohort trials
+
+
+def cohort_setup() -> CohortTrialSetup:
+    """Reviewed data for the cohort engine (patients, titration, pumps, hazards, refill checks).
+
+    The trial's own seed, size, horizon and arms are filled in by ``run_cohort_trial``.
+    """
+    patient = load_data_table("patient")
+    course = CourseSettings.from_table(patient)
+    return CohortTrialSetup(
+        seed=0,
+        patients=0,
+        horizon_days=0,
+        arms=(),
+        population=Population.from_table(patient),
+        course=course,
+        rules=parse_titration_rules(load_data_table("titration")),
+        data=CohortData.from_table(load_data_table("cohort")),
+        presets=pump_presets(),
+        catheter_ml_per_cm=parse_catheters(load_data_table("catheters"))["prometra_catheter"][1],
+        tolerance=parse_discrepancy_tolerance(load_data_table("refill")),
+    )
+
+
+def load_cohort_trial(path: Path) -> TrialSpec:
+    """Read and validate a trial file (one-line InvalidValue on any problem)."""
+    patient = load_data_table("patient")
+    course = CourseSettings.from_table(patient)
+    drugs = parse_drugs(load_data_table("drugs"))
+    return parse_trial(
+        read_toml_file(path, field="TRIAL.toml"),
+        presets=pump_presets(),
+        products_mcg_per_ml=drugs.concentrations_mcg_per_ml(for_pump=True),
+        default_visit_days=round(course.visit_interval_days),
+        default_inpatient_days=course.inpatient_titration_days,
+    )
+
+
+def run_cohort_trial(
+    spec: TrialSpec,
+    *,
+    chunk_size: int,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Simulate a validated trial; return its summary (JSON-ready)."""
+    return run_trial(
+        spec,
+        cohort_setup(),
+        chunk_size=chunk_size,
+        workers=workers,
+        scheduler=scheduler,
+        on_progress=on_progress,
+    )
+
+
+def write_cohort_trial(summary: dict[str, Any], out_dir: Path) -> Path:
+    """Write summary.json, summary.md, arms.csv and the PNG plots atomically."""
+    return write_trial_output(summary, out_dir)

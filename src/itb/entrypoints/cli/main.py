@@ -46,6 +46,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "itb.entrypoints.cli.refill",
     "itb.entrypoints.cli.program",
     "itb.entrypoints.cli.simulate",
+    "itb.entrypoints.cli.cohort",
 )
 
 

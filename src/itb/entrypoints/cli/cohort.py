@@ -1,0 +1,110 @@
+"""``itb cohort TRIAL.toml --out DIR``: a virtual trial of many patients (docs/cohort-trials.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from itb import bootstrap
+from itb.adapters.cohort_output import summary_rows
+from itb.domain.errors import InvalidValue
+
+__all__ = ["cohort", "register"]
+
+DISCLAIMER = "Simulation and decision support only: not a medical device, not clinical advice."
+
+
+def cohort(
+    trial_file: Annotated[
+        Path,
+        typer.Argument(metavar="TRIAL.toml", help="Trial file (docs/cohort-trials.md)."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output directory (replaced if itb wrote it).")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+    ] = False,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="Patients per chunk (bounds memory).")
+    ] = 5000,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Run on a local dask cluster of N worker processes."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Run on the dask cluster at this scheduler address."),
+    ] = None,
+) -> None:
+    """Simulate a virtual trial: the same patients under two or more policies (arms).
+
+    Writes summary.json, summary.md, arms.csv and PNG plots into --out. The
+    result depends on the trial file and its seed only: not on --chunk-size,
+    --workers or --scheduler.
+    """
+    if workers is not None and scheduler is not None:
+        raise InvalidValue("--workers", workers, "either --workers or --scheduler, not both")
+    spec = bootstrap.load_cohort_trial(trial_file)
+    err = Console(stderr=True, highlight=False)
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=as_json,
+    ) as progress:
+        task = progress.add_task(f"{spec.name}: patients", total=spec.patients)
+        summary = bootstrap.run_cohort_trial(
+            spec,
+            chunk_size=chunk_size,
+            workers=workers,
+            scheduler=scheduler,
+            on_progress=lambda n: progress.advance(task, n),
+        )
+    wall = time.perf_counter() - started
+    summary["wall_time_s"] = round(wall, 3)
+    summary["execution"] = {
+        "chunk_size": chunk_size,
+        "workers": workers,
+        "scheduler": scheduler,
+    }
+    written = bootstrap.write_cohort_trial(summary, out)
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    _show(summary, written, wall)
+
+
+def _show(summary: dict[str, Any], written: Path, wall: float) -> None:
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out = Console(highlight=False, width=160)
+    out.print(f"[bold]{summary['trial']}[/]  {DISCLAIMER}")
+    out.print(
+        f"{summary['cohort_size']:,} screened, {summary['patients_implanted']:,} implanted; "
+        f"{summary['horizon_years']:.3g} years; seed {summary['seed']}; {wall:.1f} s"
+    )
+    t = Table(title="Per arm (95 % confidence intervals)", title_justify="left")
+    t.add_column("statistic", style="bold")
+    for arm in summary["arms"]:
+        t.add_column(arm["name"], justify="right")
+    for label, cells in summary_rows(summary):
+        t.add_row(label, *cells)
+    out.print(t)
+    out.print(f"written: {written}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``itb cohort`` to the app."""
+    app.command("cohort")(cohort)

@@ -1,0 +1,262 @@
+"""Virtual trials: the TOML trial file (docs/cohort-trials.md), validated, and its run.
+
+:func:`parse_trial` turns the file's table into a :class:`TrialSpec` or raises
+:class:`itb.domain.errors.InvalidValue` with ONE line naming the field, the value
+and what is allowed (``arm[1].refill_margin_days = -3 is not allowed; ...``).
+:func:`run_trial` simulates it chunk by chunk (in this process or on a dask
+cluster) and returns the summary as plain data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from itb.domain.errors import InvalidValue
+from itb.domain.patient import Cause
+from itb.domain.pump import PumpKind, PumpPreset
+from itb.domain.units import DAYS_PER_YEAR
+from itb.services.toml_fields import Fields
+from itb.simulation.cohort_runner import run_chunks
+from itb.simulation.cohort_summary import summarize
+from itb.simulation.cohort_trial import TrialSetup
+from itb.simulation.vector_engine import ArmPolicy
+
+__all__ = [
+    "ARM_KEYS",
+    "MAX_HORIZON_YEARS",
+    "MAX_PATIENTS",
+    "TrialSpec",
+    "parse_trial",
+    "run_trial",
+]
+
+MAX_PATIENTS = 10_000_000
+MAX_HORIZON_YEARS = 10.0
+ARM_KEYS = (
+    "name",
+    "pump",
+    "refill",
+    "refill_interval_days",
+    "refill_margin_days",
+    "low_reservoir_alarm_ml",
+    "titration",
+    "inpatient_titration_days",
+    "visit_interval_days",
+    "initial_concentration_mcg_per_ml",
+    "concentrations_mcg_per_ml",
+    "step_up_below_days",
+    "replacement_after_eri_days",
+)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """A validated trial file."""
+
+    name: str
+    description: str
+    patients: int
+    horizon_years: float
+    seed: int
+    cause_weights: dict[str, float] | None
+    arms: tuple[ArmPolicy, ...]
+
+    @property
+    def horizon_days(self) -> int:
+        """Whole days simulated."""
+        return round(self.horizon_years * DAYS_PER_YEAR)
+
+
+def _int(f: Fields, key: str, lo: int, hi: int, default: int | None = None) -> int:
+    if default is not None and not f.has(key):
+        return default
+    value = f.table.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise InvalidValue(f.name(key), value, f"a whole number from {lo} to {hi}")
+    return value
+
+
+def _num(f: Fields, key: str, lo: float, hi: float, default: float) -> float:
+    if not f.has(key):
+        return default
+    value = f.table.get(key)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not lo <= value <= hi
+    ):
+        raise InvalidValue(f.name(key), value, f"a number from {lo:g} to {hi:g}")
+    return float(value)
+
+
+def _arm(
+    table: object,
+    where: str,
+    presets: Mapping[str, PumpPreset],
+    products: tuple[float, ...],
+    default_visit_days: int,
+    default_inpatient_days: int,
+) -> ArmPolicy:
+    f = Fields(table, where, ARM_KEYS)
+    d = ArmPolicy(name="default")
+    usable = sorted(
+        k for k, p in presets.items() if p.kind is not PumpKind.CONSTANT_FLOW and p.battery
+    )
+    pump = f.choice("pump", usable, default=d.pump)
+    preset = presets[pump]
+    concs: tuple[float, ...] = d.concentrations_mcg_per_ml
+    if f.has("concentrations_mcg_per_ml"):
+        raw = f.table["concentrations_mcg_per_ml"]
+        allowed = "a list of drug product concentrations from: " + ", ".join(
+            f"{c:g}" for c in products
+        )
+        if not isinstance(raw, list) or not raw:
+            raise InvalidValue(f.name("concentrations_mcg_per_ml"), raw, allowed)
+        for c in raw:
+            if isinstance(c, bool) or not isinstance(c, (int, float)) or float(c) not in products:
+                raise InvalidValue(f.name("concentrations_mcg_per_ml"), c, allowed)
+        concs = tuple(sorted({float(c) for c in raw}))
+    initial = _num(f, "initial_concentration_mcg_per_ml", 0.0, math.inf, concs[0])
+    if initial not in concs:
+        raise InvalidValue(
+            f.name("initial_concentration_mcg_per_ml"),
+            initial,
+            "one of concentrations_mcg_per_ml: " + ", ".join(f"{c:g}" for c in concs),
+        )
+    lo_alarm, hi_alarm = preset.low_reservoir_alarm_min_ml, preset.low_reservoir_alarm_max_ml
+    return ArmPolicy(
+        name=f.text("name"),
+        pump=pump,
+        refill=f.choice("refill", ("interval", "margin"), default=d.refill),  # type: ignore[arg-type]
+        refill_interval_days=_int(f, "refill_interval_days", 1, 365, d.refill_interval_days),
+        refill_margin_days=_int(f, "refill_margin_days", 0, 90, d.refill_margin_days),
+        low_reservoir_alarm_ml=_num(
+            f, "low_reservoir_alarm_ml", lo_alarm, hi_alarm, preset.low_reservoir_alarm_default_ml
+        ),
+        titration=f.choice("titration", ("label", "hold"), default=d.titration),  # type: ignore[arg-type]
+        inpatient_titration_days=_int(f, "inpatient_titration_days", 0, 30, default_inpatient_days),
+        visit_interval_days=_int(f, "visit_interval_days", 1, 365, default_visit_days),
+        initial_concentration_mcg_per_ml=initial,
+        concentrations_mcg_per_ml=concs,
+        step_up_below_days=_num(f, "step_up_below_days", 0.0, 365.0, d.step_up_below_days),
+        replacement_after_eri_days=_int(
+            f, "replacement_after_eri_days", 0, 3650, d.replacement_after_eri_days
+        ),
+    )
+
+
+def parse_trial(
+    table: Mapping[str, Any],
+    *,
+    presets: Mapping[str, PumpPreset],
+    products_mcg_per_ml: tuple[float, ...],
+    default_visit_days: int = 30,
+    default_inpatient_days: int = 5,
+) -> TrialSpec:
+    """Validate a trial file's table.
+
+    Raises:
+        InvalidValue: one line naming the field, the value and what is allowed.
+    """
+    top = Fields(table, "", ("trial", "population", "arm"))
+    t = Fields(
+        top.table.get("trial"),
+        "trial",
+        ("name", "description", "patients", "horizon_years", "seed"),
+    )
+    if "trial" not in top.table:
+        raise InvalidValue("trial", None, "a [trial] table (required)")
+    patients = _int(t, "patients", 1, MAX_PATIENTS)
+    horizon = _num(t, "horizon_years", 1.0 / DAYS_PER_YEAR, MAX_HORIZON_YEARS, math.nan)
+    if math.isnan(horizon):
+        raise InvalidValue("trial.horizon_years", None, "a number of years (required)")
+    seed = _int(t, "seed", 0, 2**63 - 1)
+    weights: dict[str, float] | None = None
+    if "population" in top.table:
+        p = Fields(top.table["population"], "population", ("cause_weights",))
+        if p.has("cause_weights"):
+            causes = tuple(c.value for c in Cause)
+            cw = Fields(p.table["cause_weights"], "population.cause_weights", causes)
+            weights = {c: _num(cw, c, 0.0, 1e9, 0.0) for c in causes if cw.has(c)}
+            if not weights or sum(weights.values()) <= 0.0:
+                raise InvalidValue(
+                    "population.cause_weights", weights, "at least one cause with a weight > 0"
+                )
+    raw_arms = top.table.get("arm")
+    if not isinstance(raw_arms, list) or len(raw_arms) < 2:
+        raise InvalidValue(
+            "arm", raw_arms if raw_arms is None else len(raw_arms), "two or more [[arm]] tables"
+        )
+    arms = tuple(
+        _arm(a, f"arm[{i}]", presets, products_mcg_per_ml, default_visit_days,
+             default_inpatient_days)
+        for i, a in enumerate(raw_arms)
+    )  # fmt: skip
+    names = [a.name for a in arms]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise InvalidValue(f"arm[{i}].name", name, "a name not used by another arm")
+    return TrialSpec(
+        name=t.text("name"),
+        description=t.text("description", default=""),
+        patients=patients,
+        horizon_years=horizon,
+        seed=seed,
+        cause_weights=weights,
+        arms=arms,
+    )
+
+
+def with_population_mix(setup: TrialSetup, weights: Mapping[str, float] | None) -> TrialSetup:
+    """The setup with the trial's cause mix (causes not listed get weight 0)."""
+    if weights is None:
+        return setup
+    pop = setup.population
+    total = sum(weights.values())
+    mix = tuple(weights.get(c.value, 0.0) / total for c in pop.causes)
+    return replace(setup, population=replace(pop, cause_weights=mix))
+
+
+def run_trial(
+    spec: TrialSpec,
+    setup: TrialSetup,
+    *,
+    chunk_size: int,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Simulate the trial and return its summary (JSON-ready).
+
+    Args:
+        spec: the validated trial.
+        setup: reviewed data for the engine (from the composition root).
+        chunk_size: patients per chunk (memory bound); the summary does not depend on it.
+        workers: run on a local dask cluster of this many processes.
+        scheduler: run on the dask cluster at this address.
+        on_progress: called with the number of patients just finished.
+    """
+    if chunk_size < 1:
+        raise InvalidValue("--chunk-size", chunk_size, "a whole number >= 1")
+    if workers is not None and workers < 1:
+        raise InvalidValue("--workers", workers, "a whole number >= 1")
+    full = with_population_mix(
+        replace(setup, seed=spec.seed, patients=spec.patients, horizon_days=spec.horizon_days,
+                arms=spec.arms),
+        spec.cause_weights,
+    )  # fmt: skip
+    partial = run_chunks(
+        full, chunk_size=chunk_size, workers=workers, scheduler=scheduler, on_progress=on_progress
+    )
+    return summarize(
+        partial,
+        name=spec.name,
+        seed=spec.seed,
+        patients=spec.patients,
+        horizon_days=spec.horizon_days,
+        arms=[asdict(a) for a in spec.arms],
+    )
