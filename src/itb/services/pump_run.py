@@ -614,9 +614,14 @@ def _apply(
         case SingleBolusEvent():
             assert step.bolus is not None
             if pump.bolus is not None:
+                end = pump.bolus_end_t_h()
+                until = (
+                    clock.iso(end)
+                    if end is not None and math.isfinite(end)
+                    else "the pump restarts and finishes it"
+                )
                 raise PumpStateError(
-                    f"a {pump.bolus.bolus.kind.value} bolus is still running until "
-                    f"{clock.iso(pump.bolus.ends_t_h)}"
+                    f"a {pump.bolus.bolus.kind.value} bolus is still running until {until}"
                 )
             session = ProgrammingSession(
                 pump, t, clinician=_CLINICIAN, reason=_session_reason(ev, "single bolus")

@@ -215,3 +215,31 @@ def test_refill_discrepancy_flags_over_infusion(make_pump) -> None:
     )
     assert report.discrepancy.verdict.value == "less withdrawn than expected"
     assert report.discrepancy.implied_rate_error_pct == pytest.approx(25.0)
+
+
+def test_a_bolus_paused_by_mri_delivers_its_whole_volume_after(make_pump) -> None:
+    pump = make_pump(dose_mcg_per_day=240.0, concentration=500.0)
+    pump.advance_to(10.0)
+    session = ProgrammingSession(pump, 10.0)
+    session.stage_bolus(Bolus.single(200.0, 2.0, 500.0), "extra relief")
+    session.commit(10.0)
+    pump.advance_to(10.5)
+    pump.begin_mri(10.5)
+    pump.advance_to(11.5)
+    pump.end_mri(11.5)
+    pump.advance_to(14.0)
+    # 0.4 mL bolus: 0.1 mL before the scan, 0.3 mL after it; then the basal resumes
+    bolus_end = next(e for e in pump.log if e.kind == "bolus_end")
+    assert bolus_end.t_h == pytest.approx(13.0)
+    expected_ml = 0.4 + (14.0 - 13.0) * 240.0 / 500.0 / 24.0 + 10.0 * 240.0 / 500.0 / 24.0
+    assert pump.ledger.commanded_ml == pytest.approx(expected_ml)
+
+
+def test_a_reservoir_found_empty_is_never_within_tolerance(tolerance) -> None:
+    from itb.domain.pump import Verdict, judge_discrepancy
+
+    found = judge_discrepancy(1.66, 0.0, tolerance, programmed_since_fill_ml=18.3)
+    assert found.verdict is Verdict.FOUND_EMPTY
+    assert "withdrawal" in found.advice
+    # a residual within the syringe's reading is still just that
+    assert judge_discrepancy(0.3, 0.0, tolerance).verdict is Verdict.WITHIN_TOLERANCE

@@ -143,8 +143,11 @@ class PumpStatus:
 
 @dataclass(slots=True)
 class _ActiveBolus:
+    """A running bolus: it ends when its volume has been commanded, so a stop
+    (MRI, stall, update) pauses it rather than cutting it short."""
+
     bolus: Bolus
-    ends_t_h: float
+    remaining_ml: float
 
 
 @dataclass(slots=True)
@@ -198,8 +201,6 @@ class Pump:
         self.reservoir_calculated_ml = 0.0
         self.low_reservoir_alarm_ml = preset.low_reservoir_alarm_default_ml
         self.prescription = Prescription(Stopped(), 1.0)
-        if preset.kind is PumpKind.CONSTANT_FLOW:
-            self.prescription = Prescription(Stopped(), 1.0)
         self.bolus: _ActiveBolus | None = None
         self.stop_reasons: set[StopReason] = set()
         self.stopped_since_t_h: float | None = None
@@ -240,6 +241,14 @@ class Pump:
     def running(self) -> bool:
         """True when the motor runs (it may still deliver nothing: dry, occluded)."""
         return not self.stop_reasons
+
+    def bolus_end_t_h(self) -> float | None:
+        """When the running bolus will end if the pump keeps running (None: no bolus)."""
+        if self.bolus is None:
+            return None
+        if not self.running:
+            return math.inf
+        return self.t_h + self.bolus.remaining_ml / self.bolus.bolus.rate_ml_per_h
 
     @property
     def dead_space_ml(self) -> float:
@@ -334,7 +343,7 @@ class Pump:
         if self.stop_reasons or self.preset.kind is PumpKind.CONSTANT_FLOW:
             return math.inf
         if self.bolus is not None:
-            return self.bolus.ends_t_h
+            return self.t_h + self.bolus.remaining_ml / self.bolus.bolus.rate_ml_per_h
         nxt = self.prescription.program.next_change_h(self.clock_h)
         return nxt - self.pump_clock_offset_h
 
@@ -420,6 +429,8 @@ class Pump:
         cmd = self.commanded_ml_per_h()
         factor = self.flow_factor() if cmd > 0.0 else 0.0
         cmd_ml = cmd * dt
+        if self.bolus is not None and cmd > 0.0:
+            self.bolus.remaining_ml -= cmd_ml
         ld = self.ledger
         ld.commanded_ml += cmd_ml
         ld.commanded_x_factor_ml += cmd_ml * factor
@@ -461,7 +472,7 @@ class Pump:
 
     def _after_segment(self) -> None:
         t = self.t_h
-        if self.bolus is not None and t >= self.bolus.ends_t_h - _EPS_H:
+        if self.bolus is not None and self.bolus.remaining_ml <= _EPS_ML:
             self.log.append(t, "bolus_end", f"{self.bolus.bolus.kind.value} bolus finished")
             self.bolus = None
         spec = self.preset.battery
@@ -762,8 +773,8 @@ class Pump:
             raise NotAllowedForPump(f"{self.preset.label} cannot give boluses")
         if self.bolus is not None:
             raise PumpStateError(
-                f"a {self.bolus.bolus.kind.value} bolus is running until "
-                f"t = {self.bolus.ends_t_h:g} h"
+                f"a {self.bolus.bolus.kind.value} bolus is still running "
+                f"({self.bolus.remaining_ml:.4g} mL to go)"
             )
         if bolus.rate_ml_per_h > self.preset.max_bolus_rate_ml_per_h + 1e-12:
             raise DoseOutOfRange(
@@ -834,10 +845,10 @@ class Pump:
     def _start_bolus(self, t_h: float, bolus: Bolus, reason: str) -> None:
         if self.bolus is not None:
             raise PumpStateError(
-                f"a {self.bolus.bolus.kind.value} bolus is running until "
-                f"t = {self.bolus.ends_t_h:g} h"
+                f"a {self.bolus.bolus.kind.value} bolus is still running "
+                f"({self.bolus.remaining_ml:.4g} mL to go)"
             )
-        self.bolus = _ActiveBolus(bolus, t_h + bolus.duration_h)
+        self.bolus = _ActiveBolus(bolus, bolus.volume_ml)
         self.log.append(
             t_h,
             "bolus_start",
@@ -1038,8 +1049,8 @@ class Pump:
         """
         p = prescription or self.prescription
         t = t_from_h
-        if prescription is None and self.bolus is not None and self.bolus.ends_t_h > t:
-            end = min(self.bolus.ends_t_h, t_to_h)
+        if prescription is None and self.bolus is not None and self.running:
+            end = min(t + self.bolus.remaining_ml / self.bolus.bolus.rate_ml_per_h, t_to_h)
             yield (t, end, self.bolus.bolus.rate_ml_per_h)
             t = end
         if self.preset.kind is PumpKind.CONSTANT_FLOW:

@@ -42,6 +42,7 @@ class Verdict(StrEnum):
     WITHIN_TOLERANCE = "within tolerance"
     LESS_THAN_EXPECTED = "less withdrawn than expected"
     MORE_THAN_EXPECTED = "more withdrawn than expected"
+    FOUND_EMPTY = "reservoir found empty"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,16 @@ def judge_discrepancy(
         if programmed_since_fill_ml
         else None
     )
-    if abs(diff) <= allowed:
+    if withdrawn_ml == 0.0 and expected_ml > tolerance.syringe_reading_ml:
+        # An empty reservoir hides how long it has been empty: never "within tolerance".
+        verdict = Verdict.FOUND_EMPTY
+        advice = (
+            "The reservoir was empty although drug was expected: it ran dry at an unknown time, "
+            "so the patient may have gone without drug. Check now for withdrawal signs, "
+            "suspect over-infusion or a leak, interrogate the pump and contact the manufacturer "
+            "(device.md §1, §7 [S45][S46])."
+        )
+    elif abs(diff) <= allowed:
         verdict = Verdict.WITHIN_TOLERANCE
         advice = "No action: within the pump's rated accuracy and syringe reading."
     elif diff < 0:
