@@ -221,7 +221,7 @@ def test_every_example_runs(example: str) -> None:
 
 def test_demo_runs_the_examples_and_writes_files(tmp_path: Path) -> None:
     out_dir = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--out", str(out_dir)])
+    result = runner.invoke(app, ["demo", "--pump-examples", "--out", str(out_dir)])
     assert result.exit_code == 0, result.output
     assert "itb demo" in result.stdout
     assert "ran dry" in result.stdout

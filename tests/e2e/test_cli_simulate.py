@@ -129,3 +129,14 @@ def test_unknown_builtin_and_missing_input_exit_2() -> None:
     assert proc.returncode == 2
     assert "stable_maintenance" in proc.stderr
     assert itb("simulate").returncode == 2
+
+
+def test_demo_runs_the_flagship_scenario_and_says_where_the_report_is(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    proc = itb("demo", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "Seven years of ITB therapy" in proc.stdout
+    assert (out / "report.html").is_file()
+    assert (out / "report.html").as_uri() in proc.stdout.replace("\n", "")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["battery_replacement_date"] is not None

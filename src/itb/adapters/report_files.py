@@ -163,7 +163,7 @@ ul.hl li{margin:3px 0}
 table{border-collapse:collapse;width:100%;font-size:0.9em}
 th,td{border-bottom:1px solid #e3e6ea;padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#f0f2f5}
-td.num{text-align:right;white-space:nowrap}
+td.num{text-align:right;white-space:nowrap}td.when{white-space:nowrap}
 tr.withdrawal td{background:#fdecea}tr.overdose td{background:#f3ecfb}
 tr.pump td:nth-child(3){color:#555}
 figure{margin:14px 0}figure img{width:100%;border:1px solid #e3e6ea}
@@ -192,6 +192,9 @@ _CAPTIONS = {
     "plan follow). Red dashed: what is really left. They part when the pump over- or "
     "under-infuses or a refill is missed.",
     "concentration": "Drug near the catheter tip (brown) and at the effect site (black), mcg/mL.",
+    "episodes": "Each period with withdrawal (red) or overdose (purple) signs, two days either "
+    "side: MAS (black, left axis) and the drug reaching the CSF (orange, right axis, mcg/day); "
+    "dashed lines mark what happened.",
 }
 
 
@@ -221,10 +224,10 @@ def render_html(result: ScenarioResult, plots: dict[str, bytes]) -> str:
     proto = s.protocol
     setting = [
         ("Patient", patient_line(result)),
-        ("Pump", f"{s.pump.preset} (accuracy factor {s.pump.accuracy_factor:g})"),
-        ("Catheter", f"{s.catheter.family}, {s.catheter.implanted_length_cm:g} cm"),
-        ("Drug", f"baclofen {s.drug.concentration_mcg_per_ml:g} mcg/mL"),
-        ("Implant", result.iso(0.0)),
+        ("Pump", f"{result.pump_label}; true/programmed flow {s.pump.accuracy_factor:g}"),
+        ("Catheter", f"{s.catheter.family}, {s.catheter.implanted_length_cm:g} cm implanted"),
+        ("Drug", f"baclofen {s.drug.concentration_mcg_per_ml:g} mcg/mL at implant"),
+        ("Implant", f"{result.iso(0.0)[:16].replace('T', ' ')} ({s.pump.timezone})"),
         ("Horizon", f"{s.horizon_days:g} days; seed {s.seed}"),
     ]
     for k, v in setting:
@@ -250,7 +253,7 @@ def render_html(result: ScenarioResult, plots: dict[str, bytes]) -> str:
     parts.append("</table></div>")
 
     parts.append("<h2>Course</h2>")
-    for name in ("spasticity", "dose", "reservoir", "concentration"):
+    for name in ("spasticity", "episodes", "dose", "reservoir", "concentration"):
         if name in plots:
             parts.append(
                 f"<figure>{_img(plots[name], PLOT_TITLES[name])}"
@@ -269,7 +272,8 @@ def render_html(result: ScenarioResult, plots: dict[str, bytes]) -> str:
         cls = "withdrawal" if e.withdrawal_stage else "overdose" if e.overdose_stage else e.actor
         parts.append(
             f'<tr class="{cls}"><td class="num">{e.t_h / 24.0:.1f}</td>'
-            f"<td>{_e(result.iso(e.t_h)[:16].replace('T', ' '))}</td><td>{_e(e.actor)}</td>"
+            f'<td class="when">{_e(result.iso(e.t_h)[:16].replace("T", " "))}</td>'
+            f"<td>{_e(e.actor)}</td>"
             f"<td><strong>{_e(e.kind.replace('_', ' '))}</strong>: {_e(e.detail)}</td>"
             f'<td class="num">{e.mas:.2f}</td></tr>'
         )

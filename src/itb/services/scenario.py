@@ -404,6 +404,7 @@ class ScenarioResult:
     description: str
     scenario: Scenario
     clock: WallClock
+    pump_label: str
     patient: PatientParameters
     screening: ScreeningOutcome | None
     samples: tuple[Sample, ...]
@@ -770,6 +771,7 @@ def run_scenario(
         description=scenario.description,
         scenario=scenario,
         clock=clock,
+        pump_label=setup.build_pump(0.0, 0).preset.label,
         patient=patient,
         screening=screening,
         samples=tuple(recorder.samples),

@@ -136,9 +136,26 @@ def highlights(result: ScenarioResult) -> list[str]:
     s = result.scenario
     out = [f"Patient: {patient_line(result)}."]
     out.append(
-        f"Pump: {s.pump.preset} implanted {result.iso(0.0)[:10]}, drug "
-        f"{s.drug.concentration_mcg_per_ml:g} mcg/mL; followed {m['horizon_days']:g} days."
+        f"Pump: {result.pump_label}, implanted {result.iso(0.0)[:10]}; followed "
+        f"{m['horizon_days']:g} days ({m['horizon_days'] / 365.25:.1f} years)."
     )
+    concentrations = [s.drug.concentration_mcg_per_ml]
+    bridged = []
+    for r in clinic.refills:
+        if r.concentration_mcg_per_ml != concentrations[-1]:
+            concentrations.append(r.concentration_mcg_per_ml)
+            bridged.append(r.bridge_bolus)
+    if len(concentrations) > 1:
+        how = (
+            "with a bridge bolus each time"
+            if all(bridged)
+            else "WITHOUT a bridge bolus"
+            if not any(bridged)
+            else "bridge bolus: " + ", ".join("yes" if b else "no" for b in bridged)
+        )
+        out.append("Drug: " + " -> ".join(f"{c:g}" for c in concentrations) + f" mcg/mL ({how}).")
+    else:
+        out.append(f"Drug: baclofen {concentrations[0]:g} mcg/mL throughout.")
     if result.screening is not None and result.screening.effective_dose_mcg is not None:
         out.append(
             f"Screening trial (simulated): response to {result.screening.effective_dose_mcg:g} mcg, "
@@ -158,9 +175,10 @@ def highlights(result: ScenarioResult) -> list[str]:
         f"{format_metric(m['time_in_therapeutic_range_pct'])} %."
     )
     if m["days_with_withdrawal_signs"]:
+        first_w = m["first_withdrawal_sign_day"]
         out.append(
             f"WITHDRAWAL signs on {m['days_with_withdrawal_signs']} day(s), first on day "
-            f"{m['first_withdrawal_sign_day']:.1f}"
+            f"{first_w:.1f} ({result.iso(first_w * HOURS_PER_DAY)[:10]})"
             + (
                 f"; severe on {m['days_with_severe_withdrawal']} day(s)"
                 if m["days_with_severe_withdrawal"]
@@ -171,9 +189,11 @@ def highlights(result: ScenarioResult) -> list[str]:
     else:
         out.append("No withdrawal signs.")
     if m["days_with_overdose_signs"]:
+        first_o = m["first_overdose_sign_day"]
         out.append(
             f"OVERDOSE signs on {m['days_with_overdose_signs']} day(s), first on day "
-            f"{m['first_overdose_sign_day']:.1f} (highest stage {m['max_overdose_stage']})."
+            f"{first_o:.1f} ({result.iso(first_o * HOURS_PER_DAY)[:10]}; highest stage "
+            f"{m['max_overdose_stage']})."
         )
     if m["hours_reservoir_empty"]:
         out.append(f"The reservoir was really empty for {m['hours_reservoir_empty']:g} h.")
@@ -202,7 +222,12 @@ def key_events(result: ScenarioResult, limit: int = 120) -> list[TimelineEntry]:
     for e in result.timeline:
         if e.kind in _ROUTINE:
             continue
-        if e.kind == "refill" and "within tolerance" in e.detail and "planned" in e.detail:
+        if (
+            e.kind == "refill"
+            and "within tolerance" in e.detail
+            and "planned" in e.detail
+            and "(was " not in e.detail
+        ):
             continue
         if e.kind == "reports":
             if e.detail == last_report:

@@ -761,12 +761,18 @@ class Clinic:
         if changing:
             detail += f" (was {old:g}; bridge bolus {'yes' if bridge_bolus else 'no'})"
         self._note(t_h, "refill", detail)
-        if d.verdict is Verdict.LESS_THAN_EXPECTED and d.implied_rate_error_pct is not None:
-            self.refill_rate_factor = max(
-                self.refill_rate_factor, 1.0 + d.implied_rate_error_pct / 100.0
-            )
+        over = d.verdict is Verdict.LESS_THAN_EXPECTED or (
+            d.verdict is Verdict.FOUND_EMPTY and -d.difference_ml > d.allowed_ml
+        )
+        if over:
+            if d.implied_rate_error_pct is not None:
+                self.refill_rate_factor = max(
+                    self.refill_rate_factor, 1.0 + d.implied_rate_error_pct / 100.0
+                )
             self._note(t_h, "discrepancy_flagged", d.advice)
             self._operate(t_h, "replace_pump", "suspected over-infusion (refill discrepancy)")
+        elif d.verdict is Verdict.FOUND_EMPTY:
+            self._note(t_h, "discrepancy_flagged", d.advice)
         elif d.verdict is Verdict.MORE_THAN_EXPECTED:
             self._note(t_h, "discrepancy_flagged", d.advice)
             self._catheter_workup(t_h, "more withdrawn than expected")

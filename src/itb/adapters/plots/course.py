@@ -37,6 +37,8 @@ PLOT_TITLES: dict[str, str] = {
     "dose": "Programmed dose and drug reaching the CSF",
     "reservoir": "Reservoir: what the pump calculates vs what is really left",
     "concentration": "CSF and effect-site concentration",
+    "episodes": "Close-up of each episode with signs: MAS (black) and drug reaching the CSF "
+    "(orange, mcg/day)",
 }
 
 _WITHDRAWAL = "#d62728"
@@ -105,6 +107,74 @@ def _shade(
         first = False
 
 
+def _marker_label(e: TimelineEntry) -> str | None:
+    """Short label of a key event for the plots (None: not marked)."""
+    match e.kind:
+        case "fault":
+            return "fault: " + e.detail.split(" (")[0]
+        case "mri_start":
+            return "MRI"
+        case "access_port_injection":
+            return "access-port injection"
+        case "refill_missed":
+            return "refill missed"
+        case "catheter_revision":
+            return "catheter revised"
+        case "pump_replacement":
+            return "pump replaced"
+        case "environment":
+            return "fever / altitude"
+        case "refill" if "(was " in e.detail:
+            return "concentration change"
+        case "alarm" if "(critical)" in e.detail:
+            return e.detail.split(" raised")[0].replace("_", " ")
+    return None
+
+
+def _markers(ax: Axes, marks: Sequence[tuple[float, str]], *, labels: bool = True) -> None:
+    ymax = ax.get_ylim()[1]
+    last_x = -1e18
+    span = ax.get_xlim()[1] - ax.get_xlim()[0]
+    level = 0
+    for x, label in marks:
+        ax.axvline(x, color="#555555", lw=0.8, ls="--", alpha=0.7)
+        if not labels:
+            continue
+        level = level + 1 if x - last_x < span * 0.08 else 0
+        ax.annotate(
+            label,
+            (x, ymax),
+            xytext=(3, -10 - 11 * (level % 3)),
+            textcoords="offset points",
+            fontsize=7.5,
+            color="#333333",
+            va="top",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
+        last_x = x
+
+
+def _legend_below(ax: Axes, ncols: int = 4) -> None:
+    ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, ncols=ncols, frameon=False
+    )
+
+
+def _episodes(samples: Sequence[Sample], gap_h: float = 72.0) -> list[tuple[float, float, str]]:
+    """Periods with withdrawal or overdose signs, merged when closer than ``gap_h``."""
+    out: list[tuple[float, float, str]] = []
+    for s in samples:
+        kind = "overdose" if s.overdose_stage > 0 else "withdrawal" if s.withdrawal_stage else ""
+        if not kind:
+            continue
+        if out and s.t_h - out[-1][1] <= gap_h:
+            t0, _, k = out[-1]
+            out[-1] = (t0, s.t_h, k if k == kind else "withdrawal and overdose")
+        else:
+            out.append((s.t_h, s.t_h, kind))
+    return out
+
+
 def course_plots(
     samples: Sequence[Sample],
     timeline: Sequence[TimelineEntry],
@@ -125,6 +195,9 @@ def course_plots(
     plt.rcParams.update({"font.size": 9, "svg.hashsalt": "itb"})
     x = [_num(when(s.t_h)) for s in samples]
     out: dict[str, bytes] = {}
+    marks = [
+        (_num(when(e.t_h)), label) for e in timeline if (label := _marker_label(e)) is not None
+    ]
 
     fig, ax = _axes(PLOT_TITLES["spasticity"])
     low, high = therapeutic_band
@@ -134,9 +207,10 @@ def course_plots(
     _shade(ax, samples, x, lambda s: s.overdose_stage > 0, _OVERDOSE, "overdose signs", 0.3)
     ax.plot(x, [s.mas for s in samples], color="black", lw=1.2, label="MAS (0-4)")
     ax.plot(x, [s.psfs for s in samples], color="#1f77b4", lw=0.9, alpha=0.8, label="PSFS (0-4)")
-    ax.set_ylim(-0.1, 4.2)
+    ax.set_ylim(-0.1, 4.6)
     ax.set_ylabel("score")
-    ax.legend(loc="upper right", fontsize=8, ncols=3, framealpha=0.9)
+    _markers(ax, marks)
+    _legend_below(ax, 6)
     _dates(ax)
     out["spasticity"] = _png(fig)
 
@@ -147,6 +221,7 @@ def course_plots(
         color="#ff7f0e",
         lw=0.9,
         label="reaching the CSF (mean since previous sample, per day)",
+        drawstyle="steps-pre",
     )
     ax.step(
         x,
@@ -157,8 +232,9 @@ def course_plots(
         label="programmed daily dose",
     )
     ax.set_ylabel("mcg/day")
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    ax.set_ylim(0, max([s.dose_mcg_per_day for s in samples] + [1.0]) * 1.35)
+    _markers(ax, marks)
+    _legend_below(ax, 2)
     _dates(ax)
     out["dose"] = _png(fig)
 
@@ -187,11 +263,14 @@ def course_plots(
             label=f"low-reservoir alarm ({low_reservoir_alarm_ml:g} mL)",
         )
     refills = [_num(when(e.t_h)) for e in timeline if e.kind == "refill"]
-    for i, t in enumerate(refills):
-        ax.axvline(t, color="#2ca02c", lw=0.6, alpha=0.5, label="refill" if i == 0 else None)
+    if len(refills) <= 30:
+        for i, t in enumerate(refills):
+            ax.axvline(t, color="#2ca02c", lw=0.6, alpha=0.5, label="refill" if i == 0 else None)
     ax.set_ylabel("mL")
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    top = max([s.reservoir_calculated_ml for s in samples] + [1.0])
+    ax.set_ylim(0, top * 1.3)
+    _markers(ax, marks, labels=False)
+    _legend_below(ax, 4)
     _dates(ax)
     out["reservoir"] = _png(fig)
 
@@ -208,7 +287,61 @@ def course_plots(
     )
     ax.set_ylabel("mcg/mL")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    _markers(ax, marks, labels=False)
+    _legend_below(ax, 2)
     _dates(ax)
     out["concentration"] = _png(fig)
+
+    episodes = _episodes(samples)[:4]
+    if episodes:
+        out["episodes"] = _episode_figure(samples, timeline, when, episodes, therapeutic_band)
     return out
+
+
+def _episode_figure(
+    samples: Sequence[Sample],
+    timeline: Sequence[TimelineEntry],
+    when: Callable[[float], datetime],
+    episodes: Sequence[tuple[float, float, str]],
+    band: tuple[float, float],
+) -> bytes:
+    """Close-ups of each episode with signs: MAS and the drug reaching the CSF, +-2 days."""
+    n = len(episodes)
+    fig, axes = plt.subplots(1, n, figsize=(11, 3.4), layout="constrained", squeeze=False)
+    fig.suptitle(PLOT_TITLES["episodes"], x=0.01, ha="left", fontsize=11)
+    for ax, (t0, t1, kind) in zip(axes[0], episodes, strict=True):
+        lo, hi = t0 - 48.0, t1 + 48.0
+        window = [s for s in samples if lo <= s.t_h <= hi]
+        xs = [(s.t_h - t0) / 24.0 for s in window]
+        ax.axhspan(band[0], band[1], color=_BAND, alpha=0.12, lw=0)
+        color = _OVERDOSE if kind == "overdose" else _WITHDRAWAL
+        ax.axvspan(0.0, (t1 - t0) / 24.0, color=color, alpha=0.15, lw=0)
+        ax.plot(xs, [s.mas for s in window], color="black", lw=1.2)
+        ax.set_ylim(-0.1, 4.2)
+        ax.set_xlabel("days from first sign")
+        ax.set_title(f"{when(t0):%Y-%m-%d}: {kind}", fontsize=9, loc="left")
+        ax.grid(True, alpha=0.3)
+        rate = ax.twinx()
+        rate.plot(
+            xs,
+            [s.delivery_mcg_per_h * 24.0 for s in window],
+            color="#ff7f0e",
+            lw=0.9,
+            drawstyle="steps-pre",
+        )
+        rate.set_ylim(bottom=0)
+        rate.tick_params(axis="y", labelcolor="#ff7f0e", labelsize=7)
+        for e in timeline:
+            label = _marker_label(e)
+            if label is not None and lo <= e.t_h <= hi:
+                ax.axvline((e.t_h - t0) / 24.0, color="#555555", lw=0.8, ls="--")
+                ax.annotate(
+                    label,
+                    ((e.t_h - t0) / 24.0, 4.1),
+                    fontsize=7,
+                    va="top",
+                    xytext=(2, 0),
+                    textcoords="offset points",
+                )
+    axes[0][0].set_ylabel("MAS (black)")
+    return _png(fig)

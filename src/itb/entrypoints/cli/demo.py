@@ -1,8 +1,13 @@
-"""``itb demo``: the end-to-end demonstration (for now: the pump system).
+"""``itb demo``: the end-to-end demonstration.
 
-A thin call into the services through ``itb.bootstrap``: runs the example pump
-specs in examples/pump/, prints what to notice in each, and writes every run's
-files under ``--out`` (default ./itb-demo-output).
+By default it runs the flagship scenario — seven years of ITB therapy for one
+virtual patient, from the screening trial to the pump's battery replacement
+(``itb/data/scenarios/seven_years_end_to_end.toml``) — writes its report
+(report.html, metrics, timeline, trajectories, plots) under ``--out`` and
+prints the story and where the report is.
+
+``--pump-examples`` runs the earlier demonstration instead: the example pump
+specs in examples/pump/, with what to notice in each.
 """
 
 from __future__ import annotations
@@ -16,23 +21,15 @@ from rich.panel import Panel
 from itb import bootstrap
 from itb.domain.errors import InvalidValue
 from itb.entrypoints.cli.pump import DISCLAIMER, run_console
+from itb.entrypoints.cli.simulate import print_course, progress_bar
 
-__all__ = ["demo", "register"]
+__all__ = ["FLAGSHIP", "demo", "register"]
+
+FLAGSHIP = "seven_years_end_to_end"
+"""The built-in scenario ``itb demo`` runs."""
 
 
-def demo(
-    out_dir: Annotated[
-        Path,
-        typer.Option("--out", metavar="DIR", help="Where the run files go (replaced each time)."),
-    ] = Path("itb-demo-output"),
-    examples: Annotated[
-        Path | None,
-        typer.Option(
-            "--examples", metavar="DIR", help="Folder of pump specs (default: examples/pump)."
-        ),
-    ] = None,
-) -> None:
-    """Demonstrate the pump system end to end on the example pump specs (a few seconds)."""
+def _pump_examples(out_dir: Path, examples: Path | None) -> None:
     paths = (
         sorted(examples.glob("*.toml")) if examples is not None else bootstrap.example_pump_specs()
     )
@@ -48,7 +45,7 @@ def demo(
         Panel(
             "The implanted pump system, simulated exactly event by event: reservoir (calculated "
             "vs actual), catheter dead space, programs, alarms, battery, refills and faults.",
-            title="itb demo",
+            title="itb demo --pump-examples",
             expand=False,
         )
     )
@@ -60,6 +57,51 @@ def demo(
     out.print(f"All files written to {written} (summary.md, and one folder per scenario).")
     out.print("Run one scenario yourself: itb pump run examples/pump/<name>.toml")
     out.print(f"[dim]{DISCLAIMER}[/]")
+
+
+def demo(
+    out_dir: Annotated[
+        Path,
+        typer.Option("--out", metavar="DIR", help="Where the files go (replaced each time)."),
+    ] = Path("itb-demo-output"),
+    pump_examples: Annotated[
+        bool,
+        typer.Option("--pump-examples", help="Run the example pump specs (examples/pump) instead."),
+    ] = False,
+    examples: Annotated[
+        Path | None,
+        typer.Option(
+            "--examples",
+            metavar="DIR",
+            help="With --pump-examples: a folder of pump specs (default: examples/pump).",
+        ),
+    ] = None,
+) -> None:
+    """Seven years of ITB therapy for one patient, end to end, with a report for a clinician."""
+    if pump_examples or examples is not None:
+        _pump_examples(out_dir, examples)
+        return
+    scenario = bootstrap.builtin_scenario(FLAGSHIP)
+    out = run_console()
+    out.print(
+        Panel(
+            "One virtual patient, years of therapy: screening trial, implant and label "
+            "titration, refills and check-ups as tolerance develops, concentration changes, a "
+            "late refill, an MRI, a catheter kink, and the pump replaced before its battery "
+            "runs out — pump, patient and clinic simulated together, exactly between events.",
+            title="itb demo",
+            expand=False,
+        )
+    )
+    with progress_bar(True, f"simulating {scenario.horizon_days / 365.25:.0f} years") as progress:
+        result = bootstrap.run_scenario_course(scenario, progress=progress)
+    written = bootstrap.write_course_report(result, out_dir)
+    print_course(result, written, out)
+    out.print(f"[bold]Open the report:[/] {(written / 'report.html').as_uri()}")
+    out.print(
+        "More: itb simulate --list (the scenario library), itb simulate --builtin NAME --out DIR, "
+        "itb demo --pump-examples (the pump system on its own)."
+    )
 
 
 def register(app: typer.Typer) -> None:

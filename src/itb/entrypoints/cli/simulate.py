@@ -27,7 +27,7 @@ from itb.domain.errors import InvalidValue
 from itb.services.scenario import Scenario, ScenarioResult
 from itb.services.scenario_summary import DISCLAIMER, METRIC_LABELS, format_metric, highlights
 
-__all__ = ["print_course", "register", "simulate"]
+__all__ = ["print_course", "progress_bar", "register", "simulate"]
 
 _PROGRESS_MIN_DAYS = 365.0
 """Show a progress bar for scenarios at least this long (days)."""
@@ -39,7 +39,8 @@ def _console(stderr: bool = False) -> Console:
 
 
 @contextmanager
-def _progress(enabled: bool, label: str) -> Iterator[Callable[[float], None] | None]:
+def progress_bar(enabled: bool, label: str) -> Iterator[Callable[[float], None] | None]:
+    """A Rich progress bar on stderr (transient); yields its update callback, or None."""
     if not enabled:
         yield None
         return
@@ -144,7 +145,7 @@ def simulate(
         else bootstrap.builtin_scenario(str(builtin))
     )
     long_run = scenario.horizon_days >= _PROGRESS_MIN_DAYS
-    with _progress(long_run, f"simulating {scenario.horizon_days:g} days") as progress:
+    with progress_bar(long_run, f"simulating {scenario.horizon_days:g} days") as progress:
         result = bootstrap.run_scenario_course(scenario, progress=progress)
     written = bootstrap.write_course_report(result, out_dir) if out_dir is not None else None
     if as_json:
