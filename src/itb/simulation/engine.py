@@ -277,6 +277,9 @@ class CourseSetup:
         events: scheduled scenario events.
         horizon_h: length of the course, h.
         sample_every_h: sampling grid of the trajectories, h.
+        patient_step: ``(params, state, rate_mcg_per_h, dt_h) -> state`` over one
+            constant-rate piece; the exact :func:`itb.domain.patient.advance` unless a
+            benchmark or test swaps in a reference solver.
     """
 
     patient: PatientParameters
@@ -290,6 +293,9 @@ class CourseSetup:
     events: tuple[ScheduledEvent, ...]
     horizon_h: float
     sample_every_h: float
+    patient_step: Callable[[PatientParameters, PatientState, float, float], PatientState] = (
+        advance
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,8 +366,9 @@ class _World:
             self.pump.advance_to(t_h, self._emit)
         if t_h > self.state.t_h:
             state = self.state
+            step = self.setup.patient_step
             for a, b, rate in rate_pieces(self.pending, state.t_h, t_h):
-                state = advance(self.params, state, rate, b - a)
+                state = step(self.params, state, rate, b - a)
             self.state = state
             if self.pending:
                 self.pending = [s for s in self.pending if s.t1_h > t_h + _EPS_H]
