@@ -291,6 +291,24 @@ def check_seven_years_end_to_end(r: ScenarioResult) -> None:
     assert m["pumps_implanted"] == 2
 
 
+def check_gas_pump_fever_altitude(r: ScenarioResult) -> None:
+    m = r.metrics
+    base = 400.0 / 24.0
+    envs = [e for e in r.timeline if e.kind == "environment"]
+    fever, fever_end, climb, home = (e.t_h for e in envs)
+    during_fever = samples_between(r, fever + 12.0, fever_end)
+    at_altitude = samples_between(r, climb + 12.0, home)
+    assert all(s.delivery_mcg_per_h > 1.2 * base for s in during_fever), "fever: more flow"
+    assert all(s.delivery_mcg_per_h > 1.1 * base for s in at_altitude), "altitude: more flow"
+    before = samples_between(r, fever - 24.0, fever)
+    assert min(s.mas for s in during_fever) < min(s.mas for s in before)
+    # The pump cannot tell: no alarms, the programmed dose never changes; less is left.
+    assert m["alarms_by_kind"] == {}
+    assert {s.dose_mcg_per_day for s in r.samples} == {400.0}
+    after_fever = next(x for x in r.run.clinic.refills if x.t_h >= fever)
+    assert after_fever.withdrawn_ml < after_fever.expected_ml
+
+
 CHECKS: dict[str, Callable[[ScenarioResult], None]] = {
     "stable_maintenance": check_stable_maintenance,
     "titration_from_screening": check_titration_from_screening,
@@ -304,6 +322,7 @@ CHECKS: dict[str, Callable[[ScenarioResult], None]] = {
     "battery_replacement": check_battery_replacement,
     "day_night_flex": check_day_night_flex,
     "seven_years_end_to_end": check_seven_years_end_to_end,
+    "gas_pump_fever_altitude": check_gas_pump_fever_altitude,
 }
 
 
