@@ -293,9 +293,7 @@ class CourseSetup:
     events: tuple[ScheduledEvent, ...]
     horizon_h: float
     sample_every_h: float
-    patient_step: Callable[[PatientParameters, PatientState, float, float], PatientState] = (
-        advance
-    )
+    patient_step: Callable[[PatientParameters, PatientState, float, float], PatientState] = advance
 
 
 @dataclass(frozen=True, slots=True)

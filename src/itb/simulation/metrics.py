@@ -143,7 +143,9 @@ def compute_metrics(
         "urgent_visits": len(clinic.urgent_visits),
         "catheter_revisions": len(clinic.catheter_revisions),
         "pump_replacements": len(clinic.pump_replacements),
-        "titration_days": None if titration_end is None else titration_end / HOURS_PER_DAY,
+        "titration_days": None
+        if titration_end is None or protocol.start.kind == "established"
+        else titration_end / HOURS_PER_DAY,
         "initial_dose_mcg_per_day": clinic.initial_dose_mcg_per_day,
         "final_dose_mcg_per_day": final_dose,
         "dose_changes": len(clinic.dose_changes),
