@@ -48,6 +48,7 @@ from itb.domain.units import HOURS_PER_DAY
 from itb.simulation.cohort import CohortArrays
 from itb.simulation.population import Population, draw_patient
 from itb.simulation.vector_engine import (
+    MAX_REFILL_ATTEMPTS,
     ArmPolicy,
     CohortData,
     PumpDraws,
@@ -171,7 +172,7 @@ def domain_run(
             pump.apply_fault(t0, Fault(FaultKind.MOTOR_STALL))
             restart_day = day + data.stall_restart_days.value
         if next_refill == day:
-            u = draws.missed_u[0, attempt]
+            u = draws.missed_u[0, min(attempt, MAX_REFILL_ATTEMPTS - 1)]
             attempt += 1
             if u < data.missed_refill_probability.value:
                 next_refill = day + data.missed_refill_delay_days.value
