@@ -94,8 +94,10 @@ class TitrationRules:
     no_increase_h: Sourced
     min_interval_h: Sourced
     pediatric_age_below_years: Sourced
-    titration_increase: Mapping[RuleGroup, StepRange]
-    maintenance_increase: Mapping[RuleGroup, StepRange]
+    titration_increase: Mapping[str, StepRange]
+    """Keyed by rule group: spinal, cerebral, pediatric."""
+    maintenance_increase: Mapping[str, StepRange]
+    """Keyed by rule group (children follow the cerebral maintenance rules)."""
     decrease: StepRange
 
 
