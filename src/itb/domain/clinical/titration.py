@@ -126,12 +126,12 @@ def parse_titration_rules(table: Mapping[str, Any]) -> TitrationRules:
     initial = _table(table, "initial")
     titration = _table(table, "titration")
     maintenance = _table(table, "maintenance")
-    t_ranges: dict[RuleGroup, StepRange] = {
+    t_ranges: dict[str, StepRange] = {
         g: _range(titration, "titration", f"{g}_", "increase")
         for g in ("spinal", "cerebral", "pediatric")
     }
     m_cerebral = _range(maintenance, "maintenance", "cerebral_", "increase")
-    m_ranges: dict[RuleGroup, StepRange] = {
+    m_ranges: dict[str, StepRange] = {
         "spinal": _range(maintenance, "maintenance", "spinal_", "increase"),
         "cerebral": m_cerebral,
         # Label: maintenance rules for cerebral origin also apply to children [S12][S13].
