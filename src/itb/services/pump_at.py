@@ -17,21 +17,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from itb.domain.errors import InvalidValue, ITBError
-from itb.domain.pump import CatheterSpec, ProgrammingSession, Pump
+from itb.domain.pump import ProgrammingSession, Pump
 from itb.services.pump_run import (
     PatientBolusRow,
     PumpCatalog,
     RefillRow,
     WallClock,
     _apply,  # reused, not copied: the run's own event handling
-    _field,
     _plan,
     _prefixed,
     _Step,
+    build_pump,
 )
 from itb.services.pump_spec import PumpSpec, RefillEvent
 
-__all__ = ["PumpAt", "build_pump", "parse_when", "pump_at"]
+__all__ = ["PumpAt", "parse_when", "pump_at"]
 
 
 @dataclass(slots=True)
@@ -60,42 +60,6 @@ def parse_when(text: str, *, field: str) -> datetime | date:
         raise InvalidValue(
             field, text, "a date YYYY-MM-DD or a date-time YYYY-MM-DDTHH:MM[:SS][+HH:MM]"
         ) from None
-
-
-def build_pump(spec: PumpSpec, catalog: PumpCatalog) -> tuple[Pump, WallClock]:
-    """The implanted, not yet filled pump of ``spec`` and its wall clock (as run_pump builds it).
-
-    Raises:
-        InvalidValue: unknown preset or catheter family, catheter too long.
-    """
-    clock = WallClock(spec.pump.implanted_at, spec.pump.timezone)
-    preset = catalog.presets.get(spec.pump.preset)
-    if preset is None:
-        raise InvalidValue("pump.preset", spec.pump.preset, ", ".join(sorted(catalog.presets)))
-    family = catalog.catheters.get(spec.catheter.family)
-    if family is None:
-        raise InvalidValue(
-            "catheter.family", spec.catheter.family, ", ".join(sorted(catalog.catheters))
-        )
-    label, ml_per_cm, supplied_cm = family
-    if spec.catheter.implanted_length_cm > supplied_cm:
-        raise InvalidValue(
-            "catheter.implanted_length_cm",
-            spec.catheter.implanted_length_cm,
-            f"<= {supplied_cm:g} (the supplied length of {label})",
-        )
-    catheter = CatheterSpec(
-        spec.catheter.family, label, spec.catheter.implanted_length_cm, ml_per_cm
-    )
-    with _field("pump"):
-        pump = Pump(
-            preset,
-            catheter,
-            t_h=0.0,
-            accuracy_factor=spec.pump.accuracy_factor,
-            pump_clock_offset_h=clock.pump_clock_offset_h(0.0),
-        )
-    return pump, clock
 
 
 def _at_hours(clock: WallClock, at: datetime | date | None) -> float:

@@ -89,6 +89,7 @@ __all__ = [
     "PumpRunResult",
     "RefillRow",
     "WallClock",
+    "build_pump",
     "result_to_dict",
     "run_pump",
     "to_prescription",
@@ -664,19 +665,12 @@ def _apply(
             pump.interrogate(t)
 
 
-def run_pump(spec: PumpSpec, days: float | None, catalog: PumpCatalog) -> PumpRunResult:
-    """Run ``spec`` for ``days`` (default: the spec's ``days``) and report.
+def build_pump(spec: PumpSpec, catalog: PumpCatalog) -> tuple[Pump, WallClock]:
+    """The implanted, not yet filled pump of ``spec`` and its wall clock (as run_pump builds it).
 
     Raises:
-        InvalidValue, NotAllowedForPump, ConcentrationMismatch: found while planning,
-            before anything runs; the message names the spec field.
-        PumpStateError: an event the pump refuses at its time (e.g. a bolus while
-            another runs); nothing is returned.
+        InvalidValue: unknown preset or catheter family, catheter too long.
     """
-    run_days = days if days is not None else spec.days
-    if run_days is None or not math.isfinite(run_days) or run_days <= 0:
-        raise InvalidValue("days", run_days, "a number of days > 0 (--days, or days in the spec)")
-    end_h = run_days * HOURS_PER_DAY
     clock = WallClock(spec.pump.implanted_at, spec.pump.timezone)
     preset = catalog.presets.get(spec.pump.preset)
     if preset is None:
@@ -704,6 +698,23 @@ def run_pump(spec: PumpSpec, days: float | None, catalog: PumpCatalog) -> PumpRu
             accuracy_factor=spec.pump.accuracy_factor,
             pump_clock_offset_h=clock.pump_clock_offset_h(0.0),
         )
+    return pump, clock
+
+
+def run_pump(spec: PumpSpec, days: float | None, catalog: PumpCatalog) -> PumpRunResult:
+    """Run ``spec`` for ``days`` (default: the spec's ``days``) and report.
+
+    Raises:
+        InvalidValue, NotAllowedForPump, ConcentrationMismatch: found while planning,
+            before anything runs; the message names the spec field.
+        PumpStateError: an event the pump refuses at its time (e.g. a bolus while
+            another runs); nothing is returned.
+    """
+    run_days = days if days is not None else spec.days
+    if run_days is None or not math.isfinite(run_days) or run_days <= 0:
+        raise InvalidValue("days", run_days, "a number of days > 0 (--days, or days in the spec)")
+    end_h = run_days * HOURS_PER_DAY
+    pump, clock = build_pump(spec, catalog)
     initial, priming, steps, not_reached = _plan(spec, pump, catalog, clock, end_h)
 
     segments: list[DeliverySegment] = []
