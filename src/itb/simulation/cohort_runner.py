@@ -58,7 +58,7 @@ def run_chunks_dask(
             n_workers=workers or 1,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
         )
         client = dist.Client(cluster)
     try:
