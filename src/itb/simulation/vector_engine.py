@@ -86,7 +86,7 @@ __all__ = [
 MAX_SLUGS = 6
 """Most distinct concentrations held in one patient's dead space at once."""
 MAX_REFILL_ATTEMPTS = 400
-"""Missed-refill draws per patient (a 10-year trial at a weekly refill needs < 600... see docs)."""
+"""Missed-refill draws per patient; scheduled refills beyond this reuse the last draw (docs)."""
 RULE_GROUPS: tuple[RuleGroup, ...] = ("spinal", "cerebral", "pediatric")
 ALARM_KINDS = (
     "low_reservoir",
