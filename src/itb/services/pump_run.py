@@ -665,6 +665,30 @@ def _apply(
             pump.interrogate(t)
 
 
+def resolve_hardware(
+    catalog: PumpCatalog, preset_key: str, family_key: str, implanted_length_cm: float
+) -> tuple[PumpPreset, CatheterSpec]:
+    """The pump preset and the implanted catheter a spec or scenario names.
+
+    Raises:
+        InvalidValue: unknown preset or catheter family, or a catheter longer than supplied.
+    """
+    preset = catalog.presets.get(preset_key)
+    if preset is None:
+        raise InvalidValue("pump.preset", preset_key, ", ".join(sorted(catalog.presets)))
+    family = catalog.catheters.get(family_key)
+    if family is None:
+        raise InvalidValue("catheter.family", family_key, ", ".join(sorted(catalog.catheters)))
+    label, ml_per_cm, supplied_cm = family
+    if implanted_length_cm > supplied_cm:
+        raise InvalidValue(
+            "catheter.implanted_length_cm",
+            implanted_length_cm,
+            f"<= {supplied_cm:g} (the supplied length of {label})",
+        )
+    return preset, CatheterSpec(family_key, label, implanted_length_cm, ml_per_cm)
+
+
 def build_pump(spec: PumpSpec, catalog: PumpCatalog) -> tuple[Pump, WallClock]:
     """The implanted, not yet filled pump of ``spec`` and its wall clock (as run_pump builds it).
 
@@ -672,23 +696,8 @@ def build_pump(spec: PumpSpec, catalog: PumpCatalog) -> tuple[Pump, WallClock]:
         InvalidValue: unknown preset or catheter family, catheter too long.
     """
     clock = WallClock(spec.pump.implanted_at, spec.pump.timezone)
-    preset = catalog.presets.get(spec.pump.preset)
-    if preset is None:
-        raise InvalidValue("pump.preset", spec.pump.preset, ", ".join(sorted(catalog.presets)))
-    family = catalog.catheters.get(spec.catheter.family)
-    if family is None:
-        raise InvalidValue(
-            "catheter.family", spec.catheter.family, ", ".join(sorted(catalog.catheters))
-        )
-    label, ml_per_cm, supplied_cm = family
-    if spec.catheter.implanted_length_cm > supplied_cm:
-        raise InvalidValue(
-            "catheter.implanted_length_cm",
-            spec.catheter.implanted_length_cm,
-            f"<= {supplied_cm:g} (the supplied length of {label})",
-        )
-    catheter = CatheterSpec(
-        spec.catheter.family, label, spec.catheter.implanted_length_cm, ml_per_cm
+    preset, catheter = resolve_hardware(
+        catalog, spec.pump.preset, spec.catheter.family, spec.catheter.implanted_length_cm
     )
     with _field("pump"):
         pump = Pump(

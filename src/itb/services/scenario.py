@@ -33,9 +33,9 @@ from itb.domain.patient import (
     advance,
     typical_parameters,
 )
-from itb.domain.pump import CatheterSpec, Fault, FaultKind, Pump
+from itb.domain.pump import Fault, FaultKind, Pump
 from itb.domain.units import HOURS_PER_DAY
-from itb.services.pump_run import PumpCatalog, WallClock
+from itb.services.pump_run import PumpCatalog, WallClock, resolve_hardware
 from itb.services.pump_spec import (
     AccessPortEvent,
     CatheterSection,
@@ -576,23 +576,8 @@ def build_setup(
     """
     pc = catalog.pump
     clock = WallClock(scenario.pump.implanted_at, scenario.pump.timezone)
-    preset = pc.presets.get(scenario.pump.preset)
-    if preset is None:
-        raise InvalidValue("pump.preset", scenario.pump.preset, ", ".join(sorted(pc.presets)))
-    family = pc.catheters.get(scenario.catheter.family)
-    if family is None:
-        raise InvalidValue(
-            "catheter.family", scenario.catheter.family, ", ".join(sorted(pc.catheters))
-        )
-    label, ml_per_cm, supplied_cm = family
-    if scenario.catheter.implanted_length_cm > supplied_cm:
-        raise InvalidValue(
-            "catheter.implanted_length_cm",
-            scenario.catheter.implanted_length_cm,
-            f"<= {supplied_cm:g} (the supplied length of {label})",
-        )
-    catheter = CatheterSpec(
-        scenario.catheter.family, label, scenario.catheter.implanted_length_cm, ml_per_cm
+    preset, catheter = resolve_hardware(
+        pc, scenario.pump.preset, scenario.catheter.family, scenario.catheter.implanted_length_cm
     )
     try:
         pc.drugs.require_pump_concentration(scenario.drug.concentration_mcg_per_ml)
