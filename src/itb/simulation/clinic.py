@@ -591,18 +591,22 @@ class Clinic:
             return True
         return False
 
-    def titration_visit(self, t_h: float) -> None:
-        """Titration: assess and step the dose by the label rules, until the goal is met."""
-        if self.phase is not Phase.TITRATION:
-            return
+    def _visit_assessment(self, t_h: float, phase: Phase) -> tuple[ClinicReading, Exam, Assessment]:
+        """A visit's common start: interrogate, act on the reading, examine, then either
+        troubleshoot withdrawal or assess and step the dose by the label rules."""
         reading = self.port.interrogate(t_h)
         self._reading_actions(t_h, reading)
         exam = self.port.examine(t_h)
         if exam.withdrawal_signs:
             self._troubleshoot(t_h, exam)
-            assessment = Assessment.INADEQUATE
-        else:
-            assessment = self._plan_step(t_h, exam, Phase.TITRATION)
+            return reading, exam, Assessment.INADEQUATE
+        return reading, exam, self._plan_step(t_h, exam, phase)
+
+    def titration_visit(self, t_h: float) -> None:
+        """Titration: assess and step the dose by the label rules, until the goal is met."""
+        if self.phase is not Phase.TITRATION:
+            return
+        _, exam, assessment = self._visit_assessment(t_h, Phase.TITRATION)
         self._note(
             t_h,
             "titration_visit",
@@ -626,14 +630,7 @@ class Clinic:
 
     def checkup(self, t_h: float) -> None:
         """Maintenance check-up: interrogate, examine, adjust, plan the battery."""
-        reading = self.port.interrogate(t_h)
-        self._reading_actions(t_h, reading)
-        exam = self.port.examine(t_h)
-        if exam.withdrawal_signs:
-            self._troubleshoot(t_h, exam)
-            assessment = Assessment.INADEQUATE
-        else:
-            assessment = self._plan_step(t_h, exam, Phase.MAINTENANCE)
+        reading, exam, assessment = self._visit_assessment(t_h, Phase.MAINTENANCE)
         self._note(
             t_h,
             "checkup",
