@@ -39,9 +39,9 @@ from itb.domain.patient import PatientState, advance, derivatives
 from itb.domain.units import HOURS_PER_DAY
 from itb.simulation.blas import single_threaded_blas
 from itb.simulation.cohort_runner import run_chunks_dask, run_chunks_local
-from itb.simulation.cohort_trial import TrialSetup, implant
+from itb.simulation.cohort_trial import TrialSetup, implant, run_implanted
 from itb.simulation.population import draw_patient
-from itb.simulation.vector_engine import ArmPolicy, draw_pump_randomness, run_arm
+from itb.simulation.vector_engine import ArmPolicy, draw_pump_randomness
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -58,21 +58,7 @@ def _engine_only(setup: TrialSetup, n: int) -> tuple[float, Any]:
     imp = implant(setup, 0, n)
     draws = draw_pump_randomness(setup.seed, imp.ks)
     t0 = time.perf_counter()
-    result = run_arm(
-        imp.cohort,
-        imp.ages_years,
-        imp.initial_dose_mcg_per_day,
-        draws,
-        policy=ARM,
-        preset=setup.presets[ARM.pump],
-        catheter_ml_per_cm=setup.catheter_ml_per_cm,
-        rules=setup.rules,
-        goal_margin_mas=setup.course.goal_margin_mas,
-        data=setup.data,
-        tolerance=setup.tolerance,
-        horizon_days=setup.horizon_days,
-        trace=n <= 10,
-    )
+    result = run_implanted(setup, imp, ARM, draws, trace=n <= 10)
     return time.perf_counter() - t0, (imp, result)
 
 

@@ -31,6 +31,7 @@ from itb.simulation.vector_engine import (
     ArmPolicy,
     CohortData,
     EngineResult,
+    PumpDraws,
     draw_pump_randomness,
     run_arm,
 )
@@ -273,13 +274,21 @@ class TrialPartial:
         )
 
 
-def run_implanted(setup: TrialSetup, imp: Implanted, arm: ArmPolicy) -> EngineResult:
-    """Run one arm for implanted patients."""
+def run_implanted(
+    setup: TrialSetup,
+    imp: Implanted,
+    arm: ArmPolicy,
+    draws: PumpDraws | None = None,
+    *,
+    trace: bool = False,
+) -> EngineResult:
+    """Run one arm for implanted patients (``draws``: the patients' pump randomness, shared
+    by every arm so that arms differ only by policy; drawn from the seed when omitted)."""
     return run_arm(
         imp.cohort,
         imp.ages_years,
         imp.initial_dose_mcg_per_day,
-        draw_pump_randomness(setup.seed, imp.ks),
+        draws if draws is not None else draw_pump_randomness(setup.seed, imp.ks),
         policy=arm,
         preset=setup.presets[arm.pump],
         catheter_ml_per_cm=setup.catheter_ml_per_cm,
@@ -288,6 +297,7 @@ def run_implanted(setup: TrialSetup, imp: Implanted, arm: ArmPolicy) -> EngineRe
         data=setup.data,
         tolerance=setup.tolerance,
         horizon_days=setup.horizon_days,
+        trace=trace,
     )
 
 
@@ -300,20 +310,7 @@ def simulate_chunk(setup: TrialSetup, start: int, size: int) -> TrialPartial:
         return out
     draws = draw_pump_randomness(setup.seed, imp.ks)
     for arm in setup.arms:
-        result = run_arm(
-            imp.cohort,
-            imp.ages_years,
-            imp.initial_dose_mcg_per_day,
-            draws,
-            policy=arm,
-            preset=setup.presets[arm.pump],
-            catheter_ml_per_cm=setup.catheter_ml_per_cm,
-            rules=setup.rules,
-            goal_margin_mas=setup.course.goal_margin_mas,
-            data=setup.data,
-            tolerance=setup.tolerance,
-            horizon_days=setup.horizon_days,
-        )
+        result = run_implanted(setup, imp, arm, draws)
         out.arms[arm.name] = ArmPartial.of(result, imp.group)
     return out
 
