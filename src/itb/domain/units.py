@@ -22,7 +22,6 @@ __all__ = [
     "MINUTES_PER_HOUR",
     "days",
     "dose_mcg_per_day_from_rate",
-    "hours",
     "mcg_from_volume",
     "rate_ml_per_day_from_dose",
     "require_finite",
@@ -42,11 +41,6 @@ HOURS_PER_YEAR = HOURS_PER_DAY * DAYS_PER_YEAR
 def days(n_days: float) -> float:
     """Hours in ``n_days`` days."""
     return n_days * HOURS_PER_DAY
-
-
-def hours(n_hours: float) -> float:
-    """Identity, for readability at call sites: ``hours(4)``."""
-    return float(n_hours)
 
 
 def years(n_years: float) -> float:

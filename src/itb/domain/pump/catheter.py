@@ -168,8 +168,3 @@ class DeadSpace:
     def replace(self, concentration_mcg_per_ml: float) -> None:
         """Fill the whole dead space with one concentration (e.g. a new catheter)."""
         self._slugs = deque([Slug(self.volume_ml, concentration_mcg_per_ml)])
-
-
-def describe_slugs(slugs: tuple[Slug, ...]) -> str:
-    """A short text of the dead-space contents, tip first."""
-    return ", ".join(f"{s.volume_ml:.4g} mL @ {s.concentration_mcg_per_ml:g}" for s in slugs)

@@ -42,7 +42,7 @@ from itb.domain.pump.eventlog import EventLog
 from itb.domain.pump.faults import Fault, FaultKind
 from itb.domain.pump.prescription import Bolus, BolusKind, PatientBolusSettings, Prescription
 from itb.domain.pump.presets import PumpKind, PumpPreset
-from itb.domain.pump.programs import Flex, Program, Stopped
+from itb.domain.pump.programs import Continuous, Flex, PeriodicBolus, Program, Stopped
 from itb.domain.units import (
     DAYS_PER_YEAR,
     HOURS_PER_DAY,
@@ -1069,8 +1069,6 @@ class Pump:
 
 def _program_rates(program: Program) -> list[float]:
     """Every distinct dose rate (mcg/h) a program can command."""
-    from itb.domain.pump.programs import Continuous, PeriodicBolus
-
     match program:
         case Stopped():
             return []
