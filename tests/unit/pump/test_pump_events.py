@@ -256,3 +256,28 @@ def test_flex_steps_follow_the_pump_clock_so_a_dst_change_shifts_them(make_pump)
     segs = pump.advance_to(72.0)
     starts = [s.t0_h for s in segs if s.rate_mcg_per_h == pytest.approx(10.0)]
     assert starts[-1] == pytest.approx(48.0 + 7.0)  # 08:00 local = 07:00 on the run's clock
+
+
+@pytest.mark.parametrize(
+    ("critical", "kind"),
+    [(True, AlarmKind.MEMORY_ERROR_CRITICAL), (False, AlarmKind.MEMORY_ERROR)],
+)
+def test_memory_error_raises_its_alarm_until_repaired(make_pump, critical, kind) -> None:
+    pump = make_pump()
+    pump.apply_fault(0.0, Fault(FaultKind.MEMORY_ERROR, critical=critical))
+    assert kind in pump.active_alarms
+    assert (kind in CRITICAL) is critical
+    pump.repair(0.0, FaultKind.MEMORY_ERROR)
+    assert kind not in pump.active_alarms
+
+
+def test_premature_battery_depletion_brings_eri_forward(make_pump) -> None:
+    normal = make_pump(fill_ml=40.0)
+    weak = make_pump(fill_ml=40.0)
+    weak.apply_fault(0.0, Fault(FaultKind.BATTERY_DEPLETION, factor=3.0))
+    normal_pred, weak_pred = normal.predicted_eri_eos_t_h(), weak.predicted_eri_eos_t_h()
+    assert normal_pred is not None
+    assert weak_pred is not None
+    assert weak_pred[0] < normal_pred[0] / 2.5
+    weak.advance_to(weak_pred[0] + 1.0)
+    assert weak.eri_t_h == pytest.approx(weak_pred[0])
