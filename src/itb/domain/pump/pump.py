@@ -153,12 +153,19 @@ class _ActiveBolus:
 @dataclass(slots=True)
 class _Faults:
     occluded: bool = False
-    outlet_loss_fraction: float = 0.0
+    leak_fraction: float = 0.0
+    disconnected: bool = False
     tip_fraction_to_csf: float = 1.0
     stalled: bool = False
     drain_multiplier: float = 1.0
     memory_error: AlarmKind | None = None
     active: set[str] = field(default_factory=set)
+
+    @property
+    def outlet_loss_fraction(self) -> float:
+        """Fraction of the pumped flow lost to tissue: all of it while disconnected,
+        else the leak's fraction (a leak never masks a disconnection, nor the reverse)."""
+        return 1.0 if self.disconnected else self.leak_fraction
 
 
 class Pump:
@@ -892,9 +899,9 @@ class Pump:
             case FaultKind.OCCLUSION:
                 f.occluded = True
             case FaultKind.LEAK:
-                f.outlet_loss_fraction = fault.fraction
+                f.leak_fraction = fault.fraction
             case FaultKind.DISCONNECTION:
-                f.outlet_loss_fraction = 1.0
+                f.disconnected = True
             case FaultKind.MIGRATION:
                 f.tip_fraction_to_csf = fault.fraction
             case FaultKind.MOTOR_STALL:
@@ -923,8 +930,10 @@ class Pump:
         match kind:
             case FaultKind.OCCLUSION:
                 f.occluded = False
-            case FaultKind.LEAK | FaultKind.DISCONNECTION:
-                f.outlet_loss_fraction = 0.0
+            case FaultKind.LEAK:
+                f.leak_fraction = 0.0
+            case FaultKind.DISCONNECTION:
+                f.disconnected = False
             case FaultKind.MIGRATION:
                 f.tip_fraction_to_csf = 1.0
             case FaultKind.MOTOR_STALL:
