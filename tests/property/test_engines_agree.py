@@ -1,16 +1,19 @@
 """Two engines, one truth: a one-patient cohort of the vector engine matches the domain path.
 
 The reference is a plain single-patient driver written here on the domain
-objects only: ``Pump`` (fill, ProgrammingSession, perform_refill, faults,
-``advance_to``) -> ``DeliverySegment`` list -> ``itb.domain.patient.simulate``
-(exact per constant segment), with the same clinic rules (refill policy, missed
-refills, label titration through ``plan_next_step``, revisions, restarts) and
-the same random draws (the patient's and its pump stream). Hypothesis draws the
-patient (seed, index) and the schedule (pump, policy, doses, hazards, horizon).
+objects only: ``Pump`` (fill, ProgrammingSession, perform_refill with its bridge
+bolus, request_patient_bolus, faults, ``advance_to``) -> ``DeliverySegment``
+list -> ``itb.domain.patient.simulate`` (exact per constant segment), with the
+same clinic rules (refill policy, missed refills, label titration through
+``plan_next_step``, revisions, restarts, patients asking for boluses at set hours
+when above goal) and the same random draws (the patient's and its pump stream).
+Hypothesis draws the patient (seed, index) and the schedule (pump, program
+shape, boluses, policy, doses, hazards of all five fault kinds, horizon).
 
 Checked: CSF and effect-site concentrations and delivered amounts at every day
 end to 1e-9 relative; alarm kinds and dates exactly (times to 1e-6 h); refill
-dates exactly; counts of withdrawal and overdose days exactly.
+dates exactly; accepted patient-bolus times exactly; counts of withdrawal and
+overdose days exactly.
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ from itb.domain.patient import PatientParameters, PatientState, observe, simulat
 from itb.domain.provenance import Sourced
 from itb.domain.pump import (
     CatheterSpec,
-    Continuous,
     DiscrepancyTolerance,
     Fault,
     FaultKind,
+    PatientBolusSettings,
     Prescription,
     ProgrammingSession,
     Pump,
@@ -45,6 +48,7 @@ from itb.domain.pump import (
     time_calculated_volume_reaches,
 )
 from itb.domain.units import HOURS_PER_DAY
+from itb.simulation.arm_program import ProgramShape
 from itb.simulation.cohort import CohortArrays
 from itb.simulation.population import Population, draw_patient
 from itb.simulation.vector_engine import (
@@ -77,10 +81,8 @@ ALARM_EVENT = {
 }
 
 
-def _clip(dose: float, conc: float, preset: PumpPreset) -> float:
-    lo = preset.min_rate_ml_per_day * conc * (1.0 + 1e-9)
-    hi = preset.max_rate_ml_per_day * conc * (1.0 - 1e-9)
-    return min(max(dose, lo), hi)
+def _clip(dose: float, conc: float, preset: PumpPreset, shape: ProgramShape) -> float:
+    return float(shape.clip_dose(np.array([dose]), np.array([conc]), preset)[0])
 
 
 def domain_run(
@@ -93,6 +95,8 @@ def domain_run(
 ) -> dict[str, Any]:
     """The single-patient domain path under the same clinic rules and draws."""
     preset = PRESETS[policy.pump]
+    shape = policy.program
+    pb = policy.patient_bolus
     tolerance: DiscrepancyTolerance = TOLERANCE
     acc = float(accuracy_factors(draws, data, preset)[0])
     length = float(catheter_lengths_cm(draws, data)[0])
@@ -101,14 +105,15 @@ def domain_run(
     cap = preset.reservoir_ml
     thr = policy.low_reservoir_alarm_ml
     conc = policy.initial_concentration_mcg_per_ml
-    dose = _clip(dose0, conc, preset)
+    dose = _clip(dose0, conc, preset, shape)
     pump.fill(0.0, cap, conc)
     pump.dead_space.replace(conc)  # primed at implant, as in the vector engine
     session = ProgrammingSession(pump, 0.0)
-    session.stage_prescription(Prescription(Continuous(dose), conc), "start")
+    session.stage_prescription(Prescription(shape.program(dose), conc, pb), "start")
     session.stage_low_reservoir_alarm(thr, "policy")
     session.commit(0.0)
     concs = sorted(policy.concentrations_mcg_per_ml)
+    hours = sorted(set(policy.patient_bolus_request_hours)) if pb is not None else []
 
     def schedule(day: int) -> float:
         if policy.refill == "interval":
@@ -120,13 +125,28 @@ def domain_run(
             )
         return min(max(nxt, day + 1.0), day + data.max_refill_interval_days.value)
 
+    def daily_ml(t0: float) -> float:
+        total = 0.0
+        for a, b, _ in shape.day_pieces():
+            p = pump.prescription
+            rate = pump.program_rate_ml_per_h(p.program, conc, t0 + (a + b) / 2)
+            total = total + rate * (b - a)
+        return total
+
     next_refill = schedule(0)
     attempt = 0
     state = PatientState()
     last_change = 0.0
     revision_day = math.inf
     restart_day = math.inf
-    occluded = disconnected = False
+    catheter_faults: set[FaultKind] = set()
+    fault_kinds = (
+        Fault(FaultKind.OCCLUSION),
+        Fault(FaultKind.DISCONNECTION),
+        Fault(FaultKind.MOTOR_STALL),
+        Fault(FaultKind.LEAK, fraction=data.leak_fraction_lost.value),
+        Fault(FaultKind.MIGRATION, fraction=data.migration_fraction_to_csf.value),
+    )
     trace: list[tuple[float, float, float, float]] = []
     refill_days: list[int] = []
     wd_days = od_days = 0
@@ -145,11 +165,7 @@ def domain_run(
             obs = observe(params, state)
             wd_days += obs.withdrawal_stage >= 1
             od_days += obs.overdose_stage >= 1
-            if (
-                (occluded or disconnected)
-                and obs.withdrawal_stage >= 1
-                and revision_day == math.inf
-            ):
+            if catheter_faults and obs.withdrawal_stage >= 1 and revision_day == math.inf:
                 revision_day = day + data.revision_delay_days.value
         if day == horizon_days:
             break
@@ -157,37 +173,33 @@ def domain_run(
             pump.repair(t0, FaultKind.MOTOR_STALL)
             restart_day = math.inf
         if revision_day == day:
-            if occluded:
-                pump.repair(t0, FaultKind.OCCLUSION)
-            if disconnected:
-                pump.repair(t0, FaultKind.DISCONNECTION)
-            occluded = disconnected = False
+            for kind in sorted(catheter_faults):
+                pump.repair(t0, kind)
+            catheter_faults.clear()
             revision_day = math.inf
-        for j, kind in enumerate((FaultKind.OCCLUSION, FaultKind.DISCONNECTION)):
+        for j, fault in enumerate(fault_kinds):
             if fday[j] == day:
-                pump.apply_fault(t0, Fault(kind))
-                occluded = occluded or j == 0
-                disconnected = disconnected or j == 1
-        if fday[2] == day:
-            pump.apply_fault(t0, Fault(FaultKind.MOTOR_STALL))
-            restart_day = day + data.stall_restart_days.value
+                pump.apply_fault(t0, fault)
+                if fault.kind is FaultKind.MOTOR_STALL:
+                    restart_day = day + data.stall_restart_days.value
+                else:
+                    catheter_faults.add(fault.kind)
         if next_refill == day:
             u = draws.missed_u[0, min(attempt, MAX_REFILL_ATTEMPTS - 1)]
             attempt += 1
             if u < data.missed_refill_probability.value:
                 next_refill = day + data.missed_refill_delay_days.value
             else:
-                q_cmd = pump.program_rate_ml_per_h(pump.prescription.program, conc, pump.clock_h)
                 new_conc = conc
                 if (
                     policy.step_up_below_days > 0
-                    and (cap - thr) / (q_cmd * HOURS_PER_DAY) < policy.step_up_below_days
+                    and (cap - thr) / daily_ml(t0) < policy.step_up_below_days
                 ):
                     new_conc = min((c for c in concs if c > conc), default=conc)
                 rx = None
                 if new_conc != conc:
-                    dose = _clip(dose, new_conc, preset)
-                    rx = Prescription(Continuous(dose), new_conc)
+                    dose = _clip(dose, new_conc, preset, shape)
+                    rx = Prescription(shape.program(dose), new_conc, pb)
                 report = perform_refill(
                     pump,
                     t0,
@@ -195,14 +207,18 @@ def domain_run(
                     concentration_mcg_per_ml=new_conc,
                     tolerance=tolerance,
                     new_prescription=rx,
+                    bridge_bolus=policy.bridge_bolus and pump.bolus is None,
                 )
                 assert report.discrepancy.verdict in Verdict
                 conc = new_conc
                 refill_days.append(day)
                 next_refill = schedule(day)
-        if policy.titration == "label" and obs is not None and _visit(policy, day, horizon_days):
+        inadequate = False
+        if obs is not None:
             side = obs.overdose_stage > 0
             adequate = obs.mas <= params.pd.mas_floor + GOAL_MARGIN
+            inadequate = not side and not adequate
+        if policy.titration == "label" and obs is not None and _visit(policy, day, horizon_days):
             step = plan_next_step(
                 RULES,
                 origin=params.origin,
@@ -221,13 +237,18 @@ def domain_run(
             )
             if step.dose_mcg_per_day != dose:
                 last_change = t0
-                dose = _clip(step.dose_mcg_per_day, conc, preset)
+                dose = _clip(step.dose_mcg_per_day, conc, preset, shape)
                 s = ProgrammingSession(pump, t0)
-                s.stage_prescription(Prescription(Continuous(dose), conc), "titration")
+                s.stage_prescription(Prescription(shape.program(dose), conc, pb), "titration")
                 s.commit(t0)
                 if policy.refill == "margin" and next_refill > day:
                     next_refill = schedule(day)
-        segments = pump.advance_to(t0 + HOURS_PER_DAY)
+        segments = []
+        for h in hours:
+            segments += pump.advance_to(t0 + h)
+            if inadequate:
+                pump.request_patient_bolus(t0 + h)
+        segments += pump.advance_to(t0 + HOURS_PER_DAY)
         state = simulate(params, segments, [t0 + HOURS_PER_DAY], state)[-1]
     alarms = [(a.t_h, a.kind.value) for a in pump.alarm_log if a.action == "raised"]
     return {
@@ -237,6 +258,7 @@ def domain_run(
         "withdrawal_days": wd_days,
         "overdose_days": od_days,
         "delivered": state.delivered_mcg,
+        "patient_boluses": list(pump.patient_bolus_starts_t_h),
     }
 
 
@@ -268,8 +290,50 @@ schedules = st.fixed_dictionaries(
         "miss": st.sampled_from([0.0, 0.2, 0.5]),
         "hazard": st.sampled_from([0.0, 1.0, 4.0]),
         "visit": st.integers(7, 60),
+        "program": st.sampled_from(["continuous", "flex", "periodic"]),
+        "flex": st.lists(
+            st.tuples(st.integers(1, 95), st.floats(0.25, 4.0)), min_size=0, max_size=5
+        ),
+        "flex0": st.floats(0.25, 4.0),
+        "periodic": st.tuples(
+            st.sampled_from([3.0, 4.0, 6.0, 8.0, 12.0, 24.0]),
+            st.one_of(st.floats(0.1, 0.9), st.just(1.0)),
+            st.sampled_from([0.125, 0.25, 0.5]),
+            st.sampled_from([0.0, 0.25, 0.5]),
+        ),
+        "bridge": st.booleans(),
+        "patient_bolus": st.one_of(
+            st.none(),
+            st.tuples(
+                st.sampled_from([25.0, 50.0, 100.0]),
+                st.sampled_from([0.25, 1.0, 2.5]),
+                st.sampled_from([0.0, 4.0, 12.0]),
+                st.integers(1, 4),
+            ),
+        ),
+        "hours": st.sampled_from([(8.0,), (8.0, 20.0), (2.5, 9.0, 14.25, 22.0)]),
+        "catheter_hazard": st.sampled_from([0.0, 1.0, 4.0]),
     }
 )
+
+
+def _shape(s: dict[str, Any]) -> ProgramShape:
+    if s["program"] == "flex":
+        starts = sorted({q for q, _ in s["flex"]})
+        rel = dict(s["flex"])
+        return ProgramShape(
+            "flex", flex_steps=((0.0, s["flex0"]), *((q / 4, rel[q]) for q in starts))
+        )
+    if s["program"] == "periodic":
+        interval, fraction, duration, first = s["periodic"]
+        return ProgramShape(
+            "periodic",
+            periodic_fraction=fraction,
+            periodic_interval_h=interval,
+            periodic_duration_h=duration * interval,
+            periodic_first_start_h=first * interval,
+        )
+    return ProgramShape()
 
 
 def _vector_and_domain(s: dict[str, Any]) -> tuple[Any, dict[str, Any], PatientParameters]:
@@ -286,6 +350,12 @@ def _vector_and_domain(s: dict[str, Any]) -> tuple[Any, dict[str, Any], PatientP
         initial_concentration_mcg_per_ml=s["conc"],
         step_up_below_days=s["step_up"],
         replacement_after_eri_days=10_000,
+        program=_shape(s),
+        bridge_bolus=s["bridge"],
+        patient_bolus=None
+        if s["patient_bolus"] is None
+        else PatientBolusSettings(*s["patient_bolus"]),
+        patient_bolus_request_hours=s["hours"],
     )
     data = replace(
         DATA,
@@ -293,6 +363,8 @@ def _vector_and_domain(s: dict[str, Any]) -> tuple[Any, dict[str, Any], PatientP
         occlusion_per_year=_sourced(s["hazard"]),
         disconnection_per_year=_sourced(s["hazard"] / 2),
         stall_per_year=_sourced(s["hazard"]),
+        leak_per_year=_sourced(s["catheter_hazard"]),
+        migration_per_year=_sourced(s["catheter_hazard"] / 2),
     )
     draws = draw_pump_randomness(s["seed"], [s["k"]])
     result = run_arm(
@@ -341,6 +413,9 @@ def test_one_patient_cohort_matches_the_domain_path(s: dict[str, Any]) -> None:
     assert [math.floor(t / 24) for t, _ in alarms] == [math.floor(t / 24) for t, _ in ref["alarms"]]
     for (tv, _), (td, _) in zip(alarms, ref["alarms"], strict=True):
         assert abs(tv - td) <= 1e-6
+    boluses = [t for _, t, kind in result.events if kind == "patient_bolus"]
+    assert boluses == ref["patient_boluses"]
+    assert int(result.patient_boluses[0]) == len(ref["patient_boluses"])
     assert int(result.withdrawal_days[0]) == ref["withdrawal_days"]
     assert int(result.overdose_days[0]) == ref["overdose_days"]
 

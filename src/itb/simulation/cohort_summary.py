@@ -19,6 +19,7 @@ from typing import Any
 
 from itb.simulation.cohort_trial import (
     DOSE_BIN_EDGES_MCG_PER_DAY,
+    MAINTENANCE_DOSE_DAY,
     ORIGIN_GROUPS,
     WD_DAY_BIN_EDGES,
     ArmPartial,
@@ -105,6 +106,9 @@ def _arm(a: ArmPartial, horizon_years: float) -> dict[str, Any]:
             "faults": dict(a.faults),
             "revisions": a.revisions,
             "concentration_changes": a.concentration_changes,
+            "patient_boluses": a.patient_boluses,
+            "patient_bolus_refusals": a.patient_bolus_refusals,
+            "bridge_boluses": a.bridge_boluses,
             "delivered_mcg": a.delivered_fx / _FIXED,
         },
         "maintenance_dose_mcg_per_day": {
@@ -142,6 +146,7 @@ def summarize(
         "cohort_size": patients,
         "horizon_days": horizon_days,
         "horizon_years": horizon_years,
+        "maintenance_dose_day": min(MAINTENANCE_DOSE_DAY, horizon_days),
         "alarm_kinds": list(ALARM_KINDS),
         "arms": [
             {"name": arm["name"], "policy": arm, **_arm(partial.arms[arm["name"]], horizon_years)}

@@ -28,6 +28,7 @@ from itb.simulation.course import CourseSettings, screen
 from itb.simulation.population import Population, draw_cohort
 from itb.simulation.vector_engine import (
     ALARM_KINDS,
+    FAULT_KINDS,
     ArmPolicy,
     CohortData,
     EngineResult,
@@ -38,12 +39,14 @@ from itb.simulation.vector_engine import (
 
 __all__ = [
     "DOSE_BIN_EDGES_MCG_PER_DAY",
+    "MAINTENANCE_DOSE_DAY",
     "ORIGIN_GROUPS",
     "ArmPartial",
     "Implanted",
     "TrialPartial",
     "TrialSetup",
     "implant",
+    "maintenance_dose",
     "simulate_chunk",
 ]
 
@@ -159,11 +162,12 @@ class ArmPartial:
     eri_reached: int = 0
     eos_before_replacement: int = 0
     replacements: int = 0
-    faults: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(("occlusion", "disconnection", "motor_stall"), 0)
-    )
+    faults: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
     revisions: int = 0
     concentration_changes: int = 0
+    patient_boluses: int = 0
+    patient_bolus_refusals: int = 0
+    bridge_boluses: int = 0
     wd_rate_fx: int = 0
     """Sum over patients of withdrawal days per patient-year, 1e-6 units."""
     wd_rate_fx2: int = 0
@@ -228,10 +232,10 @@ class ArmPartial:
         p.eri_reached = int(r.eri_reached.sum())
         p.eos_before_replacement = int(r.eos_reached.sum())
         p.replacements = int(r.replacements.sum())
-        p.faults = {
-            k: int(r.faults[:, i].sum())
-            for i, k in enumerate(("occlusion", "disconnection", "motor_stall"))
-        }
+        p.faults = {k: int(r.faults[:, i].sum()) for i, k in enumerate(FAULT_KINDS)}
+        p.patient_boluses = int(r.patient_boluses.sum())
+        p.patient_bolus_refusals = int(r.patient_bolus_refusals.sum())
+        p.bridge_boluses = int(r.bridge_boluses.sum())
         p.revisions = int(r.revisions.sum())
         p.concentration_changes = int(r.concentration_changes.sum())
         if n and years > 0:
@@ -241,7 +245,7 @@ class ArmPartial:
             p.wd_rate_fx, p.wd_rate_fx2 = _fixed(wd_rate), _fixed_sq(wd_rate)
             p.refill_rate_fx, p.refill_rate_fx2 = _fixed(refill_rate), _fixed_sq(refill_rate)
             p.alarm_rate_fx, p.alarm_rate_fx2 = _fixed(alarm_rate), _fixed_sq(alarm_rate)
-        dose = r.final_dose_mcg_per_day
+        dose = maintenance_dose(r)
         for gi, g in enumerate(ORIGIN_GROUPS):
             sel = dose[group == gi]
             p.dose_n[g] = len(sel)
@@ -251,6 +255,19 @@ class ArmPartial:
         p.wd_day_hist = _hist(r.withdrawal_days.astype(np.float64), WD_DAY_BIN_EDGES)
         p.delivered_fx = _fixed(r.delivered_mcg)
         return p
+
+
+MAINTENANCE_DOSE_DAY = 365
+"""The maintenance dose is the dose in force 12 months after implant (or at the end of a
+shorter follow-up)."""
+
+
+def maintenance_dose(r: EngineResult) -> FloatArray:
+    """Each patient's maintenance dose (mcg/day): at 12 months, or at the end of a shorter
+    follow-up."""
+    if r.horizon_days >= MAINTENANCE_DOSE_DAY:
+        return r.dose_at_year_mcg_per_day
+    return r.final_dose_mcg_per_day
 
 
 @dataclass

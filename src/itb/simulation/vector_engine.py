@@ -6,22 +6,29 @@ in ``tests/property/test_engines_agree.py``. Arrays are over patients (shape (N,
 
 What it covers (docs/cohort-trials.md gives the full list):
 
-- a continuous program per patient; titration by the label rules
-  (:mod:`itb.domain.clinical.titration`, numbers from ``titration.toml``) as dose
-  steps at visit days (daily during inpatient titration, then every
-  ``visit_interval_days``), or a held dose;
+- programs: continuous, flex (a day program of steps) and periodic boluses on a
+  basal (:mod:`itb.simulation.arm_program`), at the pump's rate resolution and
+  range; titration by the label rules (:mod:`itb.domain.clinical.titration`,
+  numbers from ``titration.toml``) as dose steps at visit days, or a held dose;
+- boluses: a bridge bolus at a concentration change (pushes the old drug out of
+  the dead space at the old dose rate), and patient-activated boluses requested
+  at set hours by patients whose spasticity is above goal, accepted only within
+  the clinician's lockout and rolling 24-hour maximum; a bolus replaces the
+  program's rate while it runs and ends when its volume has been commanded;
 - plug flow through pump path + catheter: the dead space is a queue of at most
-  :data:`MAX_SLUGS` slugs per patient; a concentration change at a refill reaches
-  the tip exactly one dead-space volume later (no bridge bolus);
-- per-pump accuracy factor: the actual reservoir empties at programmed x factor
+  :data:`MAX_SLUGS` slugs per patient, so a concentration change reaches the tip
+  exactly one dead-space volume later;
+- per-pump accuracy factor: the actual reservoir empties at commanded x factor
   and runs dry (exactly, mid-day) while the *calculated* reservoir, which drives
-  the low- and empty-reservoir alarms, follows the programmed rate only;
+  the low- and empty-reservoir alarms, follows the commanded rate only;
 - refills on a policy (fixed interval, or a margin in days before the calculated
-  low-reservoir alarm date), each scheduled refill missed with a probability and
-  retried later; withdraw-and-fill to the reservoir's capacity; a step up to the
-  next drug concentration when the reservoir would last too short;
-- faults from hazard rates (catheter occlusion, disconnection, motor stall),
-  ended by a revision after withdrawal signs or a restart after the stall alarm;
+  low-reservoir alarm date, counting the most patient boluses allowed), each
+  scheduled refill missed with a probability and retried later;
+  withdraw-and-fill to the reservoir's capacity; a step up to the next drug
+  concentration when the reservoir would last too short;
+- faults from hazard rates (catheter occlusion, disconnection, leak, tip
+  migration, motor stall), ended by a revision after withdrawal signs or a
+  restart after the stall alarm;
 - alarms: low and empty reservoir (calculated volume), motor stall, pump stopped
   over 48 h, ERI and EOS from the battery model (``BatterySpec``: drain linear in
   the commanded volume, hard limit); at EOS the pump stops; a planned
@@ -32,26 +39,27 @@ What it covers (docs/cohort-trials.md gives the full list):
   map, counted at every day end.
 
 Time: a shared daily grid. Clinic events (refills, visits, fault onsets,
-repairs) happen at day boundaries; inside a day each patient's rate into the CSF
-is piecewise constant with breakpoints at the exact instants the tip
-concentration switches (slug boundaries), the reservoir runs dry, or the pump
-reaches end of service. A patient with no breakpoint inside the day is advanced
-with its precomputed one-day propagator; the few that have one are advanced
-piece by piece with the exact propagator of each piece's length. Nothing is
-stepped with a tolerance.
+repairs) happen at day boundaries. Inside a day the program's pieces (and the
+patient-bolus request hours) are shared by all patients; inside each piece a
+patient's rate into the CSF is piecewise constant with breakpoints at the exact
+instants a bolus ends, the tip concentration switches (slug boundaries), the
+reservoir runs dry or the pump reaches end of service. Propagators of lengths
+many patients share are computed once and cached; the rest per patient. Nothing
+is stepped with a tolerance.
 
-Not covered: flex and periodic programs, boluses (screening happens before the
-engine starts; no bridge or patient boluses), valve strokes (a valve pump is
-treated as continuous flow), constant-flow pumps, temperature and pressure
-effects, leaks, migration, pocket fills, memory errors, over-infusion drift,
-more than one fault of each kind per patient, catheter replacement at revision
-(the dead space keeps its contents), a new reservoir at pump replacement (only
-the battery is renewed).
+Not covered: valve strokes (a valve pump's flow is taken as continuous, so it
+is outside the agreement test), constant-flow pumps,
+temperature and pressure effects, pocket fills, memory errors, over-infusion
+drift, more than one fault of each kind per patient, catheter replacement at
+revision (the dead space keeps its contents), a new reservoir at pump
+replacement (only the battery is renewed).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -63,14 +71,23 @@ from scipy.special import ndtr, ndtri
 from itb.domain.clinical.titration import RuleGroup, TitrationRules
 from itb.domain.errors import InvalidValue
 from itb.domain.provenance import Sourced, sourced
-from itb.domain.pump import DiscrepancyTolerance, PumpKind, PumpPreset
+from itb.domain.pump import DiscrepancyTolerance, PatientBolusSettings, PumpKind, PumpPreset
 from itb.domain.units import DAYS_PER_YEAR, HOURS_PER_DAY
+from itb.simulation.arm_program import ProgramShape
 from itb.simulation.blas import single_threaded_blas
-from itb.simulation.cohort import BoolArray, CohortArrays, CohortState, FloatArray, IntArray
+from itb.simulation.cohort import (
+    BoolArray,
+    CohortArrays,
+    CohortObservation,
+    CohortState,
+    FloatArray,
+    IntArray,
+)
 from itb.simulation.cohort import observe as observe_cohort
 
 __all__ = [
     "ALARM_KINDS",
+    "FAULT_KINDS",
     "MAX_SLUGS",
     "RULE_GROUPS",
     "ArmPolicy",
@@ -96,12 +113,17 @@ ALARM_KINDS = (
     "elective_replacement_indicator",
     "end_of_service",
 )
+FAULT_KINDS = ("occlusion", "disconnection", "motor_stall", "leak", "migration")
+CATHETER_FAULTS = (0, 1, 3, 4)
+"""Indices of FAULT_KINDS a surgical revision ends (everything but the motor stall)."""
 _EPS_ML = 1e-12
 """Same volume tolerance as the domain pump (threshold crossings at a breakpoint)."""
 _TINY_ML = 1e-15
 """Same slug dust threshold as the domain's dead space."""
-_DOSE_INSET = 1e-9
-"""Doses are clipped this fraction inside the pump's rate range (so rounding never leaves it)."""
+_EPS_H = 1e-9
+"""Same time tolerance as the domain pump (lockout and rolling-24-hour comparisons)."""
+_SHARED_CACHE = 24
+"""Most propagator lengths kept for the whole cohort at once (least recently used dropped)."""
 
 
 # ----------------------------------------------------------------- reviewed data
@@ -114,6 +136,10 @@ class CohortData:
     occlusion_per_year: Sourced
     disconnection_per_year: Sourced
     stall_per_year: Sourced
+    leak_per_year: Sourced
+    migration_per_year: Sourced
+    leak_fraction_lost: Sourced
+    migration_fraction_to_csf: Sourced
     missed_refill_probability: Sourced
     missed_refill_delay_days: Sourced
     revision_delay_days: Sourced
@@ -145,6 +171,10 @@ class CohortData:
                 f, "catheter_disconnection_per_patient_year", where="faults"
             ),
             stall_per_year=sourced(f, "motor_stall_per_pump_year", where="faults"),
+            leak_per_year=sourced(f, "catheter_leak_per_patient_year", where="faults"),
+            migration_per_year=sourced(f, "catheter_migration_per_patient_year", where="faults"),
+            leak_fraction_lost=sourced(f, "leak_fraction_lost", where="faults"),
+            migration_fraction_to_csf=sourced(f, "migration_fraction_to_csf", where="faults"),
             missed_refill_probability=sourced(c, "missed_refill_probability", where="care"),
             missed_refill_delay_days=sourced(c, "missed_refill_delay_days", where="care"),
             revision_delay_days=sourced(c, "revision_delay_days", where="care"),
@@ -159,6 +189,10 @@ class CohortData:
             raise InvalidValue(
                 "care.missed_refill_probability", data.missed_refill_probability.value, "0 to < 1"
             )
+        for name in ("leak_fraction_lost", "migration_fraction_to_csf"):
+            v = getattr(data, name).value
+            if not 0.0 <= v <= 1.0:
+                raise InvalidValue(f"faults.{name}", v, "0 to 1")
         for name in ("missed_refill_delay_days", "revision_delay_days", "stall_restart_days"):
             v = getattr(data, name).value
             if v < 1.0 or v != math.floor(v):
@@ -194,6 +228,11 @@ class ArmPolicy:
             reservoir would last fewer days than this at the present dose (0: never).
         replacement_after_eri_days: planned pump replacement this many days after ERI
             (the battery's end of service comes ``eri_to_eos_days`` after ERI).
+        program: how the daily dose is spread over the day (continuous, flex, periodic).
+        bridge_bolus: give a bridge bolus at every concentration change.
+        patient_bolus: patient-activated bolus limits (``None``: none programmed).
+        patient_bolus_request_hours: hours of the day at which a patient whose last
+            day-end MAS was above goal (and without overdose signs) asks for a bolus.
     """
 
     name: str
@@ -209,6 +248,10 @@ class ArmPolicy:
     concentrations_mcg_per_ml: tuple[float, ...] = (500.0, 1000.0, 2000.0)
     step_up_below_days: float = 28.0
     replacement_after_eri_days: int = 60
+    program: ProgramShape = field(default_factory=ProgramShape)
+    bridge_bolus: bool = False
+    patient_bolus: PatientBolusSettings | None = None
+    patient_bolus_request_hours: tuple[float, ...] = (8.0, 20.0)
 
 
 # ----------------------------------------------------------------- random draws
@@ -233,12 +276,15 @@ class PumpDraws:
         catheter_u: uniform for the implanted catheter length, shape (N,).
         fault_e: unit exponentials for occlusion, disconnection, stall, shape (N, 3).
         missed_u: uniform per scheduled refill attempt, shape (N, MAX_REFILL_ATTEMPTS).
+        fault_e2: unit exponentials for leak and migration, shape (N, 2) (drawn after
+            the others, so adding them changed no earlier draw).
     """
 
     accuracy_u: FloatArray
     catheter_u: FloatArray
     fault_e: FloatArray
     missed_u: FloatArray
+    fault_e2: FloatArray
 
     @property
     def n(self) -> int:
@@ -253,13 +299,15 @@ def draw_pump_randomness(seed: int, ks: IntArray | list[int]) -> PumpDraws:
     cat = np.empty(len(idx))
     fe = np.empty((len(idx), 3))
     mu = np.empty((len(idx), MAX_REFILL_ATTEMPTS))
+    fe2 = np.empty((len(idx), 2))
     for i, k in enumerate(idx):
         rng = np.random.default_rng(pump_stream(seed, k))
         u = rng.random(2)
         acc[i], cat[i] = u[0], u[1]
         fe[i] = rng.standard_exponential(3)
         mu[i] = rng.random(MAX_REFILL_ATTEMPTS)
-    return PumpDraws(acc, cat, fe, mu)
+        fe2[i] = rng.standard_exponential(2)
+    return PumpDraws(acc, cat, fe, mu, fe2)
 
 
 def accuracy_factors(draws: PumpDraws, data: CohortData, preset: PumpPreset) -> FloatArray:
@@ -279,16 +327,18 @@ def catheter_lengths_cm(draws: PumpDraws, data: CohortData) -> FloatArray:
 
 
 def fault_days(draws: PumpDraws, data: CohortData) -> FloatArray:
-    """Onset day (>= 1, inf = never) of occlusion, disconnection and stall, shape (N, 3)."""
+    """Onset day (>= 1, inf = never) of each of :data:`FAULT_KINDS`, shape (N, 5)."""
     rates = np.array(
         [
             data.occlusion_per_year.value,
             data.disconnection_per_year.value,
             data.stall_per_year.value,
+            data.leak_per_year.value,
+            data.migration_per_year.value,
         ]
     )
     with np.errstate(divide="ignore"):
-        years = draws.fault_e / rates[None, :]
+        years = np.hstack([draws.fault_e, draws.fault_e2]) / rates[None, :]
     days = np.ceil(years * DAYS_PER_YEAR)
     return np.asarray(np.where(np.isfinite(days), np.maximum(days, 1.0), np.inf))
 
@@ -304,13 +354,6 @@ def quantize_ml_per_h(rate_ml_per_h: FloatArray, resolution_ml_per_day: float) -
         resolution_ml_per_day
     )
     return np.asarray(per_day / HOURS_PER_DAY, dtype=np.float64)
-
-
-def clip_dose(dose: FloatArray, conc: FloatArray, preset: PumpPreset) -> FloatArray:
-    """Doses (mcg/day) clipped just inside the pump's rate range at concentration ``conc``."""
-    lo = preset.min_rate_ml_per_day * conc * (1.0 + _DOSE_INSET)
-    hi = preset.max_rate_ml_per_day * conc * (1.0 - _DOSE_INSET)
-    return np.asarray(np.minimum(np.maximum(dose, lo), hi), dtype=np.float64)
 
 
 @dataclass
@@ -336,7 +379,7 @@ class EngineResult:
     eos_reached: BoolArray
     replacements: IntArray
     faults: IntArray
-    """Shape (N, 3): occlusion, disconnection, stall started within the horizon."""
+    """Shape (N, 5): faults of each of :data:`FAULT_KINDS` started within the horizon."""
     revisions: IntArray
     concentration_changes: IntArray
     final_dose_mcg_per_day: FloatArray
@@ -344,6 +387,11 @@ class EngineResult:
     """Dose in force at the end of day 365 (NaN when the horizon is shorter)."""
     delivered_mcg: FloatArray
     final_x: FloatArray
+    patient_boluses: IntArray
+    """Patient-activated boluses accepted."""
+    patient_bolus_refusals: IntArray
+    """Patient requests refused (lockout, daily maximum, stopped pump, bolus running)."""
+    bridge_boluses: IntArray
     events: list[tuple[int, float, str]] = field(default_factory=list)
     trace_x: FloatArray | None = None
     trace_delivered: FloatArray | None = None
@@ -356,12 +404,17 @@ def _group_index(spinal: BoolArray, ages: FloatArray, rules: TitrationRules) -> 
 
 
 class _Propagator:
-    """Exact ``(Phi, Gamma)`` for one patient subset and per-patient segment lengths."""
+    """Exact ``(Phi, Gamma)`` of each patient's system for segment lengths.
+
+    Lengths many patients share (program pieces, whole days, bolus durations) are
+    computed once for the whole cohort and cached; the rest per patient.
+    """
 
     def __init__(self, cohort: CohortArrays) -> None:
         self.m = cohort.system_matrices()
-        n = cohort.n
-        self.day_phi, self.day_gamma = self.of(np.arange(n), np.full(n, HOURS_PER_DAY))
+        self.n = cohort.n
+        self.min_shared = max(32, self.n // 16)
+        self.cache: OrderedDict[float, tuple[FloatArray, FloatArray]] = OrderedDict()
 
     def of(self, idx: IntArray, dt: FloatArray) -> tuple[FloatArray, FloatArray]:
         aug = np.zeros((len(idx), 6, 6))
@@ -369,6 +422,68 @@ class _Propagator:
         aug[:, 0, 5] = dt
         e = expm(aug) if len(idx) else aug
         return e[:, :5, :5], e[:, :5, 5]
+
+    def shared(self, length: float) -> tuple[FloatArray, FloatArray]:
+        hit = self.cache.get(length)
+        if hit is not None:
+            self.cache.move_to_end(length)
+            return hit
+        value = self.of(np.arange(self.n), np.full(self.n, length))
+        self.cache[length] = value
+        if len(self.cache) > _SHARED_CACHE:
+            self.cache.popitem(last=False)
+        return value
+
+    def step(
+        self,
+        dt: FloatArray,
+        rate: FloatArray,
+        x: FloatArray,
+        delivered: FloatArray,
+        therapy: FloatArray,
+    ) -> None:
+        """Advance every patient with ``dt > 0`` by ``dt`` at CSF input ``rate`` (in place)."""
+        pos = dt > 0.0
+        if not pos.any():
+            return
+        if pos.all() and (dt == dt[0]).all():
+            phi, gamma = self.shared(float(dt[0]))
+            on = (delivered > 0.0) | (rate > 0.0)
+            x[:] = _apply(phi, gamma, x, rate)
+            delivered += rate * dt
+            therapy[:] = np.where(on, therapy + dt, 0.0)
+            return
+        idx = np.flatnonzero(pos)
+        keys = np.round(dt[idx], 12)
+        uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        rest: list[IntArray] = []
+        for u, (value, count) in enumerate(zip(uniq, counts, strict=True)):
+            sel = idx[inverse == u]
+            if float(value) in self.cache or count >= self.min_shared:
+                phi, gamma = self.shared(float(value))
+                self._update(sel, phi[sel], gamma[sel], dt, rate, x, delivered, therapy)
+            else:
+                rest.append(sel)
+        if rest:
+            sel = np.concatenate(rest)
+            phi, gamma = self.of(sel, dt[sel])
+            self._update(sel, phi, gamma, dt, rate, x, delivered, therapy)
+
+    @staticmethod
+    def _update(
+        sel: IntArray,
+        phi: FloatArray,
+        gamma: FloatArray,
+        dt: FloatArray,
+        rate: FloatArray,
+        x: FloatArray,
+        delivered: FloatArray,
+        therapy: FloatArray,
+    ) -> None:
+        on = (delivered[sel] > 0.0) | (rate[sel] > 0.0)
+        x[sel] = _apply(phi, gamma, x[sel], rate[sel])
+        delivered[sel] = delivered[sel] + rate[sel] * dt[sel]
+        therapy[sel] = np.where(on, therapy[sel] + dt[sel], 0.0)
 
 
 def _apply(phi: FloatArray, gamma: FloatArray, x: FloatArray, rate: FloatArray) -> FloatArray:
@@ -419,391 +534,622 @@ def run_arm(
     Raises:
         InvalidValue: a policy the pump cannot carry out.
     """
-    if preset.kind is PumpKind.CONSTANT_FLOW or preset.battery is None:
-        raise InvalidValue("pump", preset.key, "a programmable pump with a battery")
-    single_threaded_blas()
-    n = cohort.n
-    day_h = HOURS_PER_DAY
-    bat = preset.battery
-    res = preset.rate_resolution_ml_per_day
-    thr = float(policy.low_reservoir_alarm_ml)
-    empty_thr = preset.empty_reservoir_alarm_ml
-    cap_ml = preset.reservoir_ml
-    concs = tuple(sorted(policy.concentrations_mcg_per_ml))
-    events: list[tuple[int, float, str]] = []
-
-    def log(mask: BoolArray, t: FloatArray | float, kind: str) -> None:
-        if not record_events:
-            return
-        tt = np.broadcast_to(np.asarray(t, dtype=np.float64), (n,))
-        events.extend((int(i), float(tt[i]), kind) for i in np.flatnonzero(mask))
-
-    # --- per-patient constants
-    acc = accuracy_factors(draws, data, preset)
-    dead_ml = preset.internal_path_ml + catheter_lengths_cm(draws, data) * catheter_ml_per_cm
-    fday = fault_days(draws, data)
-    group = _group_index(cohort.spinal, ages_years, rules)
-    inc_t = np.array([rules.titration_increase[g].default.value for g in RULE_GROUPS])[group]
-    inc_m = np.array([rules.maintenance_increase[g].default.value for g in RULE_GROUPS])[group]
-    dec = rules.decrease.default.value
-    no_inc_h = rules.no_increase_h.value
-    min_int_h = rules.min_interval_h.value
-    drain_base_h = bat.drain_base_per_day / day_h
-    drain_ml = bat.drain_per_ml
-    eri_to_eos_h = bat.eri_to_eos_days * day_h
-    hard_offset_h = (bat.hard_limit_years * DAYS_PER_YEAR - bat.eri_to_eos_days) * day_h
-    miss_p = data.missed_refill_probability.value
-    miss_delay = int(data.missed_refill_delay_days.value)
-    rev_delay = int(data.revision_delay_days.value)
-    stall_restart = int(data.stall_restart_days.value)
-    max_interval = float(data.max_refill_interval_days.value)
-    prop = _Propagator(cohort)
-
-    # --- state
-    conc = np.full(n, float(policy.initial_concentration_mcg_per_ml))
-    dose = clip_dose(np.asarray(initial_dose_mcg_per_day, dtype=np.float64), conc, preset)
-    q_cmd = quantize_ml_per_h(dose / day_h / conc, res)
-    calc = np.full(n, cap_ml)
-    actual = np.full(n, cap_ml)
-    slug_v = np.zeros((n, MAX_SLUGS))
-    slug_c = np.zeros((n, MAX_SLUGS))
-    slug_v[:, 0] = dead_ml
-    slug_c[:, 0] = conc
-    commanded_since_fill = np.zeros(n)
-    occluded = np.zeros(n, dtype=bool)
-    disconnected = np.zeros(n, dtype=bool)
-    stalled = np.zeros(n, dtype=bool)
-    eos_stopped = np.zeros(n, dtype=bool)
-    stall_alarm_due = np.full(n, np.inf)
-    battery_used = np.zeros(n)
-    battery_epoch_h = np.zeros(n)
-    eri_t = np.full(n, np.inf)
-    eos_t = np.full(n, np.inf)
-    replace_day = np.full(n, np.inf)
-    revision_day = np.full(n, np.inf)
-    restart_day = np.full(n, np.inf)
-    last_change_h = np.zeros(n)
-    attempt = np.zeros(n, dtype=np.int64)
-    state = CohortState.zeros(n)
-    x, delivered, therapy = state.x, state.delivered_mcg, state.therapy_h
-
-    # --- outcomes
-    wd_days = np.zeros(n, dtype=np.int64)
-    severe_days = np.zeros(n, dtype=np.int64)
-    od_days = np.zeros(n, dtype=np.int64)
-    refills = np.zeros(n, dtype=np.int64)
-    missed = np.zeros(n, dtype=np.int64)
-    dry = np.zeros(n, dtype=np.int64)
-    alarms = np.zeros((n, len(ALARM_KINDS)), dtype=np.int64)
-    discrepancies = np.zeros(n, dtype=np.int64)
-    eri_reached = np.zeros(n, dtype=bool)
-    eos_reached = np.zeros(n, dtype=bool)
-    replacements = np.zeros(n, dtype=np.int64)
-    faults = np.zeros((n, 3), dtype=np.int64)
-    revisions = np.zeros(n, dtype=np.int64)
-    conc_changes = np.zeros(n, dtype=np.int64)
-    dose_at_year = np.full(n, np.nan)
-    tr_x = np.zeros((horizon_days + 1, n, 5)) if trace else None
-    tr_d = np.zeros((horizon_days + 1, n)) if trace else None
-    tr_t = np.zeros((horizon_days + 1, n)) if trace else None
-
-    def next_refill(day: int, mask: BoolArray) -> FloatArray:
-        t_now = day * day_h
-        if policy.refill == "interval":
-            nxt = np.full(n, float(day + policy.refill_interval_days))
-        else:
-            running = ~stalled & ~eos_stopped & (q_cmd > 0.0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t_alarm = np.where(calc <= thr, t_now, t_now + (calc - thr) / q_cmd)
-            t_alarm = np.where(running | (calc <= thr), t_alarm, np.inf)
-            nxt = np.floor(t_alarm / day_h) - policy.refill_margin_days
-        nxt = np.minimum(np.maximum(nxt, day + 1.0), day + max_interval)
-        return np.asarray(np.where(mask, nxt, next_refill_day), dtype=np.float64)
-
-    next_refill_day = np.full(n, np.inf)
-    next_refill_day = next_refill(0, np.ones(n, dtype=bool))
-    visit_days = set(range(1, policy.inpatient_titration_days + 1))
-    visit_days.update(
-        range(
-            policy.inpatient_titration_days + policy.visit_interval_days,
-            horizon_days + 1,
-            policy.visit_interval_days,
-        )
+    run = _ArmRun(
+        cohort,
+        ages_years,
+        initial_dose_mcg_per_day,
+        draws,
+        policy=policy,
+        preset=preset,
+        catheter_ml_per_cm=catheter_ml_per_cm,
+        rules=rules,
+        goal_margin_mas=goal_margin_mas,
+        data=data,
+        tolerance=tolerance,
+        horizon_days=horizon_days,
+        record_events=record_events,
+        trace=trace,
     )
-    low_i, empty_i, stall_i, stopped_i, eri_i, eos_i = range(len(ALARM_KINDS))
+    return run.run()
 
-    for day in range(horizon_days + 1):
-        t0 = day * day_h
-        if trace:
-            assert tr_x is not None
-            assert tr_d is not None
-            assert tr_t is not None
-            tr_x[day], tr_d[day], tr_t[day] = x, delivered, therapy
-        if day == 365:
-            dose_at_year = dose.copy()
-        # ---------------- day-end observation (of the day that just ended)
-        if day > 0:
-            obs = observe_cohort(cohort, CohortState(t0, x, delivered, therapy))
-            in_wd = obs.withdrawal_stage >= 1
-            wd_days += in_wd
-            severe_days += obs.withdrawal_stage >= 2
-            od_days += obs.overdose_stage >= 1
-            fault_on = (occluded | disconnected) & in_wd & ~np.isfinite(revision_day)
-            revision_day = np.where(fault_on, day + rev_delay, revision_day)
-            # pump stopped over 48 h (alarm at a grid time: stalls start on day boundaries)
-            due = stalled & ~eos_stopped & (stall_alarm_due <= t0)
-            alarms[:, stopped_i] += due
-            log(due, t0, "pump_stopped_over_48h")
-            stall_alarm_due = np.where(due, np.inf, stall_alarm_due)
+
+class _ArmRun:
+    """The state of one arm over its patients, advanced day by day (see the module docstring)."""
+
+    def __init__(
+        self,
+        cohort: CohortArrays,
+        ages_years: FloatArray,
+        initial_dose_mcg_per_day: FloatArray,
+        draws: PumpDraws,
+        *,
+        policy: ArmPolicy,
+        preset: PumpPreset,
+        catheter_ml_per_cm: float,
+        rules: TitrationRules,
+        goal_margin_mas: float,
+        data: CohortData,
+        tolerance: DiscrepancyTolerance,
+        horizon_days: int,
+        record_events: bool,
+        trace: bool,
+    ) -> None:
+        if preset.kind is PumpKind.CONSTANT_FLOW or preset.battery is None:
+            raise InvalidValue("pump", preset.key, "a programmable pump with a battery")
+        shape = policy.program
+        shape.check_pump(preset, "arm")
+        if policy.patient_bolus is not None and not preset.patient_bolus_allowed_for_baclofen:
+            raise InvalidValue(
+                "patient_bolus", preset.key, "a pump that allows patient boluses of baclofen"
+            )
+        single_threaded_blas()
+        self.cohort, self.policy, self.preset, self.shape = cohort, policy, preset, shape
+        self.data, self.tolerance, self.horizon_days = data, tolerance, horizon_days
+        self.record_events, self.trace = record_events, trace
+        self.goal_margin_mas = goal_margin_mas
+        n = self.n = cohort.n
+        self.events: list[tuple[int, float, str]] = []
+        self.thr = float(policy.low_reservoir_alarm_ml)
+        self.cap_ml = preset.reservoir_ml
+        self.concs = tuple(sorted(policy.concentrations_mcg_per_ml))
+        self.res = preset.rate_resolution_ml_per_day
+        self.prop = _Propagator(cohort)
+        # the day's pieces: program pieces, split at the patient-bolus request hours
+        hours = sorted(set(policy.patient_bolus_request_hours)) if policy.patient_bolus else []
+        pieces: list[tuple[float, float, int, bool]] = []
+        for a, b, slot in shape.day_pieces():
+            cuts = [a, *(h for h in hours if a < h < b), b]
+            for a2, b2 in itertools.pairwise(cuts):
+                pieces.append((a2, b2, slot, a2 in hours))
+        self.day_pieces = pieces
+
+        # --- per-patient constants
+        self.acc = accuracy_factors(draws, data, preset)
+        self.dead_ml = (
+            preset.internal_path_ml + catheter_lengths_cm(draws, data) * catheter_ml_per_cm
+        )
+        self.fday = fault_days(draws, data)
+        self.draws = draws
+        group = _group_index(cohort.spinal, ages_years, rules)
+        self.inc_t = np.array([rules.titration_increase[g].default.value for g in RULE_GROUPS])[
+            group
+        ]
+        self.inc_m = np.array([rules.maintenance_increase[g].default.value for g in RULE_GROUPS])[
+            group
+        ]
+        self.rules = rules
+        self.visit_days = self._visits()
+
+        # --- pump state
+        self.conc = np.full(n, float(policy.initial_concentration_mcg_per_ml))
+        self.dose = shape.clip_dose(
+            np.asarray(initial_dose_mcg_per_day, dtype=np.float64), self.conc, preset
+        )
+        self._set_rates()
+        self.calc = np.full(n, self.cap_ml)
+        self.actual = np.full(n, self.cap_ml)
+        self.slug_v = np.zeros((n, MAX_SLUGS))
+        self.slug_c = np.zeros((n, MAX_SLUGS))
+        self.slug_v[:, 0] = self.dead_ml
+        self.slug_c[:, 0] = self.conc
+        self.commanded_since_fill = np.zeros(n)
+        self.fault_on = np.zeros((n, len(FAULT_KINDS)), dtype=bool)
+        self.eos_stopped = np.zeros(n, dtype=bool)
+        self.stall_alarm_due = np.full(n, np.inf)
+        self.battery_used = np.zeros(n)
+        self.battery_epoch_h = np.zeros(n)
+        self.eri_t = np.full(n, np.inf)
+        self.eos_t = np.full(n, np.inf)
+        self.replace_day = np.full(n, np.inf)
+        self.revision_day = np.full(n, np.inf)
+        self.restart_day = np.full(n, np.inf)
+        self.last_change_h = np.zeros(n)
+        self.attempt = np.zeros(n, dtype=np.int64)
+        self.bolus_on = np.zeros(n, dtype=bool)
+        self.bolus_left_ml = np.zeros(n)
+        self.bolus_rate = np.zeros(n)
+        max_pb = policy.patient_bolus.max_per_day if policy.patient_bolus else 1
+        self.pb_starts = np.full((n, max_pb), -np.inf)
+        state = CohortState.zeros(n)
+        self.x, self.delivered, self.therapy = state.x, state.delivered_mcg, state.therapy_h
+
+        # --- outcomes
+        def zeros() -> IntArray:
+            return np.zeros(n, dtype=np.int64)
+
+        self.wd_days, self.severe_days, self.od_days = zeros(), zeros(), zeros()
+        self.refills, self.missed, self.dry = zeros(), zeros(), zeros()
+        self.alarms = np.zeros((n, len(ALARM_KINDS)), dtype=np.int64)
+        self.discrepancies, self.replacements, self.revisions = zeros(), zeros(), zeros()
+        self.conc_changes, self.pb_accepted, self.pb_refused = zeros(), zeros(), zeros()
+        self.bridges = zeros()
+        self.eri_reached = np.zeros(n, dtype=bool)
+        self.eos_reached = np.zeros(n, dtype=bool)
+        self.faults = np.zeros((n, len(FAULT_KINDS)), dtype=np.int64)
+        self.dose_at_year = np.full(n, np.nan)
+        self.tr_x = np.zeros((horizon_days + 1, n, 5)) if trace else None
+        self.tr_d = np.zeros((horizon_days + 1, n)) if trace else None
+        self.tr_t = np.zeros((horizon_days + 1, n)) if trace else None
+        self.next_refill_day = np.full(n, np.inf)
+        self.next_refill_day = self._next_refill(0, np.ones(n, dtype=bool))
+
+    # ------------------------------------------------------------------ helpers
+
+    def log(self, mask: BoolArray, t: FloatArray | float, kind: str) -> None:
+        if not self.record_events:
+            return
+        tt = np.broadcast_to(np.asarray(t, dtype=np.float64), (self.n,))
+        self.events.extend((int(i), float(tt[i]), kind) for i in np.flatnonzero(mask))
+
+    @property
+    def running(self) -> BoolArray:
+        return np.asarray(~self.fault_on[:, 2] & ~self.eos_stopped)
+
+    def _set_rates(self) -> None:
+        """Commanded volume rate (mL/h) of every program slot, and the commanded mL per day."""
+        self.q_slots = [
+            quantize_ml_per_h(r / self.conc, self.res)
+            for r in self.shape.slot_rates_mcg_per_h(self.dose)
+        ]
+        daily = np.zeros(self.n)
+        for a, b, slot in self.shape.day_pieces():
+            daily = daily + self.q_slots[slot] * (b - a)
+        self.daily_ml = daily
+
+    def _extra_ml_per_h(self) -> FloatArray | float:
+        """The most patient-bolus volume per hour (what the refill date assumes)."""
+        pb = self.policy.patient_bolus
+        if pb is None:
+            return 0.0
+        return np.asarray(pb.max_extra_mcg_per_day / self.conc / HOURS_PER_DAY)
+
+    def _alarm_time_h(self, t_now: float) -> FloatArray:
+        """When the calculated reservoir reaches the low-reservoir alarm volume (the domain's
+        ``time_calculated_volume_reaches``: a running bolus, then the program, each piece
+        with the most patient boluses allowed)."""
+        n = self.n
+        thr = self.thr
+        extra = self._extra_ml_per_h()
+        vol = self.calc.copy()
+        t_out = np.where(vol <= thr, t_now, np.inf)
+        pending = vol > thr
+        t = np.full(n, t_now)
+        if (self.bolus_on & pending).any():
+            bol = self.bolus_on & pending
+            rate = self.bolus_rate + extra
+            with np.errstate(divide="ignore", invalid="ignore"):
+                dur = self.bolus_left_ml / self.bolus_rate
+                used = rate * dur
+                hit = bol & (rate > 0.0) & (vol - used <= thr)
+                t_out = np.where(hit, t + (vol - thr) / rate, t_out)
+            vol = np.where(bol & ~hit, vol - used, vol)
+            t = np.where(bol, t + dur, t)
+            pending &= ~hit
+        # the program from t on: the rest of the present day's pieces, whole days, then pieces
+        pieces = self.shape.day_pieces()
+        rates = [q + extra for q in self.q_slots]
+        if len(pieces) == 1:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                hit = pending & (rates[0] > 0.0)
+                return np.asarray(np.where(hit, t + (vol - thr) / rates[0], t_out))
+        day_vol = np.zeros(n)
+        for a, b, slot in pieces:
+            day_vol = day_vol + rates[slot] * (b - a)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for rounds in range(3):
+                day0 = np.floor(t / HOURS_PER_DAY) * HOURS_PER_DAY
+                for a, b, slot in pieces:
+                    if not pending.any():
+                        return t_out
+                    r = rates[slot]
+                    a_abs, b_abs = day0 + a, day0 + b
+                    lo = np.maximum(t, a_abs)
+                    inside = pending & (b_abs > lo + _EPS_H)
+                    used = r * (b_abs - lo)
+                    hit = inside & (r > 0.0) & (vol - used <= thr)
+                    t_out = np.where(hit, lo + (vol - thr) / r, t_out)
+                    pending &= ~hit
+                    vol = np.where(inside & ~hit, vol - used, vol)
+                    t = np.where(inside & ~hit, b_abs, t)
+                if rounds == 0:
+                    # skip the whole days that cannot reach the alarm
+                    whole = np.where(
+                        pending & (day_vol > 0.0), np.floor((vol - thr) / day_vol) - 1.0, 0.0
+                    )
+                    whole = np.maximum(whole, 0.0)
+                    vol = vol - whole * day_vol
+                    t = t + whole * HOURS_PER_DAY
+        return t_out
+
+    def _next_refill(self, day: int, mask: BoolArray) -> FloatArray:
+        policy = self.policy
+        if policy.refill == "interval":
+            nxt = np.full(self.n, float(day + policy.refill_interval_days))
         else:
-            obs = None
-        if day == horizon_days:
-            break
+            t_alarm = self._alarm_time_h(day * HOURS_PER_DAY)
+            t_alarm = np.where(self.running | (self.calc <= self.thr), t_alarm, np.inf)
+            nxt = np.floor(t_alarm / HOURS_PER_DAY) - policy.refill_margin_days
+        max_interval = float(self.data.max_refill_interval_days.value)
+        nxt = np.minimum(np.maximum(nxt, day + 1.0), day + max_interval)
+        return np.asarray(np.where(mask, nxt, self.next_refill_day), dtype=np.float64)
 
-        # ---------------- clinic events at the day boundary
-        rep = replace_day == day
+    # -------------------------------------------------------------------- run
+
+    def run(self) -> EngineResult:
+        for day in range(self.horizon_days + 1):
+            t0 = day * HOURS_PER_DAY
+            if self.trace:
+                assert self.tr_x is not None
+                assert self.tr_d is not None
+                assert self.tr_t is not None
+                self.tr_x[day], self.tr_d[day], self.tr_t[day] = (
+                    self.x,
+                    self.delivered,
+                    self.therapy,
+                )
+            if day == 365:
+                self.dose_at_year = self.dose.copy()
+            obs = self._day_end(day, t0) if day > 0 else None
+            if day == self.horizon_days:
+                break
+            self._clinic(day, t0, obs)
+            for a, b, slot, request in self.day_pieces:
+                if request and obs is not None:
+                    self._patient_requests(t0 + a, obs)
+                self._program_piece(t0, a, b, slot)
+        return EngineResult(
+            horizon_days=self.horizon_days,
+            withdrawal_days=self.wd_days,
+            severe_withdrawal_days=self.severe_days,
+            overdose_days=self.od_days,
+            refills=self.refills,
+            missed_refills=self.missed,
+            dry_events=self.dry,
+            alarms=self.alarms,
+            discrepancies=self.discrepancies,
+            eri_reached=self.eri_reached,
+            eos_reached=self.eos_reached,
+            replacements=self.replacements,
+            faults=self.faults,
+            revisions=self.revisions,
+            concentration_changes=self.conc_changes,
+            final_dose_mcg_per_day=self.dose,
+            dose_at_year_mcg_per_day=self.dose_at_year,
+            delivered_mcg=self.delivered,
+            final_x=self.x,
+            patient_boluses=self.pb_accepted,
+            patient_bolus_refusals=self.pb_refused,
+            bridge_boluses=self.bridges,
+            events=sorted(self.events, key=lambda e: (e[0], e[1])),
+            trace_x=self.tr_x,
+            trace_delivered=self.tr_d,
+            trace_therapy_h=self.tr_t,
+        )
+
+    def _day_end(self, day: int, t0: float) -> CohortObservation:
+        """Observe the day that just ended; start revisions; raise the stopped-48 h alarm."""
+        obs = observe_cohort(self.cohort, CohortState(t0, self.x, self.delivered, self.therapy))
+        in_wd = obs.withdrawal_stage >= 1
+        self.wd_days += in_wd
+        self.severe_days += obs.withdrawal_stage >= 2
+        self.od_days += obs.overdose_stage >= 1
+        catheter = self.fault_on[:, list(CATHETER_FAULTS)].any(axis=1)
+        start = catheter & in_wd & ~np.isfinite(self.revision_day)
+        self.revision_day = np.where(
+            start, day + int(self.data.revision_delay_days.value), self.revision_day
+        )
+        due = self.fault_on[:, 2] & ~self.eos_stopped & (self.stall_alarm_due <= t0)
+        self.alarms[:, ALARM_KINDS.index("pump_stopped_over_48h")] += due
+        self.log(due, t0, "pump_stopped_over_48h")
+        self.stall_alarm_due = np.where(due, np.inf, self.stall_alarm_due)
+        return obs
+
+    def _clinic(self, day: int, t0: float, obs: CohortObservation | None) -> None:
+        """Clinic events at the day boundary: replacement, restart, revision, fault onsets,
+        refills, titration visit."""
+        preset, policy, data = self.preset, self.policy, self.data
+        rep = self.replace_day == day
         if rep.any():
-            battery_used = np.where(rep, 0.0, battery_used)
-            battery_epoch_h = np.where(rep, t0, battery_epoch_h)
-            eri_t = np.where(rep, np.inf, eri_t)
-            eos_t = np.where(rep, np.inf, eos_t)
-            eos_stopped &= ~rep
-            replacements += rep
-            replace_day = np.where(rep, np.inf, replace_day)
-            log(rep, t0, "pump_replaced")
-        rst = restart_day == day
+            self.battery_used = np.where(rep, 0.0, self.battery_used)
+            self.battery_epoch_h = np.where(rep, t0, self.battery_epoch_h)
+            self.eri_t = np.where(rep, np.inf, self.eri_t)
+            self.eos_t = np.where(rep, np.inf, self.eos_t)
+            self.eos_stopped &= ~rep
+            self.replacements += rep
+            self.replace_day = np.where(rep, np.inf, self.replace_day)
+            self.log(rep, t0, "pump_replaced")
+        rst = self.restart_day == day
         if rst.any():
-            stalled &= ~rst
-            stall_alarm_due = np.where(rst, np.inf, stall_alarm_due)
-            restart_day = np.where(rst, np.inf, restart_day)
-            log(rst, t0, "stall_restart")
-        rev = revision_day == day
+            self.fault_on[:, 2] &= ~rst
+            self.stall_alarm_due = np.where(rst, np.inf, self.stall_alarm_due)
+            self.restart_day = np.where(rst, np.inf, self.restart_day)
+            self.log(rst, t0, "stall_restart")
+        rev = self.revision_day == day
         if rev.any():
-            occluded &= ~rev
-            disconnected &= ~rev
-            revisions += rev
-            revision_day = np.where(rev, np.inf, revision_day)
-            log(rev, t0, "revision")
-        for j, name in enumerate(("occlusion", "disconnection", "motor_stall")):
-            start = fday[:, j] == day
+            for j in CATHETER_FAULTS:
+                self.fault_on[:, j] &= ~rev
+            self.revisions += rev
+            self.revision_day = np.where(rev, np.inf, self.revision_day)
+            self.log(rev, t0, "revision")
+        for j, name in enumerate(FAULT_KINDS):
+            start = self.fday[:, j] == day
             if not start.any():
                 continue
-            faults[:, j] += start
-            log(start, t0, name)
-            if j == 0:
-                occluded |= start
-            elif j == 1:
-                disconnected |= start
-            else:
-                newly = start & ~stalled
+            self.faults[:, j] += start
+            self.log(start, t0, name)
+            if j == 2:
+                newly = start & ~self.fault_on[:, 2]
                 if preset.has_alarms:
-                    alarms[:, stall_i] += newly
-                    log(newly, t0, "motor_stall_alarm")
-                was_running = ~eos_stopped
-                stall_alarm_due = np.where(
-                    newly & was_running, t0 + preset.stopped_alarm_h, stall_alarm_due
-                )
-                if not preset.has_alarms:
-                    stall_alarm_due = np.where(newly, np.inf, stall_alarm_due)
-                stalled |= start
-                restart_day = np.where(start, day + stall_restart, restart_day)
-
-        # refills
-        due_refill = next_refill_day == day
-        if due_refill.any():
-            a = np.minimum(attempt, MAX_REFILL_ATTEMPTS - 1)
-            u = draws.missed_u[np.arange(n), a]
-            attempt += due_refill
-            miss = due_refill & (u < miss_p)
-            ok = due_refill & ~miss
-            missed += miss
-            log(miss, t0, "refill_missed")
-            next_refill_day = np.where(miss, day + miss_delay, next_refill_day)
-            if ok.any():
-                # discrepancy (device.md §7): expected = calculated, withdrawn = actual
-                allowed = np.maximum(
-                    tolerance.rate_tolerance_pct / 100.0 * commanded_since_fill,
-                    tolerance.syringe_reading_ml,
-                )
-                discrepancies += ok & (np.abs(actual - calc) > allowed)
-                # step up the concentration when the reservoir would last too short
-                new_conc = conc.copy()
-                if policy.step_up_below_days > 0.0:
-                    with np.errstate(divide="ignore"):
-                        lasts_days = (cap_ml - thr) / (q_cmd * day_h)
-                    short = ok & (lasts_days < policy.step_up_below_days)
-                    table = np.asarray(concs)
-                    pos = np.searchsorted(table, conc, side="right")
-                    higher = np.where(
-                        pos < len(table), table[np.minimum(pos, len(table) - 1)], conc
+                    self.alarms[:, ALARM_KINDS.index("motor_stall")] += newly
+                    self.log(newly, t0, "motor_stall_alarm")
+                    self.stall_alarm_due = np.where(
+                        newly & ~self.eos_stopped, t0 + preset.stopped_alarm_h, self.stall_alarm_due
                     )
-                    new_conc = np.where(short, higher, conc)
-                changed = ok & (new_conc != conc)
-                conc_changes += changed
-                log(changed, t0, "concentration_change")
-                conc = np.where(ok, new_conc, conc)
-                actual = np.where(ok, cap_ml, actual)
-                calc = np.where(ok, cap_ml, calc)
-                commanded_since_fill = np.where(ok, 0.0, commanded_since_fill)
-                dose = np.where(changed, clip_dose(dose, conc, preset), dose)
-                q_cmd = np.where(changed, quantize_ml_per_h(dose / day_h / conc, res), q_cmd)
-                refills += ok
-                log(ok, t0, "refill")
-                next_refill_day = next_refill(day, ok)
+                self.restart_day = np.where(
+                    start, day + int(data.stall_restart_days.value), self.restart_day
+                )
+            self.fault_on[:, j] |= start
+        due_refill = self.next_refill_day == day
+        if due_refill.any():
+            self._refill(day, t0, due_refill)
+        if obs is not None and policy.titration == "label" and day in self.visit_days:
+            self._titrate(day, t0, obs)
 
-        # titration visit
-        if day in visit_days and policy.titration == "label" and obs is not None:
-            side = obs.overdose_stage > 0
-            adequate = obs.mas <= cohort.mas_floor + goal_margin_mas
-            since_change = t0 - last_change_h
-            inc = inc_t if day <= policy.inpatient_titration_days else inc_m
-            too_early = (t0 < no_inc_h) | (since_change < min_int_h)
-            proposed = np.where(
-                side,
-                dose * (1.0 - dec),
-                np.where(adequate | too_early, dose, dose * (1.0 + inc)),
+    def _visits(self) -> set[int]:
+        policy = self.policy
+        days = set(range(1, policy.inpatient_titration_days + 1))
+        days.update(
+            range(
+                policy.inpatient_titration_days + policy.visit_interval_days,
+                self.horizon_days + 1,
+                policy.visit_interval_days,
             )
-            changed = proposed != dose
-            last_change_h = np.where(changed, t0, last_change_h)
-            dose = np.where(changed, clip_dose(proposed, conc, preset), dose)
-            q_cmd = np.where(changed, quantize_ml_per_h(dose / day_h / conc, res), q_cmd)
-            log(changed, t0, "dose_change")
-            if policy.refill == "margin":
-                next_refill_day = next_refill(day, changed & (next_refill_day > day))
+        )
+        return days
 
-        # ---------------- integrate the day exactly
-        running = ~stalled & ~eos_stopped
-        cmd = np.where(running, q_cmd, 0.0)
-        eos_rel = np.where(np.isfinite(eos_t) & ~eos_stopped, eos_t - t0, np.inf)
-        run_h = np.minimum(day_h, np.maximum(eos_rel, 0.0))  # motor commanded for [0, run_h]
-        q_true = np.where(~occluded & (actual > _EPS_ML), cmd * acc, 0.0)
+    def _refill(self, day: int, t0: float, due: BoolArray) -> None:
+        n, policy, data = self.n, self.policy, self.data
+        a = np.minimum(self.attempt, MAX_REFILL_ATTEMPTS - 1)
+        u = self.draws.missed_u[np.arange(n), a]
+        self.attempt += due
+        miss = due & (u < data.missed_refill_probability.value)
+        ok = due & ~miss
+        self.missed += miss
+        self.log(miss, t0, "refill_missed")
+        self.next_refill_day = np.where(
+            miss, day + int(data.missed_refill_delay_days.value), self.next_refill_day
+        )
+        if not ok.any():
+            return
+        # discrepancy (device.md §7): expected = calculated, withdrawn = actual
+        allowed = np.maximum(
+            self.tolerance.rate_tolerance_pct / 100.0 * self.commanded_since_fill,
+            self.tolerance.syringe_reading_ml,
+        )
+        self.discrepancies += ok & (np.abs(self.actual - self.calc) > allowed)
+        # step up the concentration when the reservoir would last too short
+        conc = self.conc
+        new_conc = conc.copy()
+        if policy.step_up_below_days > 0.0:
+            with np.errstate(divide="ignore"):
+                lasts_days = (self.cap_ml - self.thr) / self.daily_ml
+            short = ok & (lasts_days < policy.step_up_below_days)
+            table = np.asarray(self.concs)
+            pos = np.searchsorted(table, conc, side="right")
+            higher = np.where(pos < len(table), table[np.minimum(pos, len(table) - 1)], conc)
+            new_conc = np.where(short, higher, conc)
+        changed = ok & (new_conc != conc)
+        self.conc_changes += changed
+        self.log(changed, t0, "concentration_change")
+        if policy.bridge_bolus and changed.any():
+            # pushes the old drug out of the dead space at the present dose rate
+            dose_before = self.shape.daily_dose_mcg(self.dose)
+            bridge = changed & ~self.bolus_on & (dose_before > 0.0)
+            rate = dose_before / HOURS_PER_DAY / conc
+            self.bolus_on |= bridge
+            self.bolus_left_ml = np.where(bridge, self.dead_ml, self.bolus_left_ml)
+            self.bolus_rate = np.where(bridge, rate, self.bolus_rate)
+            self.bridges += bridge
+            self.log(bridge, t0, "bridge_bolus")
+        self.conc = np.where(ok, new_conc, conc)
+        self.actual = np.where(ok, self.cap_ml, self.actual)
+        self.calc = np.where(ok, self.cap_ml, self.calc)
+        self.commanded_since_fill = np.where(ok, 0.0, self.commanded_since_fill)
+        if changed.any():
+            self.dose = np.where(
+                changed, self.shape.clip_dose(self.dose, self.conc, self.preset), self.dose
+            )
+            self._set_rates()
+        self.refills += ok
+        self.log(ok, t0, "refill")
+        self.next_refill_day = self._next_refill(day, ok)
+
+    def _titrate(self, day: int, t0: float, obs: CohortObservation) -> None:
+        rules, policy = self.rules, self.policy
+        side = obs.overdose_stage > 0
+        adequate = obs.mas <= self.cohort.mas_floor + self.goal_margin_mas
+        since_change = t0 - self.last_change_h
+        inc = self.inc_t if day <= policy.inpatient_titration_days else self.inc_m
+        too_early = (t0 < rules.no_increase_h.value) | (since_change < rules.min_interval_h.value)
+        dose = self.dose
+        proposed = np.where(
+            side,
+            dose * (1.0 - rules.decrease.default.value),
+            np.where(adequate | too_early, dose, dose * (1.0 + inc)),
+        )
+        changed = proposed != dose
+        if not changed.any():
+            return
+        self.last_change_h = np.where(changed, t0, self.last_change_h)
+        self.dose = np.where(changed, self.shape.clip_dose(proposed, self.conc, self.preset), dose)
+        self._set_rates()
+        self.log(changed, t0, "dose_change")
+        if policy.refill == "margin":
+            self.next_refill_day = self._next_refill(day, changed & (self.next_refill_day > day))
+
+    def _patient_requests(self, t: float, obs: CohortObservation) -> None:
+        """Patients above goal press for a bolus at ``t``; the pump applies its limits."""
+        pb = self.policy.patient_bolus
+        assert pb is not None
+        want = (obs.mas > self.cohort.mas_floor + self.goal_margin_mas) & (obs.overdose_stage == 0)
+        if not want.any():
+            return
+        last = self.pb_starts.max(axis=1)
+        recent = (self.pb_starts > t - HOURS_PER_DAY + _EPS_H).sum(axis=1)
+        ok = (
+            want
+            & self.running
+            & ~self.bolus_on
+            & ~(t - last < pb.lockout_h - _EPS_H)
+            & (recent < pb.max_per_day)
+        )
+        self.pb_refused += want & ~ok
+        self.pb_accepted += ok
+        self.log(ok, t, "patient_bolus")
+        volume = pb.dose_mcg / self.conc
+        self.bolus_on |= ok
+        self.bolus_left_ml = np.where(ok, volume, self.bolus_left_ml)
+        self.bolus_rate = np.where(ok, volume / pb.duration_h, self.bolus_rate)
+        oldest = np.argmin(self.pb_starts, axis=1)
+        rows = np.flatnonzero(ok)
+        self.pb_starts[rows, oldest[rows]] = t
+
+    # ------------------------------------------------------------ integration
+
+    def _program_piece(self, t0: float, a: float, b: float, slot: int) -> None:
+        """One shared program piece [a, b) of the day: the bolus (if any) first, then the program."""
+        n = self.n
+        running = self.running
+        prog_cmd = np.where(running, self.q_slots[slot], 0.0)
+        active = self.bolus_on & running
+        if not active.any():
+            self._piece(t0, np.full(n, a), np.full(n, b), prog_cmd)
+            return
         with np.errstate(divide="ignore", invalid="ignore"):
-            t_dry = np.where(q_true > 0.0, actual / q_true, np.inf)
-        flow_h = np.where(q_true > 0.0, np.minimum(run_h, t_dry), 0.0)
-        q_in = np.where(disconnected, 0.0, q_true)
-        flowing = q_in > 0.0
+            left_h = np.where(active, self.bolus_left_ml / self.bolus_rate, 0.0)
+        split = np.where(active, np.minimum(a + left_h, b), a)
+        used = self._piece(t0, np.full(n, a), split, np.where(active, self.bolus_rate, 0.0))
+        self.bolus_left_ml = np.where(active, self.bolus_left_ml - used, self.bolus_left_ml)
+        ended = active & (self.bolus_left_ml <= _EPS_ML)
+        self.bolus_on &= ~ended
+        self.log(ended, t0 + split, "bolus_end")
+        self._piece(t0, split, np.full(n, b), np.where(self.bolus_on, 0.0, prog_cmd))
+
+    def _piece(self, t0: float, a: FloatArray, b: FloatArray, cmd: FloatArray) -> FloatArray:
+        """Advance pump and patient over [a, b) (hours after ``t0``) at commanded rate ``cmd``
+        (mL/h); return the commanded volume (mL)."""
+        n = self.n
+        preset = self.preset
+        eos_rel = np.where(np.isfinite(self.eos_t) & ~self.eos_stopped, self.eos_t - t0, np.inf)
+        e = np.minimum(np.maximum(eos_rel, a), b)  # the motor is commanded over [a, e)
+        occluded = self.fault_on[:, 0]
+        q_true = np.where((cmd > 0.0) & ~occluded & (self.actual > _EPS_ML), cmd * self.acc, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_dry = np.where(q_true > 0.0, a + self.actual / q_true, np.inf)
+        flow_end = np.where(q_true > 0.0, np.minimum(e, t_dry), a)
+        loss = np.where(
+            self.fault_on[:, 1],
+            1.0,
+            np.where(self.fault_on[:, 3], self.data.leak_fraction_lost.value, 0.0),
+        )
+        tip = np.where(self.fault_on[:, 4], self.data.migration_fraction_to_csf.value, 1.0)
+        q_in = q_true - q_true * loss
+        flowing = (q_in > 0.0) & (flow_end > a)
 
         # pieces of constant rate into the CSF: the slugs, then fresh drug, then nothing
-        start = np.zeros(n)
+        start = a.copy()
         cum = np.zeros(n)
-        pieces: list[tuple[FloatArray, FloatArray, FloatArray]] = []
+        slug_v, slug_c = self.slug_v, self.slug_c
         n_occ = (slug_v > 0.0).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             for j in range(MAX_SLUGS):
                 cum = cum + slug_v[:, j]
                 # the last slug runs on into fresh drug of the same concentration: no breakpoint
-                runs_on = (j == n_occ - 1) & (slug_c[:, j] == conc)
-                end = np.where(runs_on, flow_h, np.minimum(cum / q_in, flow_h))
-                end = np.maximum(np.where(flowing, end, 0.0), start)
-                pieces.append((start, end, q_in * slug_c[:, j]))
+                runs_on = (j == n_occ - 1) & (slug_c[:, j] == self.conc)
+                end = np.where(runs_on, flow_end, np.minimum(a + cum / q_in, flow_end))
+                end = np.maximum(np.where(flowing, end, a), start)
+                self.prop.step(
+                    end - start, q_in * slug_c[:, j] * tip, self.x, self.delivered, self.therapy
+                )
                 start = end
-        fresh_end = np.where(flowing, flow_h, 0.0)
-        fresh_end = np.maximum(fresh_end, start)
-        pieces.append((start, fresh_end, q_in * conc))
-        pieces.append((fresh_end, np.full(n, day_h), np.zeros(n)))
-        for a0, b0, r in pieces:
-            dt = b0 - a0
-            full = (a0 == 0.0) & (b0 == day_h)
-            if full.any():
-                if full.all():
-                    on = (delivered > 0.0) | (r > 0.0)
-                    x = _apply(prop.day_phi, prop.day_gamma, x, r)
-                    delivered = delivered + r * dt
-                    therapy = np.where(on, therapy + dt, 0.0)
-                    continue
-                idx = np.flatnonzero(full)
-                on = (delivered[idx] > 0.0) | (r[idx] > 0.0)
-                x[idx] = _apply(prop.day_phi[idx], prop.day_gamma[idx], x[idx], r[idx])
-                delivered[idx] = delivered[idx] + r[idx] * dt[idx]
-                therapy[idx] = np.where(on, therapy[idx] + dt[idx], 0.0)
-            part = (dt > 0.0) & ~full
-            if part.any():
-                idx = np.flatnonzero(part)
-                phi, gamma = prop.of(idx, dt[idx])
-                on = (delivered[idx] > 0.0) | (r[idx] > 0.0)
-                x[idx] = _apply(phi, gamma, x[idx], r[idx])
-                delivered[idx] = delivered[idx] + r[idx] * dt[idx]
-                therapy[idx] = np.where(on, therapy[idx] + dt[idx], 0.0)
+        fresh_end = np.maximum(np.where(flowing, flow_end, a), start)
+        self.prop.step(
+            fresh_end - start, q_in * self.conc * tip, self.x, self.delivered, self.therapy
+        )
+        self.prop.step(b - fresh_end, np.zeros(n), self.x, self.delivered, self.therapy)
 
-        # pump state at the day's end
-        dried = (q_true > 0.0) & (t_dry <= run_h)
-        dry += dried
-        log(dried, t0 + np.where(dried, t_dry, 0.0), "reservoir_dry")
-        moved = np.where(dried, actual, q_true * flow_h)
-        actual = np.where(dried, 0.0, np.maximum(actual - moved, 0.0))
-        actual = np.where(actual < _EPS_ML, 0.0, actual)
-        pushed = np.where(flowing, moved, 0.0)
+        # pump state at the piece's end
+        dried = (q_true > 0.0) & (t_dry <= e)
+        self.dry += dried
+        self.log(dried, t0 + np.where(dried, t_dry, 0.0), "reservoir_dry")
+        moved = np.where(dried, self.actual, q_true * (flow_end - a))
+        actual = np.where(dried, 0.0, np.maximum(self.actual - moved, 0.0))
+        self.actual = np.where(actual < _EPS_ML, 0.0, actual)
+        pushed = np.where(flowing, moved - moved * loss, 0.0)
         # a dead space holding only the reservoir's drug is unchanged by plug flow
-        reshaped = flowing & ((slug_v[:, 1] > 0.0) | (slug_c[:, 0] != conc))
+        reshaped = flowing & ((slug_v[:, 1] > 0.0) | (slug_c[:, 0] != self.conc))
         if reshaped.any():
             idx = np.flatnonzero(reshaped)
             slug_v[idx], slug_c[idx] = _push(
-                slug_v[idx], slug_c[idx], pushed[idx], conc[idx], np.ones(len(idx), dtype=bool)
+                slug_v[idx], slug_c[idx], pushed[idx], self.conc[idx], np.ones(len(idx), dtype=bool)
             )
-        cmd_ml = cmd * run_h
-        commanded_since_fill = commanded_since_fill + cmd_ml
+        cmd_ml = cmd * (e - a)
+        self.commanded_since_fill = self.commanded_since_fill + cmd_ml
         if preset.has_alarms:
-            for kind_i, level, name in (
-                (low_i, thr, "low_reservoir"),
-                (empty_i, empty_thr, "empty_reservoir"),
+            for name, level in (
+                ("low_reservoir", self.thr),
+                ("empty_reservoir", preset.empty_reservoir_alarm_ml),
             ):
-                crosses = (calc > level + _EPS_ML) & (calc - cmd_ml <= level + _EPS_ML) & (cmd > 0)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    t_cross = t0 + (calc - level) / cmd
-                alarms[:, kind_i] += crosses
-                log(crosses, t_cross, name)
-        calc = np.maximum(0.0, calc - cmd_ml)
-        # battery to ERI (drain linear in the commanded volume; after ERI no drain is counted)
-        pre_eri = ~np.isfinite(eri_t)
-        drain = drain_base_h + drain_ml * cmd
-        used_end = battery_used + drain * run_h + drain_base_h * (day_h - run_h)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t_cap = t0 + (1.0 - battery_used) / drain
-        hard = battery_epoch_h + hard_offset_h
-        t_eri = np.minimum(np.where(used_end >= 1.0 - 1e-12, t_cap, np.inf), hard)
-        new_eri = pre_eri & (t_eri <= t0 + day_h)
-        eri_t = np.where(new_eri, np.maximum(t_eri, t0), eri_t)
-        eos_t = np.where(new_eri, eri_t + eri_to_eos_h, eos_t)
-        battery_used = np.where(pre_eri & ~new_eri, used_end, battery_used)
-        if preset.has_alarms:
-            alarms[:, eri_i] += new_eri
-        log(new_eri, eri_t, "elective_replacement_indicator")
-        eri_reached |= new_eri
-        replace_day = np.where(
-            new_eri, np.floor(eri_t / day_h) + 1 + policy.replacement_after_eri_days, replace_day
-        )
-        new_eos = ~eos_stopped & (eos_t <= t0 + day_h)
-        eos_stopped |= new_eos
-        eos_reached |= new_eos
-        if preset.has_alarms:
-            alarms[:, eos_i] += new_eos
-        log(new_eos, eos_t, "end_of_service")
+                crosses = (
+                    (self.calc > level + _EPS_ML)
+                    & (self.calc - cmd_ml <= level + _EPS_ML)
+                    & (cmd > 0)
+                )
+                if crosses.any():
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        t_cross = t0 + a + (self.calc - level) / cmd
+                    self.alarms[:, ALARM_KINDS.index(name)] += crosses
+                    self.log(crosses, t_cross, name)
+        self.calc = np.maximum(0.0, self.calc - cmd_ml)
+        self._battery(t0, a, b, cmd)
+        return np.asarray(cmd_ml)
 
-    return EngineResult(
-        horizon_days=horizon_days,
-        withdrawal_days=wd_days,
-        severe_withdrawal_days=severe_days,
-        overdose_days=od_days,
-        refills=refills,
-        missed_refills=missed,
-        dry_events=dry,
-        alarms=alarms,
-        discrepancies=discrepancies,
-        eri_reached=eri_reached,
-        eos_reached=eos_reached,
-        replacements=replacements,
-        faults=faults,
-        revisions=revisions,
-        concentration_changes=conc_changes,
-        final_dose_mcg_per_day=dose,
-        dose_at_year_mcg_per_day=dose_at_year,
-        delivered_mcg=delivered,
-        final_x=x,
-        events=sorted(events, key=lambda e: (e[0], e[1])),
-        trace_x=tr_x,
-        trace_delivered=tr_d,
-        trace_therapy_h=tr_t,
-    )
+    def _battery(self, t0: float, a: FloatArray, b: FloatArray, cmd: FloatArray) -> None:
+        """Battery drain up to ERI (linear in the commanded volume), ERI and EOS."""
+        bat = self.preset.battery
+        assert bat is not None
+        day_h = HOURS_PER_DAY
+        pre_eri = ~np.isfinite(self.eri_t)
+        drain = bat.drain_base_per_day / day_h + bat.drain_per_ml * cmd
+        used_end = self.battery_used + drain * (b - a)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_cap = t0 + a + (1.0 - self.battery_used) / drain
+        hard = (
+            self.battery_epoch_h
+            + (bat.hard_limit_years * DAYS_PER_YEAR - bat.eri_to_eos_days) * day_h
+        )
+        t_eri = np.minimum(np.where(used_end >= 1.0 - 1e-12, t_cap, np.inf), hard)
+        new_eri = pre_eri & (t_eri <= t0 + b)
+        self.battery_used = np.where(pre_eri & ~new_eri, used_end, self.battery_used)
+        if new_eri.any():
+            self.eri_t = np.where(new_eri, np.maximum(t_eri, t0 + a), self.eri_t)
+            self.eos_t = np.where(new_eri, self.eri_t + bat.eri_to_eos_days * day_h, self.eos_t)
+            if self.preset.has_alarms:
+                self.alarms[:, ALARM_KINDS.index("elective_replacement_indicator")] += new_eri
+            self.log(new_eri, self.eri_t, "elective_replacement_indicator")
+            self.eri_reached |= new_eri
+            self.replace_day = np.where(
+                new_eri,
+                np.floor(self.eri_t / day_h) + 1 + self.policy.replacement_after_eri_days,
+                self.replace_day,
+            )
+        new_eos = ~self.eos_stopped & (self.eos_t <= t0 + b)
+        if new_eos.any():
+            self.eos_stopped |= new_eos
+            self.eos_reached |= new_eos
+            if self.preset.has_alarms:
+                self.alarms[:, ALARM_KINDS.index("end_of_service")] += new_eos
+            self.log(new_eos, self.eos_t, "end_of_service")
 
 
 def _push(

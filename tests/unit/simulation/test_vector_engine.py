@@ -100,6 +100,7 @@ def _draws(accuracy_u: float) -> PumpDraws:
         catheter_u=np.array([0.5]),
         fault_e=np.ones((1, 3)),
         missed_u=np.zeros((1, 400)),
+        fault_e2=np.ones((1, 2)),
     )
 
 
