@@ -51,10 +51,13 @@ def summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     prop("pumps_reaching_eos_before_replacement", "pumps reaching EOS before replacement")
     rows.append(("pumps reaching ERI", [f"{a['totals']['eri_reached']:,}" for a in arms]))
     prop("patients_with_overdose_signs", "patients with overdose signs")
+    rows.append(("patient boluses (total)", [f"{a['totals']['patient_boluses']:,}" for a in arms]))
+    rows.append(("bridge boluses (total)", [f"{a['totals']['bridge_boluses']:,}" for a in arms]))
+    day = summary["maintenance_dose_day"]
     for g in arms[0]["maintenance_dose_mcg_per_day"] if arms else []:
         rows.append(
             (
-                f"dose at end, {g} (mcg/day): mean (95 % CI); median",
+                f"dose at day {day}, {g} (mcg/day): mean (95 % CI); median",
                 [
                     _ci(a["maintenance_dose_mcg_per_day"][g], "mean", False)
                     + f"; {a['maintenance_dose_mcg_per_day'][g]['median'] or 0:.0f}"

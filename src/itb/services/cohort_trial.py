@@ -16,9 +16,10 @@ from typing import Any
 
 from itb.domain.errors import InvalidValue
 from itb.domain.patient import Cause
-from itb.domain.pump import PumpKind, PumpPreset
+from itb.domain.pump import PatientBolusSettings, PumpKind, PumpPreset
 from itb.domain.units import DAYS_PER_YEAR
 from itb.services.toml_fields import Fields
+from itb.simulation.arm_program import PROGRAM_KINDS, ProgramShape
 from itb.simulation.cohort_runner import run_chunks
 from itb.simulation.cohort_summary import summarize
 from itb.simulation.cohort_trial import TrialSetup
@@ -49,7 +50,16 @@ ARM_KEYS = (
     "concentrations_mcg_per_ml",
     "step_up_below_days",
     "replacement_after_eri_days",
+    "program",
+    "flex_steps",
+    "periodic_fraction",
+    "periodic_interval_h",
+    "periodic_duration_h",
+    "periodic_first_start_h",
+    "bridge_bolus",
+    "patient_bolus",
 )
+PATIENT_BOLUS_KEYS = ("dose_mcg", "duration_h", "lockout_h", "max_per_day", "request_hours")
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,11 @@ def _arm(
             "one of concentrations_mcg_per_ml: " + ", ".join(f"{c:g}" for c in concs),
         )
     lo_alarm, hi_alarm = preset.low_reservoir_alarm_min_ml, preset.low_reservoir_alarm_max_ml
+    shape = _program(f, preset)
+    patient_bolus, request_hours = _patient_bolus(f, preset)
+    bridge = False
+    if f.has("bridge_bolus"):
+        bridge = f.boolean("bridge_bolus")
     return ArmPolicy(
         name=f.text("name"),
         pump=pump,
@@ -146,7 +161,99 @@ def _arm(
         replacement_after_eri_days=_int(
             f, "replacement_after_eri_days", 0, 3650, d.replacement_after_eri_days
         ),
+        program=shape,
+        bridge_bolus=bridge,
+        patient_bolus=patient_bolus,
+        patient_bolus_request_hours=request_hours,
     )
+
+
+def _prefixed(where: str, error: InvalidValue) -> InvalidValue:
+    """The same refusal with the arm's path in front of the field name."""
+    field = error.field.removeprefix("arm.")
+    return InvalidValue(f"{where}.{field}", error.value, error.allowed)
+
+
+def _program(f: Fields, preset: PumpPreset) -> ProgramShape:
+    kind = f.choice("program", PROGRAM_KINDS, default="continuous")
+    d = ProgramShape()
+    steps = d.flex_steps
+    if f.has("flex_steps"):
+        raw = f.table["flex_steps"]
+        allowed = "a list of [start hour, relative rate] pairs, e.g. [[0, 1.0], [21, 1.5]]"
+        if not isinstance(raw, list) or not raw:
+            raise InvalidValue(f.name("flex_steps"), raw, allowed)
+        pairs = []
+        for pair in raw:
+            if (
+                not isinstance(pair, list)
+                or len(pair) != 2
+                or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in pair)
+            ):
+                raise InvalidValue(f.name("flex_steps"), pair, allowed)
+            pairs.append((float(pair[0]), float(pair[1])))
+        steps = tuple(pairs)
+    try:
+        shape = ProgramShape(
+            kind,  # type: ignore[arg-type]
+            flex_steps=steps,
+            periodic_fraction=_num(f, "periodic_fraction", 0.0, 1.0, d.periodic_fraction),
+            periodic_interval_h=_num(f, "periodic_interval_h", 0.0, 24.0, d.periodic_interval_h),
+            periodic_duration_h=_num(f, "periodic_duration_h", 0.0, 24.0, d.periodic_duration_h),
+            periodic_first_start_h=_num(
+                f, "periodic_first_start_h", 0.0, 24.0, d.periodic_first_start_h
+            ),
+        )
+        shape.check_pump(preset, "arm")
+    except InvalidValue as error:
+        if error.field.startswith(f.where):
+            raise
+        raise _prefixed(f.where, error) from None
+    return shape
+
+
+def _patient_bolus(
+    f: Fields, preset: PumpPreset
+) -> tuple[PatientBolusSettings | None, tuple[float, ...]]:
+    default_hours = ArmPolicy(name="default").patient_bolus_request_hours
+    if not f.has("patient_bolus"):
+        return None, default_hours
+    if not preset.patient_bolus_allowed_for_baclofen:
+        raise InvalidValue(
+            f.name("patient_bolus"),
+            f.table["patient_bolus"],
+            f"no patient_bolus on {preset.key} (it does not allow patient boluses of baclofen)",
+        )
+    g = Fields(f.table["patient_bolus"], f.name("patient_bolus"), PATIENT_BOLUS_KEYS)
+    hours = default_hours
+    if g.has("request_hours"):
+        raw = g.table["request_hours"]
+        if (
+            not isinstance(raw, list)
+            or not raw
+            or any(
+                isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 <= h < 24
+                for h in raw
+            )
+        ):
+            raise InvalidValue(
+                g.name("request_hours"), raw, "a list of hours of the day, 0 <= h < 24"
+            )
+        hours = tuple(sorted({float(h) for h in raw}))
+    try:
+        settings = PatientBolusSettings(
+            dose_mcg=g.number("dose_mcg", minimum=0.0),
+            duration_h=g.number("duration_h", minimum=0.0),
+            lockout_h=g.number("lockout_h", minimum=0.0),
+            max_per_day=_int(g, "max_per_day", 1, 24),
+        )
+    except InvalidValue as error:
+        if error.field.startswith(g.where):
+            raise
+        raise InvalidValue(
+            f"{g.where}.{error.field.removeprefix('patient_bolus ')}", error.value, error.allowed
+        ) from None
+    return settings, hours
 
 
 def parse_trial(

@@ -110,7 +110,8 @@ def plot_trial(summary: Mapping[str, Any], out_dir: Path) -> list[Path]:
             ax.set_xscale("log")
             ax.set_xlim(10, 5000)
             n = arms[0]["maintenance_dose_mcg_per_day"][g]["n"]
-            ax.set_title(f"{g} (n = {n:,}): dose at end of follow-up", fontsize=10)
+            day = summary["maintenance_dose_day"]
+            ax.set_title(f"{g} (n = {n:,}): dose at day {day}", fontsize=10)
             ax.set_xlabel("mcg/day (dashed: median)")
             ax.legend(fontsize=8)
         fig.suptitle(title, fontsize=10)
