@@ -454,8 +454,8 @@ class _Propagator:
             therapy[:] = np.where(on, therapy + dt, 0.0)
             return
         idx = np.flatnonzero(pos)
-        keys = np.round(dt[idx], 12)
-        uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        # exact lengths only: a patient's result must not depend on who shares its chunk
+        uniq, inverse, counts = np.unique(dt[idx], return_inverse=True, return_counts=True)
         rest: list[IntArray] = []
         for u, (value, count) in enumerate(zip(uniq, counts, strict=True)):
             sel = idx[inverse == u]

@@ -59,3 +59,88 @@ def test_bad_fields_are_named(edit: Any, field: str) -> None:
     message = str(info.value)
     assert field in message
     assert "\n" not in message
+
+
+def _programs_example() -> dict[str, Any]:
+    with (ROOT / "examples" / "trials" / "programs_and_boluses.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def test_program_shapes_and_boluses_parse() -> None:
+    spec = _parse(_programs_example())
+    continuous, flex, boluses = spec.arms
+    assert continuous.program.kind == "continuous"
+    assert flex.program.kind == "flex"
+    assert flex.program.day_pieces() == ((0.0, 7.0, 0), (7.0, 21.0, 1), (21.0, 24.0, 2))
+    # the flex steps deliver the daily dose: rates scaled to a mean of 1
+    factors = flex.program.slot_factors()
+    assert sum(
+        f * (b - a) for (a, b, _), f in zip(flex.program.day_pieces(), factors, strict=True)
+    ) == pytest.approx(24.0)
+    assert boluses.bridge_bolus
+    assert boluses.patient_bolus is not None
+    assert boluses.patient_bolus.max_per_day == 3
+    assert boluses.patient_bolus_request_hours == (8.0, 20.0)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda a: a.update(program="pulsed"), "arm[0].program"),
+        (lambda a: a.update(program="flex", flex_steps=[[3, 1.0]]), "arm[0].flex_steps"),
+        (lambda a: a.update(program="flex", flex_steps=[[0, 1.0], [25, 1.0]]), "arm[0].flex_steps"),
+        (lambda a: a.update(program="flex", flex_steps=[[0, 1.0], [6, "x"]]), "arm[0].flex_steps"),
+        (
+            lambda a: a.update(program="flex", flex_steps=[[h, 1.0] for h in range(14)]),
+            "arm[0].flex_steps",
+        ),
+        (lambda a: a.update(program="flex", flex_steps=[[0, 1.0], [6, 1000.0]]), "arm[0].program"),
+        (
+            lambda a: a.update(program="periodic", periodic_interval_h=5),
+            "arm[0].periodic_interval_h",
+        ),
+        (
+            lambda a: a.update(program="periodic", periodic_duration_h=6),
+            "arm[0].periodic_duration_h",
+        ),
+        (lambda a: a.update(program="periodic", periodic_fraction=0), "arm[0].periodic_fraction"),
+        (lambda a: a.update(bridge_bolus="yes"), "arm[0].bridge_bolus"),
+        (
+            lambda a: a.update(patient_bolus={"dose_mcg": 50, "duration_h": 0.5, "lockout_h": 4}),
+            "arm[0].patient_bolus.max_per_day",
+        ),
+        (
+            lambda a: a.update(
+                patient_bolus={"dose_mcg": 0, "duration_h": 0.5, "lockout_h": 4, "max_per_day": 2}
+            ),
+            "arm[0].patient_bolus.dose_mcg",
+        ),
+        (
+            lambda a: a.update(
+                patient_bolus={
+                    "dose_mcg": 50,
+                    "duration_h": 0.5,
+                    "lockout_h": 4,
+                    "max_per_day": 2,
+                    "request_hours": [25],
+                }
+            ),
+            "arm[0].patient_bolus.request_hours",
+        ),
+        (
+            lambda a: a.update(
+                pump="prometra_ii_20",
+                patient_bolus={"dose_mcg": 50, "duration_h": 0.5, "lockout_h": 4, "max_per_day": 2},
+            ),
+            "arm[0].patient_bolus",
+        ),
+    ],
+)
+def test_bad_program_and_bolus_fields_are_named(edit: Any, field: str) -> None:
+    table = _programs_example()
+    edit(table["arm"][0])
+    with pytest.raises(InvalidValue) as info:
+        _parse(table)
+    message = str(info.value)
+    assert message.startswith(field), message
+    assert "\n" not in message

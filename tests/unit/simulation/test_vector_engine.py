@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -9,10 +10,18 @@ import pytest
 
 from itb import bootstrap
 from itb.domain.provenance import Sourced
+from itb.domain.pump import PatientBolusSettings
+from itb.simulation.arm_program import ProgramShape
 from itb.simulation.cohort_runner import run_chunks_local
 from itb.simulation.cohort_summary import summarize
 from itb.simulation.cohort_trial import TrialSetup, implant
-from itb.simulation.vector_engine import ArmPolicy, EngineResult, PumpDraws, run_arm
+from itb.simulation.vector_engine import (
+    ArmPolicy,
+    EngineResult,
+    PumpDraws,
+    draw_pump_randomness,
+    run_arm,
+)
 
 ARMS = (
     ArmPolicy("alarm day", refill_margin_days=0),
@@ -129,3 +138,143 @@ def test_missed_refill_leads_to_withdrawal(setup: TrialSetup) -> None:
     assert missed.dry_events[0] >= 1
     assert missed.withdrawal_days[0] > 0
     assert _first(missed, "refill_missed") < _first(missed, "reservoir_dry")
+
+
+def _cohort_run(setup: TrialSetup, n: int, arm: ArmPolicy, data: object) -> EngineResult:
+    imp = implant(setup, 0, n)
+    return run_arm(
+        imp.cohort,
+        imp.ages_years,
+        imp.initial_dose_mcg_per_day,
+        draw_pump_randomness(setup.seed, imp.ks),
+        policy=arm,
+        preset=setup.presets[arm.pump],
+        catheter_ml_per_cm=setup.catheter_ml_per_cm,
+        rules=setup.rules,
+        goal_margin_mas=setup.course.goal_margin_mas,
+        data=data,  # type: ignore[arg-type]
+        tolerance=setup.tolerance,
+        horizon_days=setup.horizon_days,
+        record_events=True,
+    )
+
+
+def test_patient_boluses_keep_the_lockout_and_the_daily_maximum(setup: TrialSetup) -> None:
+    pb = PatientBolusSettings(dose_mcg=50.0, duration_h=0.5, lockout_h=5.0, max_per_day=2)
+    arm = ArmPolicy("ptm", patient_bolus=pb, patient_bolus_request_hours=(8.0, 12.0, 16.0, 20.0))
+    r = _cohort_run(setup, 40, arm, _quiet_data(setup, 0.0))
+    assert r.patient_boluses.sum() > 0
+    assert r.patient_bolus_refusals.sum() > 0  # 4 requests a day meet a maximum of 2
+    for p in range(40):
+        starts = [t for q, t, e in r.events if q == p and e == "patient_bolus"]
+        assert all(b - a >= pb.lockout_h for a, b in itertools.pairwise(starts))
+        assert all(sum(1 for s in starts if t - 24.0 < s <= t) <= pb.max_per_day for t in starts)
+        ends = [t for q, t, e in r.events if q == p and e == "bolus_end"]
+        assert len(ends) >= len(starts) - 1
+        for start, end in zip(starts, ends, strict=False):
+            assert end - start == pytest.approx(pb.duration_h, abs=1e-9)
+
+
+def test_a_bridge_bolus_keeps_the_dose_across_a_concentration_step_up(setup: TrialSetup) -> None:
+    # 40 mL at 1000 mcg/day lasts 19 days at 500 mcg/mL (< 28: the first refill steps up to
+    # 1000 mcg/mL) and 38 days at 1000 mcg/mL (no further step)
+    s = replace(setup, horizon_days=60)
+    base = ArmPolicy(
+        "no bridge",
+        pump="synchromed_ii_40",
+        titration="hold",
+        refill="interval",
+        refill_interval_days=10,
+    )
+    bridged = replace(base, name="bridge", bridge_bolus=True)
+    imp = implant(s, 0, 20)
+    dose = np.full(len(imp.ks), 1000.0)
+    results = []
+    for arm in (base, bridged):
+        results.append(
+            run_arm(
+                imp.cohort,
+                imp.ages_years,
+                dose,
+                draw_pump_randomness(s.seed, imp.ks),
+                policy=arm,
+                preset=s.presets[arm.pump],
+                catheter_ml_per_cm=s.catheter_ml_per_cm,
+                rules=s.rules,
+                goal_margin_mas=s.course.goal_margin_mas,
+                data=_quiet_data(s, 0.0),  # type: ignore[arg-type]
+                tolerance=s.tolerance,
+                horizon_days=s.horizon_days,
+                trace=True,
+            )
+        )
+    plain, bridge = results
+    assert (plain.concentration_changes == 1).all()
+    assert (bridge.bridge_boluses == 1).all()
+    assert plain.trace_delivered is not None
+    assert bridge.trace_delivered is not None
+
+    # drug over the 3 days after the change (day 10) against 3 ordinary days (5-8) of the
+    # same patient (same pump accuracy): the bridge keeps it, plug flow alone does not
+    def gap(r: EngineResult) -> np.ndarray:
+        d = r.trace_delivered
+        assert d is not None
+        return np.abs((d[13] - d[10]) - (d[8] - d[5]))
+
+    assert (gap(bridge) < gap(plain)).all()
+    assert (gap(bridge) < 0.01 * 3000.0).all()
+
+
+def test_leak_and_migration_lose_drug_until_revision(setup: TrialSetup) -> None:
+    # every patient's leak (or migration) starts on day 40, once the dose is established
+    s = replace(setup, horizon_days=90)
+    arm = ArmPolicy("hold", titration="hold")
+    quiet = replace(
+        _quiet_data(s, 0.0), leak_per_year=_sourced(0.0), migration_per_year=_sourced(0.0)
+    )  # type: ignore[type-var]
+    imp = implant(s, 0, 30)
+    base = draw_pump_randomness(s.seed, imp.ks)
+    day40 = replace(base, fault_e2=np.full((len(imp.ks), 2), 40 / 365.25))
+
+    def run(data: object) -> EngineResult:
+        return run_arm(
+            imp.cohort,
+            imp.ages_years,
+            imp.initial_dose_mcg_per_day,
+            day40,
+            policy=arm,
+            preset=s.presets[arm.pump],
+            catheter_ml_per_cm=s.catheter_ml_per_cm,
+            rules=s.rules,
+            goal_margin_mas=s.course.goal_margin_mas,
+            data=data,  # type: ignore[arg-type]
+            tolerance=s.tolerance,
+            horizon_days=s.horizon_days,
+        )
+
+    none = run(quiet)
+    leak = run(replace(quiet, leak_per_year=_sourced(1.0)))  # type: ignore[type-var]
+    mig = run(replace(quiet, migration_per_year=_sourced(1.0)))  # type: ignore[type-var]
+    assert (leak.faults[:, 3] == 1).all()
+    assert (mig.faults[:, 4] == 1).all()
+    assert (leak.delivered_mcg < none.delivered_mcg).all()
+    assert mig.withdrawal_days.sum() > none.withdrawal_days.sum()
+    # withdrawal signs lead to a revision, which ends the fault: delivery resumes
+    assert (mig.revisions[mig.withdrawal_days > 0] == 1).all()
+    assert (mig.delivered_mcg > 0.5 * none.delivered_mcg).all()
+
+
+def test_flex_delivers_the_daily_dose_with_a_different_day_profile(setup: TrialSetup) -> None:
+    s = replace(setup, horizon_days=30)
+    cont = ArmPolicy("continuous", titration="hold")
+    flex = replace(
+        cont,
+        name="flex",
+        program=ProgramShape("flex", flex_steps=((0.0, 1.5), (8.0, 0.5), (20.0, 1.5))),
+    )
+    quiet = _quiet_data(s, 0.0)
+    a = _cohort_run(s, 20, cont, quiet)
+    b = _cohort_run(s, 20, flex, quiet)
+    # same drug over the month (rate rounding to the pump's resolution aside), different state
+    np.testing.assert_allclose(b.delivered_mcg, a.delivered_mcg, rtol=0.01)
+    assert not np.allclose(b.final_x, a.final_x, rtol=1e-6)
