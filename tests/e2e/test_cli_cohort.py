@@ -70,3 +70,30 @@ def test_bad_trial_file_exits_2_with_one_line_naming_field_value_allowed(tmp_pat
     assert "interval" in lines[0]
     assert "margin" in lines[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_the_programs_and_boluses_example_runs_shrunk(tmp_path: Path) -> None:
+    example = (
+        Path(__file__).resolve().parents[2] / "examples" / "trials" / "programs_and_boluses.toml"
+    )
+    text = example.read_text(encoding="utf-8")
+    text = text.replace("patients = 10000", "patients = 30").replace(
+        "horizon_years = 2", "horizon_years = 0.25"
+    )
+    trial = tmp_path / "trial.toml"
+    trial.write_text(text, encoding="utf-8")
+    proc = _run("cohort", str(trial), "--out", str(tmp_path / "out"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    arms = {a["name"]: a for a in summary["arms"]}
+    assert arms["flex, more at night"]["policy"]["program"]["kind"] == "flex"
+    assert arms["continuous"]["totals"]["patient_boluses"] == 0
+    assert arms["patient and bridge boluses"]["totals"]["patient_boluses"] > 0
+    assert set(arms["continuous"]["totals"]["faults"]) == {
+        "occlusion",
+        "disconnection",
+        "motor_stall",
+        "leak",
+        "migration",
+    }
+    assert summary["maintenance_dose_day"] == 91
