@@ -5,6 +5,12 @@
    alarm date, label titration), ``--years`` of follow-up (default 1), chunks of
    ``--chunk-size``. Reported: the whole trial path (draw, screen, implant, run,
    aggregate) and the engine alone (``run_arm`` on implanted patients).
+   A large row: ``--large-size`` patients (default 1,000,000) over ``--large-days``
+   (default 30) through the same chunked path, with the process's peak resident
+   memory (the chunk bounds it, not the cohort).
+   Engine cost by program shape: ``--shape-size`` patients, engine only, for a
+   continuous, a 3-step flex, a 6-hourly periodic arm and one with patient and
+   bridge boluses.
 2. dask scaling: the same trial at ``--dask-size`` patients on a LocalCluster of 1
    and 2 worker processes (one thread each).
 3. Reference in the same run: the same patient model stepped with a general ODE
@@ -24,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from dataclasses import replace
@@ -36,7 +43,9 @@ from scipy.integrate import solve_ivp
 
 from itb.bootstrap import cohort_setup
 from itb.domain.patient import PatientState, advance, derivatives
+from itb.domain.pump import PatientBolusSettings
 from itb.domain.units import HOURS_PER_DAY
+from itb.simulation.arm_program import ProgramShape
 from itb.simulation.blas import single_threaded_blas
 from itb.simulation.cohort_runner import run_chunks_dask, run_chunks_local
 from itb.simulation.cohort_trial import TrialSetup, implant, run_implanted
@@ -91,6 +100,64 @@ def one_core(sizes: list[int], years: float, chunk: int) -> list[dict[str, Any]]
             + ("" if engine_s is None else f"  {hours / engine_s:14,.0f} (engine only)"),
             flush=True,
         )
+    return rows
+
+
+def large(n: int, days: int, chunk: int) -> dict[str, Any]:
+    """The chunked whole-trial path for a large cohort, with the peak resident memory."""
+    setup = replace(_setup(n, 1.0), horizon_days=days)
+    t0 = time.perf_counter()
+    partial = run_chunks_local(setup, chunk_size=chunk)
+    wall = time.perf_counter() - t0
+    hours = partial.responders * days * HOURS_PER_DAY
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"one core  N={n:>9,} x {days} days: {wall:8.2f} s  {hours / wall:14,.0f} patient-h/s  "
+        f"peak RSS {peak_mb:,.0f} MB (chunks of {chunk:,})",
+        flush=True,
+    )
+    return {
+        "patients": n,
+        "implanted": partial.responders,
+        "days": days,
+        "chunk_size": chunk,
+        "wall_s": wall,
+        "patient_hours_per_s": hours / wall,
+        "peak_rss_mb": peak_mb,
+    }
+
+
+SHAPES = (
+    ARM,
+    replace(
+        ARM,
+        name="flex, 3 steps",
+        program=ProgramShape("flex", flex_steps=((0.0, 1.3), (7.0, 0.8), (21.0, 1.3))),
+    ),
+    replace(ARM, name="periodic, 6-hourly", program=ProgramShape("periodic")),
+    replace(
+        ARM,
+        name="patient + bridge boluses",
+        bridge_bolus=True,
+        patient_bolus=PatientBolusSettings(50.0, 0.5, 4.0, 3),
+    ),
+)
+
+
+def shapes(n: int, years: float) -> list[dict[str, Any]]:
+    """Engine-only cost of each program shape on the same implanted patients."""
+    setup = _setup(n, years)
+    imp = implant(setup, 0, n)
+    draws = draw_pump_randomness(setup.seed, imp.ks)
+    rows = []
+    for arm in SHAPES:
+        t0 = time.perf_counter()
+        run_implanted(setup, imp, arm, draws)
+        wall = time.perf_counter() - t0
+        hours = len(imp.ks) * setup.horizon_days * HOURS_PER_DAY
+        rows.append({"arm": arm.name, "patients": len(imp.ks), "wall_s": wall,
+                     "patient_hours_per_s": hours / wall})  # fmt: skip
+        print(f"shape {arm.name:<26} {wall:8.2f} s  {hours / wall:14,.0f} patient-h/s", flush=True)
     return rows
 
 
@@ -170,10 +237,15 @@ def main() -> int:
     ap.add_argument("--chunk-size", type=int, default=5000)
     ap.add_argument("--dask-size", type=int, default=10_000)
     ap.add_argument("--ode-patients", type=int, default=3)
+    ap.add_argument("--large-size", type=int, default=1_000_000, help="0: skip the large row")
+    ap.add_argument("--large-days", type=int, default=30)
+    ap.add_argument("--shape-size", type=int, default=5000)
     args = ap.parse_args()
     single_threaded_blas()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     rows = one_core(args.sizes, args.years, args.chunk_size)
+    shape_rows = shapes(args.shape_size, args.years)
+    big = large(args.large_size, args.large_days, args.chunk_size) if args.large_size else None
     scaling = dask_scaling(args.dask_size, args.years, min(args.chunk_size, 2500))
     ode = ode_reference(args.ode_patients, args.years)
     best = max(r["patient_hours_per_s"] for r in rows)
@@ -198,6 +270,8 @@ def main() -> int:
         },
         "years": args.years,
         "one_core": rows,
+        "large": big,
+        "shapes": shape_rows,
         "dask": scaling,
         "ode_reference": ode,
         "ratios": ratios,
@@ -221,6 +295,22 @@ def main() -> int:
             f"| {r['patients']:,} | {r['implanted']:,} | {r['wall_s']:.2f} | "
             f"{r['patient_hours_per_s']:,.0f} | {'—' if eng is None else f'{eng:,.0f}'} |"
         )
+    if big is not None:
+        md += [
+            "",
+            f"Large cohort, same chunked path (chunks of {big['chunk_size']:,}), "
+            f"{big['days']} days of follow-up:",
+            "",
+            "| patients | implanted | wall s | patient-h/s | peak resident memory |",
+            "|---:|---:|---:|---:|---:|",
+            f"| {big['patients']:,} | {big['implanted']:,} | {big['wall_s']:.1f} | "
+            f"{big['patient_hours_per_s']:,.0f} | {big['peak_rss_mb']:,.0f} MB |",
+        ]
+    md += ["", f"Engine only, by program shape ({shape_rows[0]['patients']:,} implanted patients):"]
+    md += ["", "| arm | wall s | patient-h/s |", "|---|---:|---:|"]
+    md += [
+        f"| {r['arm']} | {r['wall_s']:.2f} | {r['patient_hours_per_s']:,.0f} |" for r in shape_rows
+    ]
     md += ["", "| dask workers | patients | wall s | patient-h/s | identical result |"]
     md += ["|---:|---:|---:|---:|---|"]
     for r in scaling:
