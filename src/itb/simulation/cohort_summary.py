@@ -46,8 +46,10 @@ def wilson(successes: int, n: int, z: float = Z95) -> dict[str, float | int | No
         "count": successes,
         "n": n,
         "estimate": p,
-        "low": max(0.0, centre - half),
-        "high": min(1.0, centre + half),
+        # the interval always holds the estimate (at 0 or n the bound equals it exactly;
+        # rounding alone must not put it on the wrong side)
+        "low": min(p, max(0.0, centre - half)),
+        "high": max(p, min(1.0, centre + half)),
     }
 
 
