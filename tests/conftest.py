@@ -1,8 +1,11 @@
-"""Suite-wide settings: Hypothesis profiles (no deadlines; speed belongs in bench/)."""
+"""Suite-wide settings: Hypothesis profiles (no deadlines; speed belongs in bench/), and the
+infrastructure fixtures: databases (PostgreSQL and SQLite) and the browser (tests/support/)."""
 
 import os
 
 from hypothesis import HealthCheck, settings
+
+pytest_plugins = ("tests.support.databases", "tests.support.browser")
 
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True

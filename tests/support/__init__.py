@@ -1,0 +1,1 @@
+"""Test-suite infrastructure: private PostgreSQL cluster, database, browser and server fixtures."""
