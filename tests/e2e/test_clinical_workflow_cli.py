@@ -114,7 +114,7 @@ def test_candidacy_human_output(cli: Cli) -> None:
     code, out, _ = cli("candidacy", str(EXAMPLES / "candidacy_record.toml"))
     assert code == 0
     assert "CANDIDATE FOR A SCREENING TRIAL" in out
-    assert "clinical.md §1" in out
+    assert "[C4][C5]" in out
 
 
 @pytest.mark.parametrize(
@@ -169,7 +169,7 @@ def test_triage_json_shape_and_emergency(cli: Cli) -> None:
     }
     assert payload["urgency"] == "emergency"
     assert payload["causes"][0]["cause"] == "overdose"
-    assert any("[S20]" in r["source"] for r in payload["reasons"])
+    assert any("[C20]" in r["source"] for r in payload["reasons"])
 
 
 @pytest.mark.parametrize(

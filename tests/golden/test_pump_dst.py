@@ -1,5 +1,5 @@
 """Golden: flex steps follow the pump's clock, so a DST change shifts them in local time
-by one hour until the clock is set again (clinical.md §3e [S17])."""
+by one hour until the clock is set again ([C17])."""
 
 from __future__ import annotations
 

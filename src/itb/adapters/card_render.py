@@ -310,7 +310,12 @@ def _details_story(card: WalletCard, width: float) -> list[Any]:
         )
     )
     story.append(table)
-    sources = [Paragraph("<b>Sources</b> (itb reference files: clinical.md, device.md)", small)]
+    sources = [
+        Paragraph(
+            "<b>Sources</b> (itb source tags: [Cn] clinical, [Dn] device, [Fn] founding texts)",
+            small,
+        )
+    ]
     sources += [Paragraph(f"{_esc(k)}: {_esc(v)}", small) for k, v in card.sources]
     sources.append(Spacer(1, 2 * mm))
     sources.append(Paragraph(_esc(card.disclaimer), small))
@@ -407,7 +412,7 @@ card after every dose change or refill.</p>
 <div class="details">
 {"".join(_panel_html(p, "detail") for p in card.details)}
 </div>
-<div class="sources"><b>Sources</b> (itb reference files: clinical.md, device.md)<ul>{sources}</ul>
+<div class="sources"><b>Sources</b> (itb source tags: [Cn] clinical, [Dn] device, [Fn] founding texts)<ul>{sources}</ul>
 <p>{_esc(card.disclaimer)}</p></div>
 </body>
 </html>

@@ -53,7 +53,7 @@ def bolus_segment(t_h: float, amount_mcg: float, duration_h: float = 1.0 / 60.0)
     """A bolus of ``amount_mcg`` given over ``duration_h`` (default 1 minute) from ``t_h``.
 
     The screening bolus is given by barbotage over at least 1 minute
-    (clinical.md §2 [S11][S12]).
+    ([C11][C12]).
     """
     return DeliverySegment(t_h, t_h + duration_h, amount_mcg / duration_h)
 

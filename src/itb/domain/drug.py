@@ -1,8 +1,8 @@
 """Baclofen products and concentrations, dilution, dose <-> rate.
 
-Products (clinical.md §5): 50 mcg/mL (screening), 500, 1000 and 2000 mcg/mL.
+Products ([C3][C6][C10]): 50 mcg/mL (screening), 500, 1000 and 2000 mcg/mL.
 Any other concentration must be made by dilution with preservative-free
-normal saline [S3][S15].
+normal saline [C3][C15].
 """
 
 from __future__ import annotations

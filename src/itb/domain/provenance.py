@@ -6,7 +6,7 @@ Every clinical or device number in ``itb/data/*.toml`` is written as a table::
     value = 40.0
     unit = "mL"
     status = "confirmed"          # or "assumed"
-    source = "device.md §1 [S30][S31]"
+    source = "[D30][D31]"
     note = "optional: what an assumption was calibrated to"
 
 Rules receive these numbers as arguments; nothing clinical is a literal in code.

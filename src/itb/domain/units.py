@@ -6,7 +6,7 @@ hours since the start of a run (``t_h``), a float; calendar dates are only
 formed at the edges from a start datetime.
 
 Most real pump accidents are unit or concentration mistakes (per-hour vs
-per-day, wrong concentration; ISMP, device reference S56), so the conversions
+per-day, wrong concentration; ISMP [D56]), so the conversions
 live here, once, and nowhere else.
 """
 

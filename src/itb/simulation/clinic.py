@@ -872,7 +872,7 @@ class Clinic:
     def _withdrawal_workup(self, t_h: float, exam: Exam) -> None:
         """Withdrawal signs and the pump reports nothing: residual, catheter, then the dose."""
         if t_h - self.last_fill_t_h >= _RESIDUAL_CHECK_AFTER_H:
-            # Troubleshooting starts with the reservoir: withdraw and compare (device.md §7).
+            # Troubleshooting starts with the reservoir: withdraw and compare ([D58]).
             self.do_refill(t_h, "refill to check the residual (withdrawal signs)")
         if self.operation_pending:
             return

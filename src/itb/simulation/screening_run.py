@@ -1,4 +1,4 @@
-"""The screening trial run against a virtual patient (clinical.md §2).
+"""The screening trial run against a virtual patient.
 
 The protocol planner (:func:`itb.domain.clinical.screening.plan_next_step`)
 chooses each bolus (50, 75, then 100 mcg, at least 24 h apart; 25 mcg first for
@@ -34,9 +34,9 @@ CLINIC_OBSERVATION_TIMES_H: tuple[float, ...] = (
     0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0,
 )  # fmt: skip
 """Observation schedule after each bolus, hours: frequent in the first hours and
-through the 4-8 h window (clinical.md §2 [S18]: at least twice within 4 h; observe
+through the 4-8 h window ([C18]: at least twice within 4 h; observe
 4-8 h), then at 9 and 10 h so that the "effect lasted over 8 h" of the starting-dose
-rule can be seen (clinical.md §3a)."""
+rule can be seen ([C12][C13][C15][C17])."""
 
 _CURVE_STEP_H = 0.25
 _CURVE_SPAN_H = 12.0

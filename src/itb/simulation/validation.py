@@ -1,4 +1,4 @@
-"""The validation report: every target T1-T16 of reference/model.md, computed from the model.
+"""The validation report: every target T1-T16 (docs/patient-model.md), computed from the model.
 
 Nothing here copies a model value: each row runs the model (the typical
 patient through the domain's exact solution, or a seeded cohort through the

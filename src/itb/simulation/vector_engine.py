@@ -926,7 +926,7 @@ class _ArmRun:
         )
         if not ok.any():
             return
-        # discrepancy (device.md §7): expected = calculated, withdrawn = actual
+        # discrepancy ([D58]): expected = calculated, withdrawn = actual
         allowed = np.maximum(
             self.tolerance.rate_tolerance_pct / 100.0 * self.commanded_since_fill,
             self.tolerance.syringe_reading_ml,

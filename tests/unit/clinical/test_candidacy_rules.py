@@ -1,4 +1,4 @@
-"""Candidacy rules at and around their boundaries (clinical.md §1)."""
+"""Candidacy rules at and around their boundaries."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_clean_record_is_a_candidate_for_screening_only(rules: CandidacyRules) -
     result = assess_candidacy(_record(), rules, assessed_on=ON)
     assert result.verdict is Verdict.CANDIDATE
     assert [r.rule for r in result.reasons] == ["screening_required"]
-    assert result.reasons[0].source.startswith("clinical.md §1")
+    assert result.reasons[0].source.startswith("[C4][C5]")
 
 
 def test_data_thresholds_carry_their_sources(rules: CandidacyRules) -> None:
@@ -57,7 +57,7 @@ def test_data_thresholds_carry_their_sources(rules: CandidacyRules) -> None:
     assert rules.tbi_wait_days.value == 365.0
     assert rules.max_implant_depth_cm.value == 2.5
     for info in rules.rules.values():
-        assert "[S" in info.source
+        assert "[C" in info.source
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ def test_every_limit_has_unit_status_and_source(lib: DrugLibrary) -> None:
         for name in type(pop).__slots__:
             value = getattr(pop, name)
             if hasattr(value, "source"):
-                assert "[S" in value.source, name
+                assert "[C" in value.source, name
                 assert value.unit
                 assert value.status in ("confirmed", "assumed")
 

@@ -109,7 +109,7 @@ def test_a_dose_1_24th_of_the_current_one_is_a_unit_mixup() -> None:
 
 
 def test_a_flex_rate_equal_to_the_intended_daily_dose_is_a_unit_mixup() -> None:
-    # ISMP [S56]: a step meant as 60 mcg/day entered as 60 mcg/h.
+    # ISMP [D56]: a step meant as 60 mcg/day entered as 60 mcg/h.
     pump = make_pump(240.0)
     flex = Flex.every_day((FlexStep(0.0, 10.0), FlexStep(7.0, 60.0), FlexStep(8.0, 10.0)))
     found = check_change(pump, checks(intended_dose_mcg_per_day=60.0), prescription=rx(flex))
@@ -242,7 +242,7 @@ def test_a_refill_aimed_at_the_catheter_access_port_is_blocked() -> None:
     found = check_change(make_pump(), checks(action=ActionKind.REFILL_ACCESS_PORT))
     (f,) = find(found, "access_port_refill")
     assert f.severity == "block"
-    assert "[S57]" in f.source
+    assert "[D57]" in f.source
 
 
 # -------------------------------------------------------------- stopped pump

@@ -44,7 +44,7 @@ def test_standard_sequence_then_not_a_candidate_after_100(proto: ScreeningProtoc
     step = plan_next_step(proto, [_no(50, 0.0), _no(75, 30.0), _no(100, 54.0)])
     assert step.kind == "not_a_candidate"
     assert "not a candidate for a pump" in step.text
-    assert "[S12]" in step.reasons[0].source
+    assert "[C12]" in step.reasons[0].source
 
 
 def test_reduced_sequence_reaches_100_with_assumed_steps(proto: ScreeningProtocol) -> None:
@@ -126,7 +126,7 @@ def test_responder_with_onset_peak_and_duration(proto: ScreeningProtocol) -> Non
     assert result.effect_duration_h == 4
     assert result.peak_drop == {"mas": 1.5}
     assert not result.still_effective_at_last_observation
-    assert "[S45]" in result.reasons[0].source
+    assert "[C45]" in result.reasons[0].source
 
 
 @pytest.mark.parametrize(("after", "outcome"), [(2.0, "responder"), (2.01, "non_responder")])
@@ -170,7 +170,7 @@ def test_stroke_criterion_accepts_penn_spasm_score(proto: ScreeningProtocol) -> 
 def test_few_early_measurements_add_a_monitoring_note(proto: ScreeningProtocol) -> None:
     result = assess_bolus(proto, _obs((0, 3.0), (6, 1.5)))
     assert [r.rule for r in result.reasons] == ["responder", "monitoring"]
-    assert "[S18]" in result.reasons[1].source
+    assert "[C18]" in result.reasons[1].source
 
 
 def test_bad_observations(proto: ScreeningProtocol) -> None:
@@ -191,4 +191,4 @@ def test_protocol_numbers_carry_sources(proto: ScreeningProtocol) -> None:
     assert proto.min_interval_h.value == 24.0
     assert (proto.observation_min_h.value, proto.observation_max_h.value) == (4.0, 8.0)
     assert proto.criterion().min_drop["mas"].value == 1.0
-    assert all("[S" in d.source for d in proto.sequence(True))
+    assert all("[C" in d.source for d in proto.sequence(True))

@@ -1,4 +1,4 @@
-"""Label titration rules at and around their boundaries (clinical.md §3)."""
+"""Label titration rules at and around their boundaries."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_initial_dose_follows_the_eight_hour_rule(duration_h: float, multiplier:
     assert step.action is Action.START
     assert step.dose_mcg_per_day == pytest.approx(50.0 * multiplier)
     assert step.rate_mcg_per_h == pytest.approx(50.0 * multiplier / 24.0)
-    assert "[S12]" in step.source
+    assert "[C12]" in step.source
     assert step.reason
 
 

@@ -89,7 +89,7 @@ def test_mri_text_follows_the_pump_kind(content: CardContent, kind: str, phrase:
     card = build_wallet_card(_data(pump_kind=kind), content)
     assert phrase in " ".join(card.panels[3].bullets)
     mri_source = dict(card.sources)["MRI"]
-    assert "device.md §8" in mri_source
+    assert "[D" in mri_source
 
 
 def test_procedure_numbers_come_from_data(content: CardContent) -> None:
@@ -97,7 +97,7 @@ def test_procedure_numbers_come_from_data(content: CardContent) -> None:
     assert "at least 15 cm" in text
     assert "2 ATA" in text
     assert "10 m" in text
-    assert content.values["ultrasound_min_distance_cm"].source == "device.md §8 [S17]"
+    assert content.values["ultrasound_min_distance_cm"].source == "[D17]"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Candidacy for an ITB screening trial (clinical.md §1).
+"""Candidacy for an ITB screening trial.
 
 From a structured record, a verdict of *candidate* (for a screening trial),
 *not a candidate* or *needs review*, each with every reason that fired and the
@@ -8,7 +8,7 @@ outcome come from ``itb/data/candidacy.toml`` through :func:`parse_candidacy_rul
 Verdict: any ``not_candidate`` reason wins; otherwise any ``needs_review``;
 otherwise ``candidate``. ``note`` reasons never change the verdict. A candidate
 is a candidate for the *screening trial*: a positive screening response is still
-required before a pump is implanted [S4][S5].
+required before a pump is implanted [C4][C5].
 """
 
 from __future__ import annotations

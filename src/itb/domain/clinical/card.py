@@ -293,7 +293,7 @@ def build_wallet_card(data: CardData, content: CardContent) -> WalletCard:
     """Build the card's content from ``data`` and the reviewed texts.
 
     Dose wording spells the unit out ("mcg per day") and gives the hourly figure
-    as well, since per-hour vs per-day confusion is a known use error (device.md §10).
+    as well, since per-hour vs per-day confusion is a known use error ([D56]).
     """
     warnings: list[str] = []
     if data.next_refill_date < data.issued_on:

@@ -1,8 +1,8 @@
 """Reasons with their sources: what every clinical verdict carries.
 
-A rule's wording lives in code; its outcome, its source tag (clinical.md /
-device.md S-numbers) and whether that source confirms it live in the reviewed
-data files, so a reviewer can change a rule's weight without touching code.
+A rule's wording lives in code; its outcome, its source tags ([Cn] clinical,
+[Dn] device, [Fn] founding texts) and whether that source confirms it live in
+the reviewed data files, so a reviewer can change a rule's weight without touching code.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class RuleInfo:
     Attributes:
         rule: the rule's id, e.g. ``"min_age"``.
         outcome: what the rule does when it fires (vocabulary of the module using it).
-        source: source tag, e.g. ``"clinical.md §1 [S5][S6]"``.
+        source: source tag, e.g. ``"[C5][C6]"``.
         status: ``"confirmed"`` or ``"assumed"`` (see :mod:`itb.domain.provenance`).
         note: why an assumption was made, or other reviewer notes.
     """

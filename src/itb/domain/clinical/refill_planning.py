@@ -5,19 +5,19 @@ passes the wall-clock date-time of that instant (``now``): the domain has no
 clock. Aware date-times are shifted in absolute time (through UTC), so a DST
 change inside the horizon moves the local clock time, never the interval.
 
-Rules (clinical.md §7, device.md §3 and §7):
+Rules:
 
 * **Days to the low-reservoir alarm** and **to empty** follow the pump's
   *calculated* volume under the present program, flex steps included, with
   every allowed patient bolus taken (the conservative convention of the
-  Prometra controller's refill date, device.md §3 [S73]). "Empty" is the
+  Prometra controller's refill date, [D73]). "Empty" is the
   empty-reservoir alarm volume of the preset (the critical alarm: drug no
   longer flowing). A pump over-infusing at the top of its rated accuracy band
-  could run dry earlier; that date is reported too (device.md §1 [S46][S48]).
-* **Refill-by date**: the alarm date minus the margin (3-5 days [S35b]; a week
-  when travel or weather risks a missed visit [S17][S37]), never after the
+  could run dry earlier; that date is reported too ([D46][D48]).
+* **Refill-by date**: the alarm date minus the margin (3-5 days [D35b]; a week
+  when travel or weather risks a missed visit [C17][C37]), never after the
   drug-stability limit (last fill date + max days in the pump, 180 days
-  [S40][S94]), then moved *earlier* to the previous clinic working day
+  [C40][D94]), then moved *earlier* to the previous clinic working day
   (weekdays by default, holidays excluded). A date already past is reported as
   it is, with ``overdue`` set: refill as soon as possible.
 * **Fill volume**: the reservoir capacity, unless a full reservoir would
@@ -29,7 +29,7 @@ Rules (clinical.md §7, device.md §3 and §7):
   to the clinic's fill step and never above the capacity.
 * **Concentration change**: the bridge bolus (:meth:`Bolus.bridge`) pushes the
   old drug out of the pump path and catheter (the dead space) at the present
-  daily dose, so the dose stays continuous (clinical.md §5 [S17]).
+  daily dose, so the dose stays continuous ([C17]).
 
 Every output carries its reasons.
 """
@@ -170,7 +170,7 @@ class ClinicCalendar:
 
 @dataclass(frozen=True, slots=True)
 class BridgePlan:
-    """The bridge bolus for a concentration change at the refill (clinical.md §5 [S17]).
+    """The bridge bolus for a concentration change at the refill ([C17]).
 
     The bolus pumps ``volume_ml`` (the dead space) of *new* drug, pushing the
     old drug ahead of it into the CSF at ``dose_mcg_per_day``; when it ends the
@@ -440,7 +440,7 @@ def plan_refill(
             "pump_stopped",
             "warn",
             f"the pump is stopped ({why}): no alarm date; the plan follows the drug's stability",
-            "device.md §9 [S24]",
+            "[D24]",
             "confirmed",
         )
     elif low_at is not None:
@@ -455,7 +455,7 @@ def plan_refill(
             "plan",
             f"calculated volume {pump.reservoir_calculated_ml:.2f} mL reaches the {low_ml:g} mL "
             f"low-reservoir alarm in {days_low:.1f} days ({mode}{bolus_text})",
-            "device.md §3, §7 [S73][S44]",
+            "[D73][D44]",
             "confirmed",
         )
     if not preset.has_alarms:
@@ -464,7 +464,7 @@ def plan_refill(
             "note",
             f"{preset.label} has no reservoir alarms: the dates are when its calculated volume "
             f"reaches {low_ml:g} mL and {empty_ml:g} mL",
-            "device.md §1",
+            "[D80]",
             "confirmed",
         )
     earliest_dry_at: datetime | None = None
@@ -485,7 +485,7 @@ def plan_refill(
                 "note",
                 f"a pump delivering {preset.accuracy_band_pct:g} % above program could run dry "
                 f"by {earliest_dry_at.date().isoformat()} without its alarm sounding",
-                "device.md §1, §2 [S45][S46][S48]",
+                "[D45][D46][D48]",
                 "confirmed",
             )
 
@@ -543,7 +543,7 @@ def plan_refill(
             f"at the top of the rated accuracy band (+{preset.accuracy_band_pct:g} %) the "
             f"reservoir could run dry on {earliest_dry_at.date().isoformat()}, before the visit: "
             "compare the residuals withdrawn at past refills, or refill earlier",
-            "device.md §1, §2, §7 [S45][S46][S48]",
+            "[D45][D46][D48]",
             "confirmed",
         )
     residual = residual_at(pump, now, visit_at)
@@ -551,7 +551,7 @@ def plan_refill(
     text = f"expected residual at the visit {residual:.2f} mL (calculated, programmed delivery)"
     if pb is not None:
         text += f"; {residual_min:.2f} mL if every allowed patient bolus is taken"
-    say("residual", "plan", text, "device.md §7 [S58]", "confirmed")
+    say("residual", "plan", text, "[D58]", "confirmed")
 
     # ------------------------------------------------ concentration change
     new_conc = conc if new_concentration_mcg_per_ml is None else new_concentration_mcg_per_ml
@@ -567,7 +567,7 @@ def plan_refill(
                 "warn",
                 f"{preset.label} has a fixed flow: {new_conc:g} mcg/mL changes the daily dose "
                 f"from {daily_dose:g} to {new_dose:g} mcg/day; no bridge bolus is possible",
-                "clinical.md §5; device.md §3",
+                "[C17]; [D80]",
                 "confirmed",
             )
         else:
@@ -597,7 +597,7 @@ def plan_refill(
                     f"concentration {conc:g} -> {new_conc:g} mcg/mL: bridge bolus of "
                     f"{bridge.volume_ml:.3f} mL (the dead space) at {bridge.rate_ml_per_h:.4f} "
                     f"mL/h for {bridge.duration_h:.1f} h keeps {daily_dose:g} mcg/day continuous",
-                    "clinical.md §5 [S17]",
+                    "[C17]",
                     "confirmed",
                 )
             else:
@@ -605,7 +605,7 @@ def plan_refill(
                     "bridge_bolus",
                     "note",
                     "no bridge bolus: the present program delivers no drug",
-                    "clinical.md §5 [S17]",
+                    "[C17]",
                     "confirmed",
                 )
 
@@ -623,7 +623,7 @@ def plan_refill(
             "warn",
             "the program delivers no drug: the fill is not sized by use; program a dose before "
             "the pump is restarted",
-            "device.md §3 [S50]",
+            "[D50]",
             "confirmed",
         )
     elif needed < capacity:
@@ -645,7 +645,7 @@ def plan_refill(
             "fill_full",
             "plan",
             f"fill the reservoir: {capacity:g} mL ({preset.label})",
-            "device.md §1",
+            "[D30][D70][D80]",
             "confirmed",
         )
     after = _time_to_reach(

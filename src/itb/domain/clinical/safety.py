@@ -12,7 +12,7 @@ Rules:
 
 * ``unit_mixup`` — a daily dose about 24x (or 1/24) the current one, a flex
   step about 24x the current mean hourly rate, or a flex rate in mcg/h equal to
-  the intended dose in mcg/day (the ISMP case, device.md §3 [S56]). "About" is
+  the intended dose in mcg/day (the ISMP case, [D56]). "About" is
   within ``unit_mixup_tolerance_pct`` of 24x: with 10 %, 21.6x to 26.4x (23x is
   flagged; 21x is not, a ``large_dose_change`` blocks it instead).
 * ``intended_dose_mismatch`` — the program's mean daily dose differs from the
@@ -20,7 +20,7 @@ Rules:
 * ``concentration_mismatch`` — the program's concentration differs from the
   drug the pump holds (or is about to be filled with).
 * ``large_dose_change`` — an increase above the maintenance limit of the
-  population (clinical.md §3c: +40 % spinal, +20 % cerebral and children);
+  population ([C12][C13]: +40 % spinal, +20 % cerebral and children);
   compared weekday by weekday; exactly at the limit is allowed.
 * ``patient_bolus_over_hard_limit`` / ``_soft_limit`` — the highest daily dose
   plus the most the patient can add in 24 h passes the library's daily limit.
@@ -361,7 +361,7 @@ def check_change(
         target = rules.unit_mixup_ratio.value
         tol = rules.unit_mixup_tolerance_pct.value
 
-        # --- per-hour vs per-day (ISMP [S56])
+        # --- per-hour vs per-day (ISMP [D56])
         if old_mean > 0 and new_mean > 0:
             ratio = new_mean / old_mean
             if _about(ratio, target, tol):
@@ -444,7 +444,7 @@ def check_change(
                 needs_reason=True,
             )
 
-        # --- large increase (clinical.md §3c), weekday by weekday
+        # --- large increase ([C12][C13]), weekday by weekday
         max_inc = rules.max_increase_pct[checks.population]
         worst: tuple[float, int] | None = None
         for d, (old, new) in enumerate(zip(old_days, new_days, strict=True)):

@@ -1,4 +1,4 @@
-"""Screening (trial) dose protocol: a planner and a recorder (clinical.md §2).
+"""Screening (trial) dose protocol: a planner and a recorder.
 
 **Planner.** Given the boluses given so far (dose, time, outcome), what comes
 next: the next dose and the earliest time for it (at least 24 h after the
@@ -443,7 +443,7 @@ def plan_next_step(
         protocol: the protocol.
         history: boluses given so far, in order.
         reduced_start: start at 25 mcg (very small children, or people who rely on their
-            tone for mobility; clinical.md §2 [S18]).
+            tone for mobility; [C18]).
 
     Raises:
         InvalidValue: the history does not follow the protocol (wrong dose, less than 24 h

@@ -1,13 +1,13 @@
 """Label titration rules after implant, as a planner proposing the next dose step.
 
-Rules (clinical.md §3; numbers in ``itb/data/titration.toml``):
+Rules (numbers in ``itb/data/titration.toml``):
 
 - initial daily dose: 2 x the effective screening dose per 24 h, or 1 x if its
-  effect lasted more than 8 h [S12][S13][S15][S17];
-- no increase in the first 24 h after implant [S12]; at most one change per 24 h;
-- titration steps: spinal 10-30 %, cerebral and children 5-15 % per day [S12][S13][S17];
-- maintenance increases: spinal 10-40 %, cerebral (and children) 5-20 % [S12][S13];
-- decrease by 10-20 % for side effects [S12][S13].
+  effect lasted more than 8 h [C12][C13][C15][C17];
+- no increase in the first 24 h after implant [C12]; at most one change per 24 h;
+- titration steps: spinal 10-30 %, cerebral and children 5-15 % per day [C12][C13][C17];
+- maintenance increases: spinal 10-40 %, cerebral (and children) 5-20 % [C12][C13];
+- decrease by 10-20 % for side effects [C12][C13].
 
 Every call returns a :class:`TitrationStep` with the proposed dose, the allowed
 range, the reason and its source; bad input raises :class:`InvalidValue`.
@@ -134,7 +134,7 @@ def parse_titration_rules(table: Mapping[str, Any]) -> TitrationRules:
     m_ranges: dict[str, StepRange] = {
         "spinal": _range(maintenance, "maintenance", "spinal_", "increase"),
         "cerebral": m_cerebral,
-        # Label: maintenance rules for cerebral origin also apply to children [S12][S13].
+        # Label: maintenance rules for cerebral origin also apply to children [C12][C13].
         "pediatric": m_cerebral,
     }
     decrease = _range(maintenance, "maintenance", "", "decrease")
@@ -189,7 +189,7 @@ class TitrationStep:
 
     @property
     def rate_mcg_per_h(self) -> float:
-        """The proposed dose as an hourly rate (daily dose / 24) [S15]."""
+        """The proposed dose as an hourly rate (daily dose / 24) [C15]."""
         return self.dose_mcg_per_day / 24.0
 
 
@@ -307,7 +307,7 @@ def plan_next_step(
     if assessment is Assessment.ADEQUATE:
         return hold(
             "response adequate: keep the lowest dose that works (and keep some tone)",
-            "clinical.md §3c [S10]",
+            "[C10]",
             "confirmed",
         )
     if assessment is Assessment.SIDE_EFFECTS:

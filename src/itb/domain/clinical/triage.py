@@ -7,7 +7,7 @@ call the clinic today / mention at the next visit) and plain-language actions.
 
 Each sign has an urgency of its own; combinations of signs (e.g. rapidly
 worsening stiffness with autonomic instability, or floppy muscles with
-drowsiness, clinical.md §6c [S20]) can raise it. The overall urgency is the
+drowsiness, [C20]) can raise it. The overall urgency is the
 highest of all that fire, so adding a sign never lowers it. Every sign and
 combination that fires is returned as a :class:`Reason` with its source.
 """

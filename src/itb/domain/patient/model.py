@@ -1,6 +1,6 @@
 """The virtual patient: parameters, state and the exact solution between dosing events.
 
-Drug path (model.md; justification in docs/patient-model.md)::
+Drug path (justification in docs/patient-model.md)::
 
     delivery (mcg/h, piecewise constant)
       -> central lumbar CSF  A1 (mcg)  -- CL -->  eliminated (bulk CSF flow)
@@ -197,7 +197,7 @@ class AdaptationParameters:
 
 @dataclass(frozen=True, slots=True)
 class RiskFactors:
-    """The label's boxed-warning risk groups for withdrawal (clinical.md §1, §6c [S4][S5])."""
+    """The label's boxed-warning risk groups for withdrawal ([C4][C5])."""
 
     sci_at_or_above_t6: bool = False
     communication_difficulty: bool = False

@@ -1,10 +1,10 @@
-"""Pump alarms and the alarm log (device.md §4).
+"""Pump alarms and the alarm log.
 
 Critical alarms sound two tones; non-critical ones a single tone repeating
-about once an hour ([S5][S13][S14]). Critical: empty reservoir, end of
+about once an hour ([D5][D13][D14]). Critical: empty reservoir, end of
 service, motor stall, pump stopped for over 48 h, critical memory error.
 Non-critical: low reservoir, elective replacement indicator (ERI), non-critical
-memory error ([S36][S51]). An alarm ends only when its cause is fixed or when
+memory error ([D36][D51]). An alarm ends only when its cause is fixed or when
 the pump is interrogated.
 """
 

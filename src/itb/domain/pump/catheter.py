@@ -1,14 +1,14 @@
 """The catheter and the pump's internal path: the dead space, in plug flow.
 
 Dead space = pump internal path + implanted catheter length x internal volume
-per cm (device.md §6 [S71b]: 0.0026 mL/cm; a 60 cm catheter holds ~0.156 mL).
+per cm ([D71b]: 0.0026 mL/cm; a 60 cm catheter holds ~0.156 mL).
 Fluid moves through it as a plug: what leaves the tip is what entered a dead
 space's volume earlier. A change of concentration therefore reaches the CSF
 only after the dead space has been pushed through (at 0.2 mL/day through
-0.2 mL that is a whole day; model.md), which is why a bridge bolus exists, and
+0.2 mL that is a whole day), which is why a bridge bolus exists, and
 why an injection through the catheter access port (CAP), which enters at the
 catheter's start, flushes the catheter's drug straight into the CSF
-(device.md §6 [S57][S62]).
+([D57][D62]).
 
 The contents are kept exactly as a queue of slugs (volume, concentration),
 tip first.

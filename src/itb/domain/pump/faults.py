@@ -1,4 +1,4 @@
-"""Faults for simulation (device.md §6, §10).
+"""Faults for simulation.
 
 Each fault changes how drug moves, not what the pump believes: the pump's
 calculated reservoir keeps following the program, which is why faults show as

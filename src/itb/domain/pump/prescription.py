@@ -19,7 +19,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class PatientBolusSettings:
-    """Patient-activated bolus limits set by the clinician (device.md §3 [S90]).
+    """Patient-activated bolus limits set by the clinician ([D90]).
 
     Attributes:
         dose_mcg: drug per activation, mcg.
@@ -119,7 +119,7 @@ class Bolus:
     def bridge(
         dead_space_ml: float, old_concentration_mcg_per_ml: float, dose_mcg_per_day: float
     ) -> Bolus:
-        """The bridge bolus after a concentration change (clinical.md §5 [S17]).
+        """The bridge bolus after a concentration change ([C17]).
 
         Pushes the dead space's old-concentration drug out at the rate that keeps
         the daily dose continuous: ``dose / old concentration``; the new

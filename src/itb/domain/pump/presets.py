@@ -1,6 +1,6 @@
 """Pump kinds as reviewed data presets (``itb/data/pumps.toml``).
 
-Three kinds (device.md §1-§5): a programmable peristaltic pump
+Three kinds: a programmable peristaltic pump
 (SynchroMed II-like, 20 and 40 mL), a valve-gated programmable pump
 (Prometra II-like, delivering in discrete valve strokes) and a constant-flow
 gas-driven pump (Codman 3000-like: fixed mL/day, dose changed only through the
@@ -31,7 +31,7 @@ class PumpKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class BatterySpec:
-    """Battery model parameters (device.md §5).
+    """Battery model parameters ([D6][D7]).
 
     Drain is linear in the motor's commanded volume: ``d0 + d1 * q`` (fraction of
     the capacity to the elective replacement indicator per day, ``q`` in mL/day),

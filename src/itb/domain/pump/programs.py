@@ -5,9 +5,9 @@ since Monday 00:00 of the pump's clock): the dose rate now (mcg/h) and when it
 next changes. The pump converts doses to volume with the programmed
 concentration. Flex steps follow the pump's clock, so a daylight-saving change
 in the patient's wall time shifts them until the pump is reprogrammed
-(clinical.md §3e [S17]).
+([C17]).
 
-Modes (device.md §3 [S50][S12]): stopped; simple continuous; flex (up to a
+Modes ([D50][D12]): stopped; simple continuous; flex (up to a
 preset number of steps per day, a different day program per weekday allowed);
 periodic boluses on top of a basal rate. One-off boluses (single, priming,
 bridge, patient-activated) are overlays handled by the pump, not programs.

@@ -7,7 +7,7 @@ segment between two breakpoints (a program step, a bolus end, the reservoir
 running dry, an alarm threshold crossing, a battery milestone) has a closed
 form. There is no time step and no tolerance knob.
 
-Two reservoirs are kept, as in the real device (device.md §1 [S46][S48]):
+Two reservoirs are kept, as in the real device ([D46][D48]):
 
 * the *calculated* volume the pump reports, which falls with the programmed
   delivery and drives the low- and empty-reservoir alarms;
@@ -306,7 +306,7 @@ class Pump:
 
     def flow_factor(self) -> float:
         """True / commanded flow: the accuracy factor, and for gas-driven pumps temperature
-        and pressure (device.md §8 [S80][S88]; coefficients assumed)."""
+        and pressure ([D80][D88]; coefficients assumed)."""
         factor = self.accuracy_factor
         if self.preset.kind is PumpKind.CONSTANT_FLOW:
             p = self.preset
@@ -613,7 +613,7 @@ class Pump:
 
         ``true_concentration_mcg_per_ml`` models a compounding error; ``into_pocket``
         a pocket fill (the drug goes under the skin, not into the reservoir; a
-        fault, device.md §7 [S39][S40]). Either way the pump and clinic believe
+        fault, [D39][D40]). Either way the pump and clinic believe
         the reservoir now holds the volume.
 
         Raises:
@@ -683,8 +683,8 @@ class Pump:
     ) -> list[DeliverySegment]:
         """Inject through the catheter access port: drug goes straight down the catheter.
 
-        Guarded: the catheter's contents are flushed into the CSF (device.md §6
-        [S34][S57][S62]); refills through this port cause overdoses. Returns the
+        Guarded: the catheter's contents are flushed into the CSF
+        ([D34][D57][D62]); refills through this port cause overdoses. Returns the
         delivery to the CSF over ``duration_h`` (default 1 minute).
 
         Raises:
@@ -956,7 +956,7 @@ class Pump:
         body_temperature_degc: float | None = None,
         ambient_pressure_kpa: float | None = None,
     ) -> None:
-        """Fever, heat or altitude: changes a gas-driven pump's flow (device.md §8)."""
+        """Fever, heat or altitude: changes a gas-driven pump's flow ([D80][D88])."""
         self._require_now(t_h)
         if body_temperature_degc is not None:
             self.body_temperature_degc = require_finite(
@@ -974,10 +974,10 @@ class Pump:
         )
 
     def begin_mri(self, t_h: float) -> None:
-        """MRI exposure starts: the motor of a programmable pump stalls (device.md §8 [S26])."""
+        """MRI exposure starts: the motor of a programmable pump stalls ([D26])."""
         self._require_now(t_h)
         if not self.preset.programmable:
-            self.log.append(t_h, "mri", "MRI: constant-flow pump unaffected [S86][S87][S89]")
+            self.log.append(t_h, "mri", "MRI: constant-flow pump unaffected [D86][D87][D89]")
             return
         self._mri_alarming = bool(self.active_alarms)
         self._set_stopped(StopReason.MRI, True)
@@ -985,8 +985,8 @@ class Pump:
 
     def end_mri(self, t_h: float) -> None:
         """MRI exposure ends: the motor resumes, unless the pump was alarming (then it waits
-        for an interrogation, TGA alert [S52]); a valve pump's flow-activated valve stays
-        closed until reset by interrogation [S71]."""
+        for an interrogation, TGA alert [D52]); a valve pump's flow-activated valve stays
+        closed until reset by interrogation [D71]."""
         self._require_now(t_h)
         if StopReason.MRI not in self.stop_reasons:
             return
@@ -1002,7 +1002,7 @@ class Pump:
         self._update_alarms()
 
     def begin_update(self, t_h: float) -> None:
-        """A programmer starts writing to the pump: it stops during the update ([S24])."""
+        """A programmer starts writing to the pump: it stops during the update ([D24])."""
         self._require_now(t_h)
         self._set_stopped(StopReason.UPDATE_IN_PROGRESS, True)
         self.log.append(t_h, "update_start", "pump stopped for a programming update")

@@ -1,10 +1,10 @@
 """Refill: withdraw the residual, judge the discrepancy, fill, reprogram, forecast.
 
-Procedure (device.md §7 [S58]): interrogate; remove all old drug; a difference
+Procedure ([D58]): interrogate; remove all old drug; a difference
 between expected and actual residual suggests a system problem; fill; program
 the new reservoir volume; the programmer gives the new low-reservoir alarm
 date. Less withdrawn than expected may mean over-infusion (beyond the rated
-14.5 %, [S45][S46]) or a leak; more than expected may mean under-delivery
+14.5 %, [D45][D46]) or a leak; more than expected may mean under-delivery
 (occlusion, stall) or a pocket fill.
 """
 
@@ -108,7 +108,7 @@ def judge_discrepancy(
             "The reservoir was empty although drug was expected: it ran dry at an unknown time, "
             "so the patient may have gone without drug. Check now for withdrawal signs, "
             "suspect over-infusion or a leak, interrogate the pump and contact the manufacturer "
-            "(device.md §1, §7 [S45][S46])."
+            "([D45][D46])."
         )
     elif abs(diff) <= allowed:
         verdict = Verdict.WITHIN_TOLERANCE
@@ -119,7 +119,7 @@ def judge_discrepancy(
             "Possible over-infusion (pump delivering more than programmed) or leak: "
             "check the patient for overdose signs, interrogate and log the event, contact the "
             "manufacturer, and consider a rotor study; shorten the next refill interval "
-            "(device.md §7 [S45][S46])."
+            "([D45][D46])."
         )
     else:
         verdict = Verdict.MORE_THAN_EXPECTED
@@ -127,7 +127,7 @@ def judge_discrepancy(
             "Possible under-delivery (catheter occlusion or kink, motor stall) or a previous "
             "pocket fill: check the patient for withdrawal signs, interrogate the pump for stall "
             "events, and investigate the catheter (rotor study, CAP aspiration, imaging; "
-            "device.md §6 [S95])."
+            "[D95])."
         )
     return Discrepancy(expected_ml, withdrawn_ml, diff, pct, implied, allowed, verdict, advice)
 
@@ -155,7 +155,7 @@ def time_calculated_volume_reaches(
 
     Walks the present program exactly; with ``include_max_patient_boluses``
     every allowed patient bolus is assumed taken (as the Prometra controller
-    does for its refill date, device.md §3 [S73]).
+    does for its refill date, [D73]).
     """
     volume = pump.reservoir_calculated_ml
     if volume <= target_ml:

@@ -1,6 +1,6 @@
 """Programming sessions: stage, review old vs new side by side, commit atomically.
 
-Modelled on the clinician programmer's workflow (device.md §9 [S23][S24]):
+Modelled on the clinician programmer's workflow ([D23][D24]):
 changes are staged and checked as they are entered, a finish screen shows the
 old and new values side by side, and only then is the pump updated. The pump
 stops during the update; a session left unfinished after the update began

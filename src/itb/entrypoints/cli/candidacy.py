@@ -59,7 +59,7 @@ def candidacy(
 ) -> None:
     """Assess candidacy for an ITB screening trial: candidate, not a candidate, or needs review.
 
-    Every reason names its rule and its source (clinical.md §1).
+    Every reason names its rule and its source tags.
     """
     table = read_toml_file(record_file, field="RECORD.toml")
     record, file_on = parse_candidacy_record(table)

@@ -194,7 +194,7 @@ def check(
     t.add_row(
         "tolerance",
         f"{tolerance.rate_tolerance_pct:g} % of the programmed volume since the fill, at least "
-        f"{tolerance.syringe_reading_ml:g} mL (device.md §2, §7 [S45][S46])",
+        f"{tolerance.syringe_reading_ml:g} mL ([D45][D46])",
     )
     out = console()
     out.print(Panel(t, title="Refill discrepancy", title_align="left"))

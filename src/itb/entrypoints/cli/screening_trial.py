@@ -48,7 +48,7 @@ def screening_trial(
 
     Protocol: 50, 75, then 100 mcg at least 24 h apart (25 mcg start with
     reduced_start = true); observe 4-8 h; no response to the last dose means
-    not a candidate for a pump (clinical.md §2).
+    not a candidate for a pump [C12][C13][C16].
     """
     protocol = parse_screening_protocol(load_data_table("screening"))
     record = parse_screening_record(read_toml_file(trial_file, field="TRIAL.toml"))

@@ -25,7 +25,9 @@ EXIT_VALIDATION_FAILED = 1
 
 
 def _table(rows: list[ValidationRow]) -> Table:
-    table = Table(title="Virtual patient validation (reference/model.md targets)", show_lines=True)
+    table = Table(
+        title="Virtual patient validation (targets T1-T16, docs/patient-model.md)", show_lines=True
+    )
     table.add_column("id", no_wrap=True)
     table.add_column("what")
     table.add_column("published")
