@@ -35,7 +35,8 @@ itb_ensure_system_packages() {
   fi
 
   echo "== apt-get install ${missing[*]}"
-  local start=$SECONDS policy=/usr/sbin/policy-rc.d made_policy=0 log="${TMPDIR:-/tmp}/itb-apt.log"
+  local start=$SECONDS policy=/usr/sbin/policy-rc.d made_policy=0 log
+  log="$(mktemp "${TMPDIR:-/tmp}/itb-apt.XXXXXX.log")"
   # Packages must not start services (the postgresql package would start its
   # system cluster): a temporary policy-rc.d says no, unless one is already there.
   if [ ! -e "$policy" ]; then
@@ -43,11 +44,11 @@ itb_ensure_system_packages() {
     "${sudo[@]}" chmod 755 "$policy"
     made_policy=1
   fi
-  local rc=0
+  # Another run installing at the same time holds the dpkg lock: wait for it.
+  local rc=0 apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
   {
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-      "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends "${missing[@]}"
+    "${apt[@]}" update -qq &&
+      "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}"
   } >"$log" 2>&1 || rc=$?
   [ "$made_policy" -eq 1 ] && "${sudo[@]}" rm -f "$policy"
   if [ "$rc" -ne 0 ]; then
@@ -57,6 +58,7 @@ itb_ensure_system_packages() {
     echo "scripts/test: FAILED: apt-get install ${missing[*]} exited $rc: $reason (log: $log)" >&2
     return 1
   fi
+  rm -f "$log"
   itb_have_postgres || { echo "scripts/test: FAILED: postgresql installed but no server binaries in /usr/lib/postgresql/*/bin" >&2; return 1; }
   itb_have_chromium || { echo "scripts/test: FAILED: chromium installed but /usr/bin/chromium is missing" >&2; return 1; }
   echo "   installed ${missing[*]} in $((SECONDS - start)) s"
