@@ -9,6 +9,8 @@ import http.client
 import struct
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -155,6 +157,37 @@ def test_a_broken_postgres_start_fails_with_one_clear_line(
     assert "\n" not in message
     assert "initdb" in message
     assert "no-such-bin" in message
+
+
+def test_a_server_that_refuses_to_start_fails_with_its_log_line_and_leaves_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(pgcluster._SETTINGS, "shared_buffers", "'plenty'")
+    before = set(Path(tempfile.gettempdir()).glob("itb-pg-*"))
+    with pytest.raises(pgcluster.ClusterError) as raised:
+        pgcluster.start_cluster()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("pg_ctl start")
+    assert "shared_buffers" in message  # the server log's FATAL line
+    assert set(Path(tempfile.gettempdir()).glob("itb-pg-*")) == before
+
+
+def test_the_watchdog_stops_the_cluster_when_its_owner_is_killed() -> None:
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        cluster = pgcluster.start_cluster(owner_pid=owner.pid)
+        pid = pgcluster._postmaster_pid(cluster.data)
+        assert pid is not None
+        assert pgcluster._alive(pid)
+    finally:
+        owner.kill()  # SIGKILL: no trap, no finaliser runs
+        owner.wait()
+    deadline = time.monotonic() + 30
+    while cluster.base.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not cluster.base.exists()
+    assert not pgcluster._alive(pid)
 
 
 def test_the_cluster_command_line_starts_and_stops_a_private_cluster() -> None:

@@ -132,10 +132,22 @@ def _tool(cluster_base: Path, argv: list[str], timeout: float) -> subprocess.Com
 
 
 def _last_line(*texts: str) -> str:
-    """The most telling line of a tool's output or a server log: a FATAL/ERROR line if any."""
-    lines = [line.strip() for text in texts for line in text.splitlines() if line.strip()]
-    telling = [line for line in lines if re.search(r"FATAL|ERROR|PANIC|error|denied", line)]
-    return (telling or lines or ["(no output)"])[-1]
+    """The most telling line of a tool's output or a server log, on one line.
+
+    The last FATAL/ERROR line, with the LOG/DETAIL/HINT line just before it (the
+    server says *which* setting was wrong there), without log timestamps.
+    """
+    stamp = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+ \w+ \[\d+\] ")
+    lines = [stamp.sub("", line.strip()) for text in texts for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    telling = [i for i, line in enumerate(lines) if re.search(r"FATAL|ERROR|PANIC|error", line)]
+    if not telling:
+        return lines[-1] if lines else "(no output)"
+    last = telling[-1]
+    before = lines[last - 1] if last > 0 else ""
+    if re.match(r"(LOG|DETAIL|HINT|WARNING):", before):
+        return f"{before} / {lines[last]}"
+    return lines[last]
 
 
 def start_cluster(*, owner_pid: int | None = None, attempts: int = 3) -> Cluster:
@@ -324,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _watch(args.owner, Path(args.dir))
     except ClusterError as error:
-        print(f"PostgreSQL private cluster: {error}", file=sys.stderr)
+        what = "did not start" if args.command == "start" else f"{args.command} failed"
+        print(f"PostgreSQL private cluster {what}: {error}", file=sys.stderr)
         return 1
     return 0
 
