@@ -6,6 +6,7 @@ If one of these fails, the fixtures in tests/support/ are broken, not the produc
 from __future__ import annotations
 
 import http.client
+import shutil
 import struct
 import subprocess
 import sys
@@ -163,14 +164,19 @@ def test_a_server_that_refuses_to_start_fails_with_its_log_line_and_leaves_nothi
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(pgcluster._SETTINGS, "shared_buffers", "'plenty'")
-    before = set(Path(tempfile.gettempdir()).glob("itb-pg-*"))
-    with pytest.raises(pgcluster.ClusterError) as raised:
-        pgcluster.start_cluster()
+    parent = Path(tempfile.mkdtemp(prefix="itb-test-"))  # /tmp: the postgres user must get in
+    parent.chmod(0o755)
+    monkeypatch.setenv("ITB_TEST_PG_TMPDIR", str(parent))
+    try:
+        with pytest.raises(pgcluster.ClusterError) as raised:
+            pgcluster.start_cluster()
+        assert list(parent.iterdir()) == []  # the half-made cluster is gone
+    finally:
+        shutil.rmtree(parent)
     message = str(raised.value)
     assert "\n" not in message
     assert message.startswith("pg_ctl start")
-    assert "shared_buffers" in message  # the server log's FATAL line
-    assert set(Path(tempfile.gettempdir()).glob("itb-pg-*")) == before
+    assert 'invalid value for parameter "shared_buffers"' in message  # the server log's line
 
 
 def test_the_watchdog_stops_the_cluster_when_its_owner_is_killed() -> None:
