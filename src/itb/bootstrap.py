@@ -1,35 +1,30 @@
 """The one composition root: reviewed data and adapters wired into the services.
 
-Entrypoints (CLI, API) call these functions; nothing here runs at import time.
+Entrypoints (CLI, API) reach data and files only through these functions.
+The catalog of reviewed data is parsed once, on first use, and shared;
+nothing here runs at import time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from itb.adapters.cohort_output import write_trial_output
-from itb.adapters.datafiles import load_data_table, read_toml_file
+from itb.adapters.datafiles import data_files_digest, load_data_table, read_toml_file
 from itb.adapters.report_files import write_course_report
 from itb.adapters.run_output import write_output_dir, write_pump_run, write_pump_run_files
 from itb.adapters.scenario_files import builtin_scenario_names, load_builtin_scenario_table
-from itb.domain.clinical.screening import parse_screening_protocol
-from itb.domain.clinical.titration import parse_titration_rules
-from itb.domain.drug import parse_drugs
-from itb.domain.pump import PumpPreset, parse_catheters, parse_discrepancy_tolerance, parse_presets
+from itb.services.catalog import Catalog, build_catalog
 from itb.services.cohort_trial import TrialSpec, parse_trial, run_trial
-from itb.services.pump_run import PumpCatalog, PumpRunResult, run_pump
+from itb.services.pump_run import PumpRunResult, run_pump
 from itb.services.pump_spec import PumpSpec, parse_pump_spec
 from itb.services.pump_summary import highlights
-from itb.services.scenario import (
-    Scenario,
-    ScenarioCatalog,
-    ScenarioResult,
-    parse_scenario,
-    run_scenario,
-)
+from itb.services.scenario import Scenario, ScenarioResult, parse_scenario, run_scenario
 from itb.simulation.cohort_trial import TrialSetup as CohortTrialSetup
 from itb.simulation.course import CourseSettings
 from itb.simulation.population import Population
@@ -39,53 +34,58 @@ __all__ = [
     "DemoRun",
     "builtin_scenario",
     "builtin_scenario_names",
+    "catalog",
     "cohort_setup",
+    "data_version",
     "example_pump_specs",
     "load_cohort_trial",
     "load_pump_spec",
     "load_scenario",
-    "pump_catalog",
-    "pump_presets",
+    "read_toml",
     "run_cohort_trial",
     "run_pump_demo",
     "run_pump_spec",
     "run_scenario_course",
-    "scenario_catalog",
     "write_cohort_trial",
     "write_course_report",
     "write_pump_run",
 ]
 
 
-def pump_presets() -> dict[str, PumpPreset]:
-    """Pump presets from itb/data/pumps.toml."""
-    return parse_presets(load_data_table("pumps"))
+@cache
+def data_version() -> str:
+    """A short hash of every reviewed data file (it changes when any number changes)."""
+    return data_files_digest()[:12]
 
 
-def pump_catalog() -> PumpCatalog:
-    """Presets, catheters, drug products and refill tolerance from itb/data."""
-    return PumpCatalog(
-        presets=pump_presets(),
-        catheters=parse_catheters(load_data_table("catheters")),
-        drugs=parse_drugs(load_data_table("drugs")),
-        tolerance=parse_discrepancy_tolerance(load_data_table("refill")),
-    )
+@cache
+def catalog() -> Catalog:
+    """The reviewed data of ``itb/data``, parsed once."""
+    return build_catalog(load_data_table)
 
 
-def load_pump_spec(path: Path) -> PumpSpec:
+def read_toml(path: Path, *, field: str) -> dict[str, Any]:
+    """A user's TOML file (one-line InvalidValue naming ``field`` on any problem)."""
+    return read_toml_file(path, field=field)
+
+
+# ------------------------------------------------------------------ pump runs
+
+
+def load_pump_spec(path: Path, *, field: str = "SPEC.toml") -> PumpSpec:
     """Read and validate a pump-run spec file (one-line InvalidValue on any problem)."""
-    return parse_pump_spec(read_toml_file(path, field="SPEC.toml"))
+    return parse_pump_spec(read_toml_file(path, field=field))
 
 
 def run_pump_spec(spec: PumpSpec, days: float | None) -> PumpRunResult:
     """Run a validated spec against the reviewed data."""
-    return run_pump(spec, days, pump_catalog())
+    return run_pump(spec, catalog(), days=days)
 
 
 def example_pump_specs() -> list[Path]:
-    """The example pump specs shipped in the repository (examples/pump/*.toml), sorted."""
-    root = Path(__file__).resolve().parents[2] / "examples" / "pump"
-    return sorted(root.glob("*.toml"))
+    """The example pump specs shipped with the package (``itb/data/pump_examples``), sorted."""
+    folder = resources.files("itb.data").joinpath("pump_examples")
+    return sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(".toml"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +106,7 @@ def run_pump_demo(spec_paths: Sequence[Path], out_dir: Path) -> tuple[list[DemoR
     runs: list[DemoRun] = []
     for path in spec_paths:
         spec = load_pump_spec(path)
-        result = run_pump(spec, None, pump_catalog())
+        result = run_pump(spec, catalog())
         runs.append(
             DemoRun(
                 path,
@@ -146,19 +146,9 @@ def run_pump_demo(spec_paths: Sequence[Path], out_dir: Path) -> tuple[list[DemoR
 # ------------------------------------------------------------------ scenarios
 
 
-def scenario_catalog() -> ScenarioCatalog:
-    """Pump data, the patient model table, titration rules and the screening protocol."""
-    return ScenarioCatalog(
-        pump=pump_catalog(),
-        patient_table=load_data_table("patient"),
-        rules=parse_titration_rules(load_data_table("titration")),
-        screening=parse_screening_protocol(load_data_table("screening")),
-    )
-
-
-def load_scenario(path: Path) -> Scenario:
+def load_scenario(path: Path, *, field: str = "SCENARIO.toml") -> Scenario:
     """Read and validate a scenario file (one-line InvalidValue on any problem)."""
-    return parse_scenario(read_toml_file(path, field="SCENARIO.toml"))
+    return parse_scenario(read_toml_file(path, field=field))
 
 
 def builtin_scenario(name: str) -> Scenario:
@@ -173,9 +163,7 @@ def run_scenario_course(
     sample_every_h: float | None = None,
 ) -> ScenarioResult:
     """Run a validated scenario against the reviewed data."""
-    return run_scenario(
-        scenario, scenario_catalog(), progress=progress, sample_every_h=sample_every_h
-    )
+    return run_scenario(scenario, catalog(), progress=progress, sample_every_h=sample_every_h)
 
 
 # ------------------------------------------------------------------ virtual cohort trials
@@ -186,35 +174,30 @@ def cohort_setup() -> CohortTrialSetup:
 
     The trial's own seed, size, horizon and arms are filled in by ``run_cohort_trial``.
     """
-    patient = load_data_table("patient")
-    course = CourseSettings.from_table(patient)
+    cat = catalog()
     return CohortTrialSetup(
         seed=0,
         patients=0,
         horizon_days=0,
         arms=(),
-        population=Population.from_table(patient),
-        course=course,
-        rules=parse_titration_rules(load_data_table("titration")),
-        data=CohortData.from_table(load_data_table("cohort")),
-        presets=pump_presets(),
-        catheter_ml_per_cm=parse_catheters(load_data_table("catheters"))["prometra_catheter"][1],
-        tolerance=parse_discrepancy_tolerance(load_data_table("refill")),
+        population=Population.from_table(cat.patient_table),
+        course=CourseSettings.from_table(
+            cat.patient_table, cat.protocol.goal(), cat.library.hard_max_by_rule_group()
+        ),
+        rules=cat.titration,
+        data=CohortData.from_table(cat.cohort_table),
+        presets=cat.presets,
+        catheter_ml_per_cm={k: f.volume_ml_per_cm for k, f in cat.catheters.items()},
+        tolerance=cat.refill_tolerance,
+        goal=cat.protocol.goal(),
+        dose_hard_max_mcg_per_day=cat.library.hard_max_by_rule_group(),
     )
 
 
-def load_cohort_trial(path: Path) -> TrialSpec:
+def load_cohort_trial(path: Path, *, field: str = "TRIAL.toml") -> TrialSpec:
     """Read and validate a trial file (one-line InvalidValue on any problem)."""
-    patient = load_data_table("patient")
-    course = CourseSettings.from_table(patient)
-    drugs = parse_drugs(load_data_table("drugs"))
-    return parse_trial(
-        read_toml_file(path, field="TRIAL.toml"),
-        presets=pump_presets(),
-        products_mcg_per_ml=drugs.concentrations_mcg_per_ml(for_pump=True),
-        default_visit_days=round(course.visit_interval_days),
-        default_inpatient_days=course.inpatient_titration_days,
-    )
+    cat = catalog()
+    return parse_trial(read_toml_file(path, field=field), cat)
 
 
 def run_cohort_trial(

@@ -130,7 +130,7 @@ def test_missing_file_and_missing_days_are_bad_input(
     assert "SPEC.toml" in err
     code, _, err = run_main(["pump", "run", str(spec_file)], capsys)
     assert code == 2
-    assert err.startswith("error: days = None is not allowed")
+    assert err.startswith("error: --days = None is not allowed")
 
 
 def test_unreadable_spec_files_are_bad_input(

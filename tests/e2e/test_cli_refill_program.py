@@ -133,8 +133,9 @@ def test_refill_plan_rich_output(spec_file: Path) -> None:
         (["--at", "05/01/2026"], "--at"),
         (["--at", "2025-12-01"], "--at"),
         (["--holiday", "next friday"], "--holiday"),
-        (["--margin-days", "-2"], "margin_days"),
-        (["--new-concentration", "-5"], "concentration_mcg_per_ml"),
+        (["--margin-days", "-2"], "--margin-days"),
+        (["--new-concentration", "-5"], "--new-concentration"),
+        (["--new-concentration", "3000"], "--new-concentration"),
     ],
 )
 def test_refill_plan_bad_input_is_one_line_and_exit_2(
@@ -177,7 +178,8 @@ def test_refill_check_json_verdicts() -> None:
     # allowed: 14.5 % of 14 mL programmed = 2.03 mL (refill.toml)
     assert data["allowed_ml"] == pytest.approx(0.145 * 14.0)
     assert "over-infusion" in data["advice"]
-    assert data["tolerance"]["rate_tolerance_pct"] == 14.5
+    assert data["tolerance"]["accuracy_band_pct"] == 14.5
+    assert data["watch"] == ["overdose", "withdrawal"]
 
 
 def test_refill_check_negative_volume_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
@@ -187,7 +189,7 @@ def test_refill_check_negative_volume_is_refused(capsys: pytest.CaptureFixture[s
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1
-    assert "expected_ml" in err
+    assert "--expected-ml" in err
     code, _, err = run_main(
         [
             "refill",
@@ -202,7 +204,7 @@ def test_refill_check_negative_volume_is_refused(capsys: pytest.CaptureFixture[s
         capsys,
     )
     assert code == 2
-    assert "programmed_since_fill_ml" in err
+    assert "--programmed-since-fill-ml" in err
 
 
 # ---------------------------------------------------------------- program check
@@ -226,7 +228,7 @@ def test_program_check_json_reports_findings_and_review(spec_file: Path) -> None
             "--json",
         ],
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # blocked: a check that failed
     data = json.loads(result.stdout)
     assert data["blocked"] is True
     assert data["verification_required"] is True
@@ -281,9 +283,11 @@ def test_program_check_increase_limits_by_origin_and_age(
             "--json",
         ],
     )
-    assert result.exit_code == 0, result.output
-    codes = {f["code"] for f in json.loads(result.stdout)["findings"]}
+    data = json.loads(result.stdout)
+    codes = {f["code"] for f in data["findings"]}
     assert ("large_dose_change" in codes) == blocked
+    # exit 1 when the change cannot be committed as given (blocked, or a reason is needed)
+    assert result.exit_code == (1 if data["blocked"] or data["needs_override_reason"] else 0)
 
 
 def test_program_check_concentration_mismatch(spec_file: Path) -> None:
@@ -307,7 +311,7 @@ def test_program_check_concentration_mismatch(spec_file: Path) -> None:
 
 def test_program_check_rich_output(spec_file: Path) -> None:
     result = runner.invoke(app, ["program", "check", str(spec_file), "--dose-mcg-per-day", "11520"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert "Review: old and new side by side" in result.stdout
     assert "unit_mixup" in result.stdout
     assert "BLOCKED" in result.stdout
@@ -320,7 +324,7 @@ def test_program_check_rich_output(spec_file: Path) -> None:
         (["--dose-mcg-per-day", "100", "--flex-step", "6am=10"], "--flex-step"),
         (["--dose-mcg-per-day", "100", "--flex-step", "25:00=10"], "--flex-step"),
         (["--dose-mcg-per-day", "100", "--origin", "brain"], "--origin"),
-        (["--dose-mcg-per-day", "100", "--age-years", "-1"], "age_years"),
+        (["--dose-mcg-per-day", "100", "--age-years", "-1"], "--age-years"),
         (["--dose-mcg-per-day", "100", "--at", "tomorrow"], "--at"),
     ],
 )
@@ -351,17 +355,32 @@ unfinished = true
 """
 
 
-def test_program_audit_finds_the_ismp_error_in_a_spec(tmp_path: Path) -> None:
+def test_program_audit_finds_the_ismp_error_in_a_spec(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "audit.toml"
+    # the drug library in the pump refuses the per-hour vs per-day error before anything runs
     path.write_text(SPEC + AUDIT_EVENTS, encoding="utf-8")
+    code, out, err = run_main(["program", "audit", str(path), "--days", "5"], capsys)
+    assert code == 2
+    assert out == ""
+    assert "prescription.every_day[1].rate_mcg_per_h" in err
+    assert "no part of a program may run faster than the daily hard maximum" in err
+    # a spec that records the error as a declared hazard is replayed and audited
+    path.write_text(
+        'declared_hazard = "the ISMP flex-step error, as it happened"\n' + SPEC + AUDIT_EVENTS,
+        encoding="utf-8",
+    )
     result = runner.invoke(app, ["program", "audit", str(path), "--days", "5", "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # blocked events: a failed audit
     data = json.loads(result.stdout)
-    first, second = data["checked_events"]
+    implant, first, second = data["checked_events"]
+    assert implant["event"] is None  # the programming at implant is checked too
+    assert implant["findings"] == [] or not implant["blocked"]
     assert first["kind"] == "reprogram"
     assert "unit_mixup" in {f["code"] for f in first["findings"]}
     assert "update_incomplete" in {f["code"] for f in second["findings"]}
     assert data["blocked_events"] == 2
     rich = runner.invoke(app, ["program", "audit", str(path), "--days", "5"])
-    assert rich.exit_code == 0, rich.output
+    assert rich.exit_code == 1, rich.output
     assert "would have been blocked" in rich.stdout

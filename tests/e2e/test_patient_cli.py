@@ -24,7 +24,10 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_validate_json_passes_every_row() -> None:
     result = runner.invoke(app, ["validate", "--json"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)
+    report = json.loads(result.output)
+    assert report["passed"] is True
+    assert report["failed"] == []
+    rows = report["rows"]
     ids = {r["id"] for r in rows}
     expected = {f"T{i}" for i in range(1, 17)}
     assert expected <= {i.rstrip("abc") for i in ids}
@@ -40,7 +43,7 @@ def test_validate_is_stable_for_another_seed() -> None:
     # so another seed must pass too.
     result = runner.invoke(app, ["validate", "--json", "--seed", "1"])
     assert result.exit_code == 0, result.output
-    assert all(r["passed"] for r in json.loads(result.output))
+    assert all(r["passed"] for r in json.loads(result.output)["rows"])
 
 
 def test_validate_exits_one_when_a_row_fails(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,7 +59,9 @@ def test_validate_exits_one_when_a_row_fails(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(validate_cli, "run_validation", one_failing_row)
     result = runner.invoke(app, ["validate", "--json"])
     assert result.exit_code == 1
-    assert [r["passed"] for r in json.loads(result.output)] == [False, True]
+    report = json.loads(result.output)
+    assert [r["passed"] for r in report["rows"]] == [False, True]
+    assert report == {**report, "passed": False, "failed": ["T1"]}
     table = runner.invoke(app, ["validate"])
     assert table.exit_code == 1
     assert "FAIL" in table.output

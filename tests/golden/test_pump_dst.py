@@ -10,15 +10,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from itb.bootstrap import load_pump_spec, pump_catalog
-from itb.services.pump_run import PumpRunResult, WallClock, run_pump
+from itb.bootstrap import catalog, load_pump_spec
+from itb.services.pump_run import PumpRunResult, run_pump
+from itb.services.wall_clock import WallClock
 
 SPEC = Path(__file__).parent / "data" / "dst_flex_shift.toml"
 
 
 @pytest.fixture(scope="module")
 def result() -> PumpRunResult:
-    return run_pump(load_pump_spec(SPEC), None, pump_catalog())
+    return run_pump(load_pump_spec(SPEC), catalog(), days=None)
 
 
 def _edges(result: PumpRunResult, rising: bool) -> list[datetime]:

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from itb.bootstrap import load_pump_spec, pump_catalog, pump_presets
-from itb.domain.pump import Bolus, CatheterSpec, ProgrammingSession, Pump
+from itb.bootstrap import catalog, load_pump_spec
+from itb.domain.pump import Bolus, ProgrammingSession, Pump
 from itb.domain.units import DAYS_PER_YEAR, HOURS_PER_DAY
-from itb.services.pump_run import PumpRunResult, WallClock, run_pump, to_prescription
+from itb.services.pump_plan import to_prescription
+from itb.services.pump_run import PumpRunResult, run_pump
 from itb.services.pump_spec import FlexRx, PumpSpec
+from itb.services.wall_clock import WallClock
 
 SPEC = Path(__file__).resolve().parents[2] / "examples" / "pump" / "seven_years_flex.toml"
 SECONDS = 1.0 / 3600.0
@@ -31,16 +33,13 @@ def spec() -> PumpSpec:
 
 @pytest.fixture(scope="module")
 def result(spec: PumpSpec) -> PumpRunResult:
-    return run_pump(spec, None, pump_catalog())
+    return run_pump(spec, catalog(), days=None)
 
 
 def _predicted_at_start(spec: PumpSpec) -> tuple[float, float]:
     """Build the same pump with the domain API alone and ask its battery model."""
-    preset = pump_presets()[spec.pump.preset]
-    label, ml_per_cm, _ = pump_catalog().catheters[spec.catheter.family]
-    catheter = CatheterSpec(
-        spec.catheter.family, label, spec.catheter.implanted_length_cm, ml_per_cm
-    )
+    preset = catalog().presets[spec.pump.preset]
+    catheter = catalog().catheter(spec.catheter.family, spec.catheter.implanted_length_cm)
     clock = WallClock(spec.pump.implanted_at, spec.pump.timezone)
     pump = Pump(preset, catheter, pump_clock_offset_h=clock.pump_clock_offset_h(0.0))
     pump.fill(0.0, spec.fill.volume_ml, spec.fill.concentration_mcg_per_ml)
@@ -90,7 +89,7 @@ def test_eri_and_eos_sound_when_the_battery_model_predicts(
 def test_eri_agrees_with_the_battery_closed_form(spec: PumpSpec, result: PumpRunResult) -> None:
     """Drain per day = d0 + d1 * mL/day: ERI when the priming volume plus the flex
     program's mean volume have used the capacity (within the flex cycle's phase)."""
-    battery = pump_presets()[spec.pump.preset].battery
+    battery = catalog().presets[spec.pump.preset].battery
     assert battery is not None
     assert isinstance(spec.prescription, FlexRx)
     conc = spec.fill.concentration_mcg_per_ml

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from itb import bootstrap
+from itb.bootstrap import catalog
+from itb.services.cohort_trial import default_arm
 from itb.simulation.cohort_runner import run_chunks_dask, run_chunks_local
-from itb.simulation.vector_engine import ArmPolicy
 
 
 def test_dask_local_cluster_matches_the_single_process_run() -> None:
@@ -15,7 +16,10 @@ def test_dask_local_cluster_matches_the_single_process_run() -> None:
         seed=3,
         patients=24,
         horizon_days=60,
-        arms=(ArmPolicy("a", refill_margin_days=0), ArmPolicy("b", refill_margin_days=10)),
+        arms=(
+            default_arm(catalog(), "a", refill_margin_days=0),
+            default_arm(catalog(), "b", refill_margin_days=10),
+        ),
     )
     seen: list[int] = []
     on_dask = run_chunks_dask(setup, chunk_size=5, workers=2, on_progress=seen.append)

@@ -4,9 +4,12 @@ The reference is a plain single-patient driver written here on the domain
 objects only: ``Pump`` (fill, ProgrammingSession, perform_refill with its bridge
 bolus, request_patient_bolus, faults, ``advance_to``) -> ``DeliverySegment``
 list -> ``itb.domain.patient.simulate`` (exact per constant segment), with the
-same clinic rules (refill policy, missed refills, label titration through
-``plan_next_step``, revisions, restarts, patients asking for boluses at set hours
-when above goal) and the same random draws (the patient's and its pump stream).
+same clinic rules — the production ones of :mod:`itb.domain.clinical.care`
+(``assess`` on the scored MAS and signs, ``choose_concentration``,
+``refill_day``) and ``plan_next_step`` with the drug library's cap — plus the
+arm's policy (fixed-interval refills, missed refills, revisions, restarts,
+patients asking for boluses at set hours when above goal) and the same random
+draws (the patient's and its pump stream).
 Hypothesis draws the patient (seed, index) and the schedule (pump, program
 shape, boluses, policy, doses, hazards of all five fault kinds, horizon).
 
@@ -26,8 +29,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from itb import bootstrap
 from itb.adapters.datafiles import load_data_table
-from itb.domain.clinical.titration import Assessment, Phase, parse_titration_rules, plan_next_step
+from itb.domain.clinical.care import assess, choose_concentration, refill_day
+from itb.domain.clinical.titration import Phase, plan_next_step, rule_group
 from itb.domain.patient import PatientParameters, PatientState, observe, simulate
 from itb.domain.provenance import Sourced
 from itb.domain.pump import (
@@ -41,13 +46,11 @@ from itb.domain.pump import (
     Pump,
     PumpPreset,
     Verdict,
-    parse_catheters,
-    parse_discrepancy_tolerance,
-    parse_presets,
     perform_refill,
     time_calculated_volume_reaches,
 )
 from itb.domain.units import HOURS_PER_DAY
+from itb.services.cohort_trial import default_arm
 from itb.simulation.arm_program import ProgramShape
 from itb.simulation.cohort import CohortArrays
 from itb.simulation.population import Population, draw_patient
@@ -63,14 +66,14 @@ from itb.simulation.vector_engine import (
     run_arm,
 )
 
-PATIENT = load_data_table("patient")
-POPULATION = Population.from_table(PATIENT)
-RULES = parse_titration_rules(load_data_table("titration"))
+CATALOG = bootstrap.catalog()
+POPULATION = Population.from_table(CATALOG.patient_table)
+RULES = CATALOG.titration
 DATA = CohortData.from_table(load_data_table("cohort"))
-PRESETS = parse_presets(load_data_table("pumps"))
-ML_PER_CM = parse_catheters(load_data_table("catheters"))["prometra_catheter"][1]
-TOLERANCE = parse_discrepancy_tolerance(load_data_table("refill"))
-GOAL_MARGIN = 0.4
+PRESETS = CATALOG.presets
+TOLERANCE = CATALOG.refill_tolerance
+GOAL = CATALOG.protocol.goal()
+HARD_MAX = CATALOG.library.hard_max_by_rule_group()
 ALARM_EVENT = {
     "low_reservoir": "low_reservoir",
     "empty_reservoir": "empty_reservoir",
@@ -101,7 +104,8 @@ def domain_run(
     acc = float(accuracy_factors(draws, data, preset)[0])
     length = float(catheter_lengths_cm(draws, data)[0])
     fday = fault_days(draws, data)[0]
-    pump = Pump(preset, CatheterSpec("c", "catheter", length, ML_PER_CM), accuracy_factor=acc)
+    ml_per_cm = CATALOG.catheters[policy.catheter].volume_ml_per_cm
+    pump = Pump(preset, CatheterSpec("c", "catheter", length, ml_per_cm), accuracy_factor=acc)
     cap = preset.reservoir_ml
     thr = policy.low_reservoir_alarm_ml
     conc = policy.initial_concentration_mcg_per_ml
@@ -115,23 +119,23 @@ def domain_run(
     concs = sorted(policy.concentrations_mcg_per_ml)
     hours = sorted(set(policy.patient_bolus_request_hours)) if pb is not None else []
 
+    last_fill_day = 0
+    max_days = data.max_refill_interval_days.value
+
     def schedule(day: int) -> float:
         if policy.refill == "interval":
-            nxt = float(day + policy.refill_interval_days)
-        else:
-            t = time_calculated_volume_reaches(pump, thr)
-            nxt = (
-                math.inf if t is None else math.floor(t / HOURS_PER_DAY) - policy.refill_margin_days
+            # the arm's fixed interval (a policy under study), within the drug's stability
+            nxt = min(float(day + policy.refill_interval_days), last_fill_day + max_days)
+            return max(nxt, day + 1.0)
+        return float(
+            refill_day(
+                now_h=day * HOURS_PER_DAY,
+                last_fill_h=last_fill_day * HOURS_PER_DAY,
+                low_alarm_t_h=time_calculated_volume_reaches(pump, thr),
+                margin_days=policy.refill_margin_days,
+                max_days_in_pump=max_days,
             )
-        return min(max(nxt, day + 1.0), day + data.max_refill_interval_days.value)
-
-    def daily_ml(t0: float) -> float:
-        total = 0.0
-        for a, b, _ in shape.day_pieces():
-            p = pump.prescription
-            rate = pump.program_rate_ml_per_h(p.program, conc, t0 + (a + b) / 2)
-            total = total + rate * (b - a)
-        return total
+        )
 
     next_refill = schedule(0)
     attempt = 0
@@ -190,12 +194,15 @@ def domain_run(
             if u < data.missed_refill_probability.value:
                 next_refill = day + data.missed_refill_delay_days.value
             else:
-                new_conc = conc
-                if (
-                    policy.step_up_below_days > 0
-                    and (cap - thr) / daily_ml(t0) < policy.step_up_below_days
-                ):
-                    new_conc = min((c for c in concs if c > conc), default=conc)
+                stronger = choose_concentration(
+                    dose_mcg_per_day=shape.program(dose).daily_dose_mcg(),
+                    concentration_mcg_per_ml=conc,
+                    strengths_mcg_per_ml=concs,
+                    usable_ml=cap - thr,
+                    margin_days=policy.refill_margin_days,
+                    min_interval_days=policy.min_refill_interval_days,
+                )
+                new_conc = conc if stronger is None else stronger
                 rx = None
                 if new_conc != conc:
                     dose = _clip(dose, new_conc, preset, shape)
@@ -212,12 +219,9 @@ def domain_run(
                 assert report.discrepancy.verdict in Verdict
                 conc = new_conc
                 refill_days.append(day)
+                last_fill_day = day
                 next_refill = schedule(day)
-        inadequate = False
-        if obs is not None:
-            side = obs.overdose_stage > 0
-            adequate = obs.mas <= params.pd.mas_floor + GOAL_MARGIN
-            inadequate = not side and not adequate
+        wants_bolus = obs is not None and GOAL.above(obs.mas) and obs.overdose_stage == 0
         if policy.titration == "label" and obs is not None and _visit(policy, day, horizon_days):
             step = plan_next_step(
                 RULES,
@@ -227,13 +231,10 @@ def domain_run(
                 if day <= policy.inpatient_titration_days
                 else Phase.MAINTENANCE,
                 current_dose_mcg_per_day=dose,
-                assessment=Assessment.SIDE_EFFECTS
-                if side
-                else Assessment.ADEQUATE
-                if adequate
-                else Assessment.INADEQUATE,
+                assessment=assess(obs.mas, obs.overdose_stage > 0, GOAL),
                 hours_since_implant=t0,
                 hours_since_last_change=t0 - last_change,
+                max_dose_mcg_per_day=HARD_MAX[rule_group(RULES, params.origin, params.age_years)],
             )
             if step.dose_mcg_per_day != dose:
                 last_change = t0
@@ -246,7 +247,7 @@ def domain_run(
         segments = []
         for h in hours:
             segments += pump.advance_to(t0 + h)
-            if inadequate:
+            if wants_bolus:
                 pump.request_patient_bolus(t0 + h)
         segments += pump.advance_to(t0 + HOURS_PER_DAY)
         state = simulate(params, segments, [t0 + HOURS_PER_DAY], state)[-1]
@@ -284,8 +285,8 @@ schedules = st.fixed_dictionaries(
         "threshold": st.sampled_from([1.0, 2.0, 3.5, 5.0]),
         "titration": st.sampled_from(["label", "hold"]),
         "conc": st.sampled_from([500.0, 1000.0, 2000.0]),
-        "step_up": st.sampled_from([0.0, 20.0, 40.0]),
-        "dose": st.floats(60.0, 6000.0),
+        "step_up": st.sampled_from([None, 20.0, 40.0]),
+        "dose": st.floats(60.0, 1199.0),
         "horizon": st.integers(20, 420),
         "miss": st.sampled_from([0.0, 0.2, 0.5]),
         "hazard": st.sampled_from([0.0, 1.0, 4.0]),
@@ -338,8 +339,9 @@ def _shape(s: dict[str, Any]) -> ProgramShape:
 
 def _vector_and_domain(s: dict[str, Any]) -> tuple[Any, dict[str, Any], PatientParameters]:
     params = draw_patient(POPULATION, s["seed"], s["k"])
-    policy = ArmPolicy(
-        name="test",
+    policy = default_arm(
+        CATALOG,
+        "test",
         pump=s["pump"],
         refill=s["refill"],
         refill_interval_days=s["interval"],
@@ -348,7 +350,7 @@ def _vector_and_domain(s: dict[str, Any]) -> tuple[Any, dict[str, Any], PatientP
         titration=s["titration"],
         visit_interval_days=s["visit"],
         initial_concentration_mcg_per_ml=s["conc"],
-        step_up_below_days=s["step_up"],
+        min_refill_interval_days=s["step_up"],
         replacement_after_eri_days=10_000,
         program=_shape(s),
         bridge_bolus=s["bridge"],
@@ -374,12 +376,14 @@ def _vector_and_domain(s: dict[str, Any]) -> tuple[Any, dict[str, Any], PatientP
         draws,
         policy=policy,
         preset=PRESETS[s["pump"]],
-        catheter_ml_per_cm=ML_PER_CM,
+        catheter_ml_per_cm=CATALOG.catheters[policy.catheter].volume_ml_per_cm,
         rules=RULES,
-        goal_margin_mas=GOAL_MARGIN,
+        goal=GOAL,
+        dose_hard_max_mcg_per_day=HARD_MAX,
         data=data,
         tolerance=TOLERANCE,
         horizon_days=s["horizon"],
+        dose_snapshot_day=365,
         record_events=True,
         trace=True,
     )

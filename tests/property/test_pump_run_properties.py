@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from itb.bootstrap import pump_catalog
+from itb.bootstrap import catalog as pump_catalog
 from itb.domain.errors import ITBError
-from itb.services.pump_run import PumpCatalog, run_pump
+from itb.services.catalog import Catalog as PumpCatalog
+from itb.services.pump_run import run_pump
 from itb.services.pump_spec import parse_pump_spec
 
 CATALOG: PumpCatalog = pump_catalog()
@@ -115,7 +116,7 @@ def test_a_run_conserves_drug_and_keeps_time_order(raw: dict[str, Any]) -> None:
         del raw["priming_bolus"]
     spec = parse_pump_spec(raw)
     try:
-        result = run_pump(spec, DAYS, CATALOG)
+        result = run_pump(spec, CATALOG, days=DAYS)
     except ITBError as exc:  # refused at its time (e.g. a bolus while another runs)
         refusal = str(exc)
     else:

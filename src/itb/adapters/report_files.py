@@ -135,7 +135,7 @@ def write_course_files(result: ScenarioResult, directory: Path) -> None:
             result.metrics["therapeutic_range"]["mas_low"],
             result.metrics["therapeutic_range"]["mas_high"],
         ),
-        low_reservoir_alarm_ml=result.scenario.protocol.low_reservoir_alarm_ml or 2.0,
+        low_reservoir_alarm_ml=result.low_reservoir_alarm_ml,
     )
     plot_dir = directory / "plots"
     plot_dir.mkdir()
@@ -233,6 +233,7 @@ def render_html(result: ScenarioResult, plots: dict[str, bytes]) -> str:
     for k, v in setting:
         parts.append(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>")
     parts.append("</table><table>")
+    run_proto = result.protocol
     protocol_rows = [
         (
             "Start",
@@ -240,12 +241,18 @@ def render_html(result: ScenarioResult, plots: dict[str, bytes]) -> str:
         ),
         (
             "Goal",
-            f"MAS <= {proto.goal_mas:g}; therapeutic band MAS {proto.therapeutic_mas[0]:g}-"
-            f"{proto.therapeutic_mas[1]:g}",
+            f"MAS <= {run_proto.goal_mas:g}; therapeutic band MAS "
+            f"{run_proto.therapeutic_mas_low:g}-{run_proto.therapeutic_mas_high:g}",
         ),
-        ("Check-ups", f"every {proto.checkup_every_days:g} days"),
-        ("Refills", f"{proto.refill_margin_days:g} days before the forecast low-reservoir alarm"),
-        ("Battery", f"replacement {proto.battery_replacement_days_before_eri:g} days before ERI"),
+        ("Check-ups", f"every {run_proto.checkup_every_days:g} days"),
+        (
+            "Refills",
+            f"{run_proto.refill_margin_days:g} days before the forecast low-reservoir alarm",
+        ),
+        (
+            "Battery",
+            f"replacement {run_proto.battery_replacement_days_before_eri:g} days before ERI",
+        ),
         ("Program", "day/night flex" if proto.flex else "simple continuous"),
     ]
     for k, v in protocol_rows:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from itb.domain.errors import InvalidValue
-from itb.domain.provenance import sourced
+from itb.domain.provenance import Sourced, sourced
 from itb.domain.units import require_non_negative, require_positive
 
 __all__ = ["DrugCatalog", "DrugProduct", "dilute", "dilution_volumes", "parse_drugs"]
@@ -20,12 +20,18 @@ __all__ = ["DrugCatalog", "DrugProduct", "dilute", "dilution_volumes", "parse_dr
 
 @dataclass(frozen=True, slots=True)
 class DrugProduct:
-    """A baclofen injection product."""
+    """A baclofen injection product and the pump kinds it may be filled into."""
 
     key: str
     label: str
-    concentration_mcg_per_ml: float
+    concentration: Sourced
     screening_only: bool
+    pump_kinds: tuple[str, ...] = ()
+
+    @property
+    def concentration_mcg_per_ml(self) -> float:
+        """The strength, mcg/mL."""
+        return self.concentration.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,30 +40,19 @@ class DrugCatalog:
 
     products: tuple[DrugProduct, ...]
     labelled_tolerance_pct: float
-    max_days_in_pump: float
+    stability: Sourced
+    """Days the drug may stay in the pump, with its source."""
+
+    @property
+    def max_days_in_pump(self) -> float:
+        """Days the drug may stay in the pump."""
+        return self.stability.value
 
     def concentrations_mcg_per_ml(self, *, for_pump: bool = True) -> tuple[float, ...]:
         """Available concentrations (mcg/mL); ``for_pump`` drops screening-only strengths."""
         return tuple(
             p.concentration_mcg_per_ml for p in self.products if not (for_pump and p.screening_only)
         )
-
-    def require_pump_concentration(self, concentration_mcg_per_ml: float) -> float:
-        """Accept a product strength or anything between 50 mcg/mL and the strongest (dilution).
-
-        Raises:
-            InvalidValue: outside what can be made from the products.
-        """
-        strengths = self.concentrations_mcg_per_ml(for_pump=False)
-        low, high = min(strengths), max(strengths)
-        if not low <= concentration_mcg_per_ml <= high:
-            raise InvalidValue(
-                "concentration_mcg_per_ml",
-                concentration_mcg_per_ml,
-                f"{low:g} to {high:g} (products {', '.join(f'{c:g}' for c in strengths)}; "
-                "others by dilution)",
-            )
-        return concentration_mcg_per_ml
 
 
 def parse_drugs(tables: Mapping[str, Any]) -> DrugCatalog:
@@ -66,14 +61,16 @@ def parse_drugs(tables: Mapping[str, Any]) -> DrugCatalog:
     for key, table in tables.items():
         if "concentration_mcg_per_ml" not in table:
             continue
+        kinds = table.get("pump_kinds", [])
+        if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+            raise InvalidValue(f"drugs.{key}.pump_kinds", kinds, "a list of pump kinds")
         products.append(
             DrugProduct(
                 key=key,
                 label=str(table.get("label", key)),
-                concentration_mcg_per_ml=sourced(
-                    table, "concentration_mcg_per_ml", where=f"drugs.{key}"
-                ).value,
+                concentration=sourced(table, "concentration_mcg_per_ml", where=f"drugs.{key}"),
                 screening_only=bool(table.get("screening_only", False)),
+                pump_kinds=tuple(kinds),
             )
         )
     return DrugCatalog(
@@ -81,7 +78,7 @@ def parse_drugs(tables: Mapping[str, Any]) -> DrugCatalog:
         labelled_tolerance_pct=sourced(
             tables["labelled_tolerance"], "concentration_within_pct", where="drugs"
         ).value,
-        max_days_in_pump=sourced(tables["stability"], "max_days_in_pump", where="drugs").value,
+        stability=sourced(tables["stability"], "max_days_in_pump", where="drugs"),
     )
 
 

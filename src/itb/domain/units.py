@@ -17,6 +17,7 @@ import math
 from itb.domain.errors import InvalidValue
 
 __all__ = [
+    "DAYS_PER_YEAR",
     "HOURS_PER_DAY",
     "HOURS_PER_YEAR",
     "MINUTES_PER_HOUR",

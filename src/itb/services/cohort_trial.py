@@ -18,6 +18,7 @@ from itb.domain.errors import InvalidValue
 from itb.domain.patient import Cause
 from itb.domain.pump import PatientBolusSettings, PumpKind, PumpPreset
 from itb.domain.units import DAYS_PER_YEAR
+from itb.services.catalog import Catalog
 from itb.services.toml_fields import Fields
 from itb.simulation.arm_program import PROGRAM_KINDS, ProgramShape
 from itb.simulation.cohort_runner import run_chunks
@@ -30,6 +31,7 @@ __all__ = [
     "MAX_HORIZON_YEARS",
     "MAX_PATIENTS",
     "TrialSpec",
+    "default_arm",
     "parse_trial",
     "run_trial",
 ]
@@ -48,7 +50,8 @@ ARM_KEYS = (
     "visit_interval_days",
     "initial_concentration_mcg_per_ml",
     "concentrations_mcg_per_ml",
-    "step_up_below_days",
+    "min_refill_interval_days",
+    "catheter",
     "replacement_after_eri_days",
     "program",
     "flex_steps",
@@ -103,21 +106,67 @@ def _num(f: Fields, key: str, lo: float, hi: float, default: float) -> float:
     return float(value)
 
 
-def _arm(
-    table: object,
-    where: str,
-    presets: Mapping[str, PumpPreset],
-    products: tuple[float, ...],
-    default_visit_days: int,
-    default_inpatient_days: int,
-) -> ArmPolicy:
-    f = Fields(table, where, ARM_KEYS)
-    d = ArmPolicy(name="default")
-    usable = sorted(
-        k for k, p in presets.items() if p.kind is not PumpKind.CONSTANT_FLOW and p.battery
+def default_arm(catalog: Catalog, name: str, **overrides: Any) -> ArmPolicy:
+    """An arm with the protocol's reviewed defaults (``protocol.toml``), overridden by
+    keyword (the same names as :class:`ArmPolicy`)."""
+    proto = catalog.protocol
+    pump = str(overrides.get("pump", _default_pump(catalog)))
+    preset = catalog.preset(pump, field="pump")
+    strengths = catalog.library.pump_strengths(preset.kind.value)
+    values: dict[str, Any] = {
+        "name": name,
+        "pump": pump,
+        "refill": "margin",
+        "refill_interval_days": round(proto["refill_interval_days"]),
+        "refill_margin_days": round(proto["refill_margin_travel_days"]),
+        "low_reservoir_alarm_ml": preset.low_reservoir_alarm_default_ml,
+        "titration": "label",
+        "inpatient_titration_days": round(proto["inpatient_titration_days"]),
+        "visit_interval_days": round(proto["cohort_visit_every_days"]),
+        "initial_concentration_mcg_per_ml": strengths[0],
+        "concentrations_mcg_per_ml": strengths,
+        "min_refill_interval_days": proto["min_refill_interval_days"],
+        "replacement_after_eri_days": round(proto["replacement_after_eri_days"]),
+        "program": ProgramShape(),
+        "bridge_bolus": False,
+        "patient_bolus": None,
+        "patient_bolus_request_hours": _request_hours(catalog),
+        "catheter": preset.default_catheter,
+    }
+    unknown = set(overrides) - set(values)
+    if unknown:
+        raise InvalidValue("arm", sorted(unknown)[0], ", ".join(sorted(values)))
+    values.update(overrides)
+    return ArmPolicy(**values)
+
+
+def _default_pump(catalog: Catalog) -> str:
+    """The first programmable preset with a battery (the labelled SynchroMed II-like 20 mL)."""
+    return _usable_pumps(catalog.presets)[0]
+
+
+def _usable_pumps(presets: Mapping[str, PumpPreset]) -> list[str]:
+    return sorted(
+        (k for k, p in presets.items() if p.kind is not PumpKind.CONSTANT_FLOW and p.battery),
+        key=lambda k: (presets[k].kind.value != "peristaltic", presets[k].reservoir_ml, k),
     )
-    pump = f.choice("pump", usable, default=d.pump)
+
+
+def _request_hours(catalog: Catalog) -> tuple[float, ...]:
+    proto = catalog.protocol
+    return (
+        proto["patient_bolus_request_morning_h"],
+        proto["patient_bolus_request_evening_h"],
+    )
+
+
+def _arm(table: object, where: str, catalog: Catalog) -> ArmPolicy:
+    f = Fields(table, where, ARM_KEYS)
+    presets = catalog.presets
+    pump = f.choice("pump", _usable_pumps(presets), default=_default_pump(catalog))
+    d = default_arm(catalog, "default", pump=pump)
     preset = presets[pump]
+    products = catalog.library.pump_strengths(preset.kind.value)
     concs: tuple[float, ...] = d.concentrations_mcg_per_ml
     if f.has("concentrations_mcg_per_ml"):
         raw = f.table["concentrations_mcg_per_ml"]
@@ -138,11 +187,15 @@ def _arm(
             "one of concentrations_mcg_per_ml: " + ", ".join(f"{c:g}" for c in concs),
         )
     lo_alarm, hi_alarm = preset.low_reservoir_alarm_min_ml, preset.low_reservoir_alarm_max_ml
-    shape = _program(f, preset)
-    patient_bolus, request_hours = _patient_bolus(f, preset)
+    shape = _program(f, preset, catalog)
+    patient_bolus, request_hours = _patient_bolus(f, preset, catalog)
     bridge = False
     if f.has("bridge_bolus"):
         bridge = f.boolean("bridge_bolus")
+    min_interval: float | None = d.min_refill_interval_days
+    if f.has("min_refill_interval_days"):
+        min_interval = _num(f, "min_refill_interval_days", 0.0, 365.0, 0.0) or None
+    catheter = f.choice("catheter", sorted(catalog.catheters), default=d.catheter)
     return ArmPolicy(
         name=f.text("name"),
         pump=pump,
@@ -153,11 +206,13 @@ def _arm(
             f, "low_reservoir_alarm_ml", lo_alarm, hi_alarm, preset.low_reservoir_alarm_default_ml
         ),
         titration=f.choice("titration", ("label", "hold"), default=d.titration),  # type: ignore[arg-type]
-        inpatient_titration_days=_int(f, "inpatient_titration_days", 0, 30, default_inpatient_days),
-        visit_interval_days=_int(f, "visit_interval_days", 1, 365, default_visit_days),
+        inpatient_titration_days=_int(
+            f, "inpatient_titration_days", 0, 30, d.inpatient_titration_days
+        ),
+        visit_interval_days=_int(f, "visit_interval_days", 1, 365, d.visit_interval_days),
         initial_concentration_mcg_per_ml=initial,
         concentrations_mcg_per_ml=concs,
-        step_up_below_days=_num(f, "step_up_below_days", 0.0, 365.0, d.step_up_below_days),
+        min_refill_interval_days=min_interval,
         replacement_after_eri_days=_int(
             f, "replacement_after_eri_days", 0, 3650, d.replacement_after_eri_days
         ),
@@ -165,6 +220,7 @@ def _arm(
         bridge_bolus=bridge,
         patient_bolus=patient_bolus,
         patient_bolus_request_hours=request_hours,
+        catheter=catheter,
     )
 
 
@@ -174,9 +230,15 @@ def _prefixed(where: str, error: InvalidValue) -> InvalidValue:
     return InvalidValue(f"{where}.{field}", error.value, error.allowed)
 
 
-def _program(f: Fields, preset: PumpPreset) -> ProgramShape:
+def _program(f: Fields, preset: PumpPreset, catalog: Catalog) -> ProgramShape:
     kind = f.choice("program", PROGRAM_KINDS, default="continuous")
-    d = ProgramShape()
+    proto = catalog.protocol
+    d = ProgramShape(
+        "continuous",
+        periodic_fraction=proto["periodic_bolus_fraction"],
+        periodic_interval_h=proto["periodic_interval_h"],
+        periodic_duration_h=proto["periodic_bolus_duration_h"],
+    )
     steps = d.flex_steps
     if f.has("flex_steps"):
         raw = f.table["flex_steps"]
@@ -213,9 +275,9 @@ def _program(f: Fields, preset: PumpPreset) -> ProgramShape:
 
 
 def _patient_bolus(
-    f: Fields, preset: PumpPreset
+    f: Fields, preset: PumpPreset, catalog: Catalog
 ) -> tuple[PatientBolusSettings | None, tuple[float, ...]]:
-    default_hours = ArmPolicy(name="default").patient_bolus_request_hours
+    default_hours = _request_hours(catalog)
     if not f.has("patient_bolus"):
         return None, default_hours
     if not preset.patient_bolus_allowed_for_baclofen:
@@ -256,14 +318,7 @@ def _patient_bolus(
     return settings, hours
 
 
-def parse_trial(
-    table: Mapping[str, Any],
-    *,
-    presets: Mapping[str, PumpPreset],
-    products_mcg_per_ml: tuple[float, ...],
-    default_visit_days: int = 30,
-    default_inpatient_days: int = 5,
-) -> TrialSpec:
+def parse_trial(table: Mapping[str, Any], catalog: Catalog) -> TrialSpec:
     """Validate a trial file's table.
 
     Raises:
@@ -298,11 +353,7 @@ def parse_trial(
         raise InvalidValue(
             "arm", raw_arms if raw_arms is None else len(raw_arms), "two or more [[arm]] tables"
         )
-    arms = tuple(
-        _arm(a, f"arm[{i}]", presets, products_mcg_per_ml, default_visit_days,
-             default_inpatient_days)
-        for i, a in enumerate(raw_arms)
-    )  # fmt: skip
+    arms = tuple(_arm(a, f"arm[{i}]", catalog) for i, a in enumerate(raw_arms))
     names = [a.name for a in arms]
     for i, name in enumerate(names):
         if name in names[:i]:
@@ -348,9 +399,9 @@ def run_trial(
         on_progress: called with the number of patients just finished.
     """
     if chunk_size < 1:
-        raise InvalidValue("--chunk-size", chunk_size, "a whole number >= 1")
+        raise InvalidValue("chunk_size", chunk_size, "a whole number >= 1")
     if workers is not None and workers < 1:
-        raise InvalidValue("--workers", workers, "a whole number >= 1")
+        raise InvalidValue("workers", workers, "a whole number >= 1")
     full = with_population_mix(
         replace(setup, seed=spec.seed, patients=spec.patients, horizon_days=spec.horizon_days,
                 arms=spec.arms),

@@ -46,6 +46,7 @@ from pydantic import (
 from itb.domain.errors import InvalidValue
 from itb.domain.pump.faults import FaultKind
 from itb.domain.pump.programs import WEEKDAYS
+from itb.domain.units import DAYS_PER_YEAR
 
 __all__ = [
     "EVENT_KINDS",
@@ -99,6 +100,12 @@ EVENT_KINDS = (
 FAULT_KINDS = tuple(k.value for k in FaultKind)
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+MIN_YEAR, MAX_YEAR = 1970, 2200
+"""Dates a run may be placed in (beyond them calendar arithmetic overflows)."""
+MAX_RUN_DAYS = 20 * DAYS_PER_YEAR
+"""The longest run, days (longer than any pump's battery and any follow-up)."""
+MIN_REPEAT_DAYS = 1.0 / 24.0
+"""The shortest repeat interval, days (one hour: nothing in a pump run repeats faster)."""
 
 
 # ----------------------------------------------------------------- field types
@@ -117,16 +124,21 @@ def _clock_hours(value: object) -> object:
 
 def _date_time(value: object) -> object:
     """A TOML date-time, or an ISO string, kept as :class:`datetime` (naive = local)."""
+    out: datetime | None = None
     if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
+        out = value
+    elif isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.strip())
+            out = datetime.fromisoformat(value.strip())
         except ValueError:
-            pass
-    if isinstance(value, date):
-        raise ValueError("a date-time like 2026-01-05T09:00:00 (a date alone has no time)")
-    raise ValueError("a date-time like 2026-01-05T09:00:00 (local) or with an offset")
+            out = None
+    if out is None:
+        if isinstance(value, date):
+            raise ValueError("a date-time like 2026-01-05T09:00:00 (a date alone has no time)")
+        raise ValueError("a date-time like 2026-01-05T09:00:00 (local) or with an offset")
+    if not MIN_YEAR <= out.year <= MAX_YEAR:
+        raise ValueError(f"a date-time in the years {MIN_YEAR} to {MAX_YEAR}")
+    return out
 
 
 ClockHours = Annotated[float, BeforeValidator(_clock_hours)]
@@ -148,13 +160,13 @@ class _Model(BaseModel):
 class PumpSection(_Model):
     """``[pump]``: which pump, how accurate, when and where it was implanted."""
 
-    preset: str
+    preset: Annotated[str, Field(max_length=80)]
     """A key of pumps.toml (``itb pump presets``)."""
     accuracy_factor: Positive = 1.0
     """True / programmed flow (1.0 = exact; within the preset's rated band)."""
     implanted_at: DateTime
     """Implant (and first programming) time; local wall time in ``timezone`` unless offset."""
-    timezone: str
+    timezone: Annotated[str, Field(max_length=80)]
     """IANA time zone name of the patient's wall clock (``Europe/London``)."""
 
     @field_validator("timezone")
@@ -162,9 +174,16 @@ class PumpSection(_Model):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError("an IANA time zone name like Europe/London or UTC") from None
         return value
+
+
+class PatientRef(_Model):
+    """``[patient]``: whose pump, for the drug library's limits (adult/child, origin)."""
+
+    population: Literal["adult_spinal", "adult_cerebral", "child"]
+    """The drug library's population; without it only the widest hard limits apply."""
 
 
 class CatheterSection(_Model):
@@ -314,10 +333,12 @@ class _EventBase(_Model):
     at: DateTime | None = None
     day: NonNegative | None = None
     t_h: NonNegative | None = None
-    repeat_every_days: Positive | None = None
+    repeat_every_days: (
+        Annotated[float, Field(ge=MIN_REPEAT_DAYS, le=MAX_RUN_DAYS, allow_inf_nan=False)] | None
+    ) = None
     """Repeat every so many days (elapsed) until the run ends (or ``repeat_count`` times)."""
-    repeat_count: Annotated[int, Field(ge=1)] | None = None
-    reason: str = ""
+    repeat_count: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    reason: Annotated[str, Field(max_length=500)] = ""
 
     @model_validator(mode="after")
     def _one_time(self) -> _EventBase:
@@ -519,10 +540,14 @@ Event = Annotated[
 class PumpSpec(_Model):
     """A whole pump run."""
 
-    name: str = ""
-    description: str = ""
-    days: Positive | None = None
+    name: Annotated[str, Field(max_length=200)] = ""
+    description: Annotated[str, Field(max_length=2000)] = ""
+    days: Annotated[float, Field(gt=0, le=MAX_RUN_DAYS, allow_inf_nan=False)] | None = None
     """Default run length, days (``--days`` overrides)."""
+    declared_hazard: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    """What the run deliberately models (a mix-up, an overdose): limits are then reported,
+    not refused, and every output flags it."""
+    patient: PatientRef | None = None
     pump: PumpSection
     catheter: CatheterSection
     fill: FillSection

@@ -7,18 +7,18 @@ or the composition root; nothing here reads files.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
 from itb.domain.clinical.reasons import Reason
-from itb.domain.clinical.refill_planning import RefillPlan, parse_refill_policy, plan_refill
-from itb.domain.provenance import sourced
+from itb.domain.clinical.refill_planning import RefillPlan, plan_refill
+from itb.domain.errors import InvalidValue
 from itb.domain.pump import Discrepancy, DiscrepancyTolerance, judge_discrepancy
-from itb.domain.units import require_non_negative
+from itb.domain.units import require_finite, require_non_negative
+from itb.services.catalog import Catalog
 from itb.services.pump_at import pump_at
-from itb.services.pump_run import PumpCatalog
 from itb.services.pump_spec import PumpSpec
 
 __all__ = [
@@ -31,10 +31,8 @@ __all__ = [
 
 def plan_refill_for_spec(
     spec: PumpSpec,
-    catalog: PumpCatalog,
+    catalog: Catalog,
     *,
-    policy_table: Mapping[str, Any],
-    drugs_table: Mapping[str, Any],
     at: datetime | date | None = None,
     margin_days: int | None = None,
     holidays: Sequence[date] = (),
@@ -49,13 +47,19 @@ def plan_refill_for_spec(
     """
     state = pump_at(spec, catalog, at)
     if new_concentration_mcg_per_ml is not None:
-        catalog.drugs.require_pump_concentration(new_concentration_mcg_per_ml)
+        require_finite("new_concentration_mcg_per_ml", new_concentration_mcg_per_ml)
+        try:
+            catalog.library.require_pump_concentration(
+                new_concentration_mcg_per_ml, state.pump.preset.kind.value
+            )
+        except InvalidValue as exc:
+            raise exc.renamed("new_concentration_mcg_per_ml") from None
     plan = plan_refill(
         state.pump,
         now=state.clock.local(state.t_h),
         last_fill_at=state.clock.local(state.last_fill_t_h),
-        policy=parse_refill_policy(policy_table),
-        max_days_in_pump=sourced(drugs_table["stability"], "max_days_in_pump", where="drugs"),
+        policy=catalog.refill_policy,
+        max_days_in_pump=catalog.drugs_stability(),
         holidays=holidays,
         margin_days=margin_days,
         travel_risk=travel_risk,
@@ -102,6 +106,8 @@ def refill_plan_to_dict(plan: RefillPlan) -> dict[str, Any]:
         "days_to_low_reservoir_alarm": plan.days_to_low_reservoir_alarm,
         "low_reservoir_alarm_at": _iso(plan.low_reservoir_alarm_at),
         "low_reservoir_alarm_date": _iso(plan.low_reservoir_alarm_date),
+        "days_to_empty_alarm": plan.days_to_empty_alarm,
+        "empty_alarm_at": _iso(plan.empty_alarm_at),
         "days_to_empty": plan.days_to_empty,
         "empty_at": _iso(plan.empty_at),
         "empty_date": _iso(plan.empty_date),
@@ -124,24 +130,39 @@ def refill_plan_to_dict(plan: RefillPlan) -> dict[str, Any]:
 
 
 def check_refill(
+    catalog: Catalog,
+    *,
     expected_ml: float,
     withdrawn_ml: float,
-    tolerance: DiscrepancyTolerance,
+    pump: str,
     programmed_since_fill_ml: float | None = None,
 ) -> Discrepancy:
-    """Judge a refill's residual discrepancy (:func:`judge_discrepancy`).
+    """Judge a refill's residual discrepancy (:func:`judge_discrepancy`) for a pump model.
 
     Raises:
-        InvalidValue: a negative volume.
+        InvalidValue: a negative or non-finite volume, or an unknown pump.
     """
+    for name, v in (("expected_ml", expected_ml), ("withdrawn_ml", withdrawn_ml)):
+        require_non_negative(name, v)
+    preset = catalog.preset(pump, field="pump")
     if programmed_since_fill_ml is not None:
         require_non_negative("programmed_since_fill_ml", programmed_since_fill_ml)
-    return judge_discrepancy(expected_ml, withdrawn_ml, tolerance, programmed_since_fill_ml)
+    return judge_discrepancy(
+        expected_ml,
+        withdrawn_ml,
+        catalog.refill_tolerance,
+        programmed_since_fill_ml,
+        accuracy_band_pct=preset.accuracy_band_pct,
+    )
 
 
-def discrepancy_to_dict(d: Discrepancy, tolerance: DiscrepancyTolerance) -> dict[str, Any]:
+def discrepancy_to_dict(
+    d: Discrepancy, tolerance: DiscrepancyTolerance, accuracy_band_pct: float
+) -> dict[str, Any]:
     """A discrepancy as JSON-ready data, with the tolerance it was judged by."""
     out = asdict(d)
     out["verdict"] = d.verdict.value
-    out["tolerance"] = asdict(tolerance)
+    out["causes"] = list(d.causes)
+    out["watch"] = list(d.watch)
+    out["tolerance"] = {**asdict(tolerance), "accuracy_band_pct": accuracy_band_pct}
     return out

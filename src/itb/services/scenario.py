@@ -22,9 +22,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from itb.domain.clinical.screening import ScreeningProtocol
-from itb.domain.clinical.titration import TitrationRules
-from itb.domain.errors import InvalidValue
+from itb.domain.clinical.drug_library import population_for
+from itb.domain.errors import InvalidValue, ITBError
 from itb.domain.patient import (
     Cause,
     PatientParameters,
@@ -33,9 +32,23 @@ from itb.domain.patient import (
     advance,
     typical_parameters,
 )
-from itb.domain.pump import Fault, FaultKind, Pump
-from itb.domain.units import HOURS_PER_DAY
-from itb.services.pump_run import PumpCatalog, WallClock, resolve_hardware
+from itb.domain.pump import Fault, FaultKind, Prescription, Pump
+from itb.domain.pump.commands import (
+    BeginMri,
+    EndMri,
+    InjectAccessPort,
+    Interrogate,
+    PumpCommand,
+    RepairFault,
+    Reprogram,
+    RequestPatientBolus,
+    SetEnvironment,
+    SingleBolus,
+    StartFault,
+)
+from itb.domain.pump.programs import Continuous
+from itb.domain.units import DAYS_PER_YEAR, HOURS_PER_DAY
+from itb.services.catalog import Catalog
 from itb.services.pump_spec import (
     AccessPortEvent,
     CatheterSection,
@@ -54,6 +67,7 @@ from itb.services.pump_spec import (
     format_validation_error,
 )
 from itb.services.pump_spec import RepairEvent as PumpRepairEvent
+from itb.services.wall_clock import WallClock
 from itb.simulation.clinic import ClinicProtocol, FlexPlan, StartPlan
 from itb.simulation.engine import (
     CourseRun,
@@ -63,20 +77,7 @@ from itb.simulation.engine import (
     TimelineEntry,
     run_course,
 )
-from itb.simulation.events import (
-    AccessPortInjection,
-    ClinicianBolus,
-    ConcentrationChange,
-    EnvironmentChange,
-    FaultRepair,
-    FaultStart,
-    Interrogation,
-    MissedRefill,
-    MriEnd,
-    MriStart,
-    PatientBolusRequest,
-    ScheduledEvent,
-)
+from itb.simulation.events import ConcentrationChange, MissedRefill, PumpEvent, ScheduledEvent
 from itb.simulation.metrics import compute_metrics
 from itb.simulation.population import Population, draw_patient
 from itb.simulation.screening_run import ScreeningRun, run_screening
@@ -84,7 +85,6 @@ from itb.simulation.screening_run import ScreeningRun, run_screening
 __all__ = [
     "SCENARIO_EVENT_KINDS",
     "Scenario",
-    "ScenarioCatalog",
     "ScenarioResult",
     "ScreeningOutcome",
     "build_setup",
@@ -92,7 +92,7 @@ __all__ = [
     "run_scenario",
 ]
 
-_MAX_HORIZON_DAYS = 20 * 365.25
+_MAX_HORIZON_DAYS = 20 * DAYS_PER_YEAR
 
 
 class _Model(BaseModel):
@@ -194,7 +194,7 @@ class EstablishedSpec(_Model):
     """A patient already on a stable dose (no titration; the run starts at a refill)."""
 
     dose_mcg_per_day: Positive
-    on_therapy_days: Annotated[float, Field(gt=0, le=20 * 365.25)] = 365.0
+    on_therapy_days: Annotated[float, Field(gt=0, le=20 * DAYS_PER_YEAR)] = 365.0
 
 
 class FlexSpec(_Model):
@@ -206,23 +206,26 @@ class FlexSpec(_Model):
 
 
 class ProtocolSection(_Model):
-    """``[protocol]``: how the clinic starts, titrates, refills, checks and replaces."""
+    """``[protocol]``: how the clinic starts, titrates, refills, checks and replaces.
+
+    Every number left out takes the reviewed protocol default (``protocol.toml``).
+    """
 
     screening: ScreeningSpec | None = None
     established: EstablishedSpec | None = None
-    goal_mas: Score = 1.5
-    therapeutic_mas: Annotated[list[Score], Field(min_length=2, max_length=2)] = [1.0, 2.0]
-    inpatient_titration_days: Annotated[int, Field(ge=1, le=14)] = 5
-    titration_visit_every_days: Annotated[float, Field(ge=1, le=30)] = 7.0
-    checkup_every_days: Annotated[float, Field(ge=90, le=183)] = 90.0
-    refill_margin_days: Annotated[float, Field(ge=0, le=60)] = 7.0
+    goal_mas: Score | None = None
+    therapeutic_mas: Annotated[list[Score], Field(min_length=2, max_length=2)] | None = None
+    inpatient_titration_days: Annotated[int, Field(ge=1, le=14)] | None = None
+    titration_visit_every_days: Annotated[float, Field(ge=1, le=30)] | None = None
+    checkup_every_days: Annotated[float, Field(ge=90, le=183)] | None = None
+    refill_margin_days: Annotated[float, Field(ge=0, le=60)] | None = None
     low_reservoir_alarm_ml: Positive | None = None
-    battery_replacement_days_before_eri: Annotated[float, Field(ge=0, le=365)] = 60.0
-    symptom_check_time: ClockHours = 20.0
-    symptom_response_h: Annotated[float, Field(ge=0, le=168)] = 12.0
+    battery_replacement_days_before_eri: Annotated[float, Field(ge=0, le=365)] | None = None
+    symptom_check_time: ClockHours | None = None
+    symptom_response_h: Annotated[float, Field(ge=0, le=168)] | None = None
     patient_reports_alarms: bool = True
-    revision_delay_h: Annotated[float, Field(ge=0, le=720)] = 48.0
-    post_mri_check_h: Annotated[float, Field(ge=0, le=168)] = 2.0
+    revision_delay_h: Annotated[float, Field(ge=0, le=720)] | None = None
+    post_mri_check_h: Annotated[float, Field(ge=0, le=168)] | None = None
     min_refill_interval_days: Annotated[float, Field(ge=7, le=180)] | None = None
     flex: FlexSpec | None = None
 
@@ -233,9 +236,10 @@ class ProtocolSection(_Model):
                 "exactly one of screening = {...} (titration after implant) or "
                 "established = {...} (a patient on a stable dose)"
             )
-        low, high = self.therapeutic_mas
-        if not low < high:
-            raise ValueError("therapeutic_mas = [low, high] with low < high")
+        if self.therapeutic_mas is not None:
+            low, high = self.therapeutic_mas
+            if not low < high:
+                raise ValueError("therapeutic_mas = [low, high] with low < high")
         return self
 
 
@@ -318,8 +322,11 @@ class OutputSection(_Model):
 class Scenario(_Model):
     """A whole scenario file."""
 
-    name: str = ""
-    description: str = ""
+    name: Annotated[str, Field(max_length=200)] = ""
+    description: Annotated[str, Field(max_length=2000)] = ""
+    declared_hazard: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    """What the scenario deliberately models (an overdose, a mix-up): drug-library limits
+    it passes are reported, not refused, and its outputs flag it."""
     seed: Annotated[int, Field(ge=0)] = 0
     horizon_days: Annotated[float, Field(gt=0, le=_MAX_HORIZON_DAYS)]
     patient: PatientSection
@@ -375,8 +382,10 @@ class ScreeningOutcome:
     run: ScreeningRun
 
 
-def _screen(patient: PatientParameters, catalog: ScenarioCatalog) -> ScreeningOutcome:
-    run = run_screening(catalog.screening, patient, titration=catalog.rules, origin=patient.origin)
+def _screen(patient: PatientParameters, catalog: Catalog) -> ScreeningOutcome:
+    run = run_screening(
+        catalog.screening, patient, titration=catalog.titration, origin=patient.origin
+    )
     doses = tuple(b.dose_mcg for b in run.boluses)
     if run.verdict.kind != "responder" or not run.boluses:
         return ScreeningOutcome(doses, None, None, run)
@@ -384,16 +393,6 @@ def _screen(patient: PatientParameters, catalog: ScenarioCatalog) -> ScreeningOu
     return ScreeningOutcome(
         doses, effective.dose_mcg, effective.assessment.last_response_h or 0.0, run
     )
-
-
-@dataclass(frozen=True)
-class ScenarioCatalog:
-    """Reviewed data a scenario needs (wired by the composition root)."""
-
-    pump: PumpCatalog
-    patient_table: Mapping[str, Any]
-    rules: TitrationRules
-    screening: ScreeningProtocol
 
 
 @dataclass(frozen=True)
@@ -411,6 +410,10 @@ class ScenarioResult:
     timeline: tuple[TimelineEntry, ...]
     run: CourseRun
     metrics: Mapping[str, Any]
+    protocol: ClinicProtocol
+    """The clinic's protocol as run: the scenario's values, else the reviewed defaults."""
+    low_reservoir_alarm_ml: float
+    """The low-reservoir alarm volume programmed (the protocol's, else the pump's default)."""
 
     def iso(self, t_h: float) -> str:
         """Local ISO date-time of run time ``t_h``."""
@@ -420,7 +423,7 @@ class ScenarioResult:
 # ------------------------------------------------------------------ building
 
 
-def _patient(scenario: Scenario, catalog: ScenarioCatalog) -> PatientParameters:
+def _patient(scenario: Scenario, catalog: Catalog) -> PatientParameters:
     spec = scenario.patient
     if spec.population is not None:
         seed = scenario.seed if spec.population.seed is None else spec.population.seed
@@ -522,67 +525,71 @@ def _events(scenario: Scenario, clock: WallClock) -> tuple[ScheduledEvent, ...]:
                             t, ev.concentration_mcg_per_ml, ev.bridge_bolus, ev.reason
                         )
                     )
-                case FaultEvent():
-                    out.append(
-                        FaultStart(
-                            t,
-                            Fault(FaultKind(ev.fault), ev.fraction, ev.factor, ev.critical),
-                            ev.reason,
-                        )
-                    )
-                case PumpRepairEvent():
-                    out.append(FaultRepair(t, FaultKind(ev.fault), ev.reason))
                 case MriEvent():
-                    out.append(MriStart(t, ev.reason))
-                    out.append(MriEnd(t + ev.duration_h, ev.reason))
-                case MriStartEvent():
-                    out.append(MriStart(t, ev.reason))
-                case MriEndEvent():
-                    out.append(MriEnd(t, ev.reason))
-                case EnvironmentEvent():
-                    out.append(
-                        EnvironmentChange(
-                            t, ev.body_temperature_degc, ev.ambient_pressure_kpa, ev.reason
-                        )
-                    )
-                case AccessPortEvent():
-                    out.append(
-                        AccessPortInjection(
-                            t, ev.volume_ml, ev.concentration_mcg_per_ml, ev.duration_h, ev.reason
-                        )
-                    )
-                case SingleBolusEvent():
-                    out.append(ClinicianBolus(t, ev.dose_mcg, ev.duration_h, ev.reason))
-                case PatientBolusEvent():
-                    out.append(PatientBolusRequest(t, ev.reason))
-                case InterrogateEvent():
-                    out.append(Interrogation(t, ev.reason))
+                    out.append(PumpEvent(t, BeginMri(), ev.reason))
+                    out.append(PumpEvent(t + ev.duration_h, EndMri(), ev.reason))
+                case _:
+                    try:
+                        command = _pump_command(ev)
+                    except ITBError as exc:
+                        raise exc.within(where) from None
+                    out.append(PumpEvent(t, command, ev.reason))
     return tuple(out)
 
 
-def _hour_of_day(clock: WallClock, t_h: float) -> float:
-    local = clock.local(t_h)
-    return local.hour + local.minute / 60.0 + local.second / 3600.0
+def _pump_command(ev: Any) -> PumpCommand:
+    """The domain pump command of a scenario's pump event."""
+    match ev:
+        case FaultEvent():
+            return StartFault(Fault(FaultKind(ev.fault), ev.fraction, ev.factor, ev.critical))
+        case PumpRepairEvent():
+            return RepairFault(FaultKind(ev.fault))
+        case MriStartEvent():
+            return BeginMri()
+        case MriEndEvent():
+            return EndMri()
+        case EnvironmentEvent():
+            return SetEnvironment(ev.body_temperature_degc, ev.ambient_pressure_kpa)
+        case AccessPortEvent():
+            return InjectAccessPort(
+                ev.volume_ml,
+                ev.concentration_mcg_per_ml,
+                ev.duration_h,
+                acknowledge_overdose_hazard=ev.acknowledge_overdose_hazard,
+            )
+        case SingleBolusEvent():
+            return Reprogram(bolus=SingleBolus(ev.dose_mcg, ev.duration_h))
+        case PatientBolusEvent():
+            return RequestPatientBolus()
+        case InterrogateEvent():
+            return Interrogate()
+    raise InvalidValue("kind", getattr(ev, "kind", None), ", ".join(SCENARIO_EVENT_KINDS))
 
 
 def build_setup(
-    scenario: Scenario, catalog: ScenarioCatalog
+    scenario: Scenario, catalog: Catalog
 ) -> tuple[CourseSetup, WallClock, PatientParameters, ScreeningOutcome | None]:
     """Check the scenario against the reviewed data and build the engine's setup.
 
+    The patient's drug-library population (age and origin) binds the limits every
+    pump of the course enforces: the established dose, the clinic's programs and the
+    scenario's boluses all meet them.
+
     Raises:
-        InvalidValue: a preset, catheter, concentration or protocol value the data
-            refuse (one line naming the scenario field).
+        InvalidValue: a preset, catheter, concentration, dose or protocol value the
+            data refuse (one line naming the scenario field).
     """
-    pc = catalog.pump
     clock = WallClock(scenario.pump.implanted_at, scenario.pump.timezone)
-    preset, catheter = resolve_hardware(
-        pc, scenario.pump.preset, scenario.catheter.family, scenario.catheter.implanted_length_cm
-    )
+    preset = catalog.preset(scenario.pump.preset)
+    catheter = catalog.catheter(scenario.catheter.family, scenario.catheter.implanted_length_cm)
+    patient = _patient(scenario, catalog)
+    population = population_for(catalog.library, age_years=patient.age_years, origin=patient.origin)
+    guard = catalog.guard(population, declared_hazard=scenario.declared_hazard)
+    kind = preset.kind.value
     try:
-        pc.drugs.require_pump_concentration(scenario.drug.concentration_mcg_per_ml)
-    except InvalidValue as exc:
-        raise InvalidValue("drug.concentration_mcg_per_ml", exc.value, exc.allowed) from None
+        guard.check_concentration(scenario.drug.concentration_mcg_per_ml, kind)
+    except ITBError as exc:
+        raise exc.within("drug") from None
     band = preset.accuracy_band_pct / 100.0
     if abs(scenario.pump.accuracy_factor - 1.0) > band + 1e-12:
         raise InvalidValue(
@@ -606,14 +613,28 @@ def build_setup(
             proto.low_reservoir_alarm_ml,
             f"{preset.low_reservoir_alarm_min_ml:g} to {preset.low_reservoir_alarm_max_ml:g}",
         )
+    if proto.established is not None:
+        est = proto.established
+        try:
+            guard.check_prescription(
+                Prescription(
+                    Continuous(est.dose_mcg_per_day), scenario.drug.concentration_mcg_per_ml
+                ),
+                pump_kind=kind,
+                override_reason=proto_soft_reason(catalog),
+            )
+        except ITBError as exc:
+            raise (
+                exc.renamed("protocol.established.dose_mcg_per_day")
+                if isinstance(exc, InvalidValue)
+                else exc.within("protocol.established")
+            ) from None
     for i, ev in enumerate(scenario.events):
         if isinstance(ev, ConcentrationChangeEvent):
             try:
-                pc.drugs.require_pump_concentration(ev.concentration_mcg_per_ml)
-            except InvalidValue as exc:
-                raise InvalidValue(
-                    f"events[{i}].concentration_mcg_per_ml", exc.value, exc.allowed
-                ) from None
+                guard.check_concentration(ev.concentration_mcg_per_ml, kind)
+            except ITBError as exc:
+                raise exc.within(f"events[{i}]") from None
             if ev.bridge_bolus and not preset.programmable:
                 raise InvalidValue(
                     f"events[{i}].bridge_bolus", True, f"false: {preset.label} cannot give boluses"
@@ -622,8 +643,12 @@ def build_setup(
             raise InvalidValue(
                 f"events[{i}].kind", ev.kind, f"another event: {preset.label} is not programmable"
             )
+        if isinstance(ev, SingleBolusEvent):
+            try:
+                guard.check_bolus(ev.dose_mcg, scenario.drug.concentration_mcg_per_ml, kind, None)
+            except ITBError as exc:
+                raise exc.within(f"events[{i}]") from None
 
-    patient = _patient(scenario, catalog)
     screening: ScreeningOutcome | None = None
     state = PatientState()
     if proto.established is not None:
@@ -663,28 +688,53 @@ def build_setup(
                 effective_dose_mcg=proto.screening.effective_dose_mcg,
                 effect_duration_h=proto.screening.effect_duration_h or 0.0,
             )
-    implant_hour = _hour_of_day(clock, 0.0)
-    offset = (proto.symptom_check_time - implant_hour) % HOURS_PER_DAY or HOURS_PER_DAY
+    d = catalog.protocol
+    implant_hour = clock.hour_of_day(0.0)
+    check_hour = (
+        d["symptom_check_hour"] if proto.symptom_check_time is None else proto.symptom_check_time
+    )
+    offset = (check_hour - implant_hour) % HOURS_PER_DAY or HOURS_PER_DAY
+    mas_band = proto.therapeutic_mas or [d["therapeutic_mas_low"], d["therapeutic_mas_high"]]
+
+    def given(value: float | None, key: str) -> float:
+        return d[key] if value is None else value
+
     protocol = ClinicProtocol(
         start=start,
-        goal_mas=proto.goal_mas,
-        therapeutic_mas_low=proto.therapeutic_mas[0],
-        therapeutic_mas_high=proto.therapeutic_mas[1],
-        inpatient_titration_days=proto.inpatient_titration_days,
-        titration_visit_every_days=proto.titration_visit_every_days,
-        checkup_every_days=proto.checkup_every_days,
-        refill_margin_days=proto.refill_margin_days,
+        goal_mas=given(proto.goal_mas, "goal_mas"),
+        therapeutic_mas_low=mas_band[0],
+        therapeutic_mas_high=mas_band[1],
+        inpatient_titration_days=round(
+            given(proto.inpatient_titration_days, "inpatient_titration_days")
+        ),
+        titration_visit_every_days=given(
+            proto.titration_visit_every_days, "titration_visit_every_days"
+        ),
+        max_titration_days=d["max_titration_days"],
+        checkup_every_days=given(proto.checkup_every_days, "checkup_every_days"),
+        refill_margin_days=given(proto.refill_margin_days, "refill_margin_travel_days"),
         low_reservoir_alarm_ml=proto.low_reservoir_alarm_ml,
-        battery_replacement_days_before_eri=proto.battery_replacement_days_before_eri,
-        symptom_check_every_h=HOURS_PER_DAY,
+        battery_replacement_days_before_eri=given(
+            proto.battery_replacement_days_before_eri, "battery_replacement_days_before_eri"
+        ),
+        symptom_check_every_h=d["symptom_check_every_h"],
         symptom_check_offset_h=offset,
-        symptom_response_h=proto.symptom_response_h,
+        symptom_response_h=given(proto.symptom_response_h, "symptom_response_h"),
         patient_reports_alarms=proto.patient_reports_alarms,
-        revision_delay_h=proto.revision_delay_h,
-        post_mri_check_h=proto.post_mri_check_h,
+        urgent_cooldown_h=d["urgent_cooldown_h"],
+        residual_check_after_h=d["residual_check_after_h"],
+        unexplained_window_h=d["unexplained_withdrawal_window_h"],
+        revision_delay_h=given(proto.revision_delay_h, "revision_delay_h"),
+        post_mri_check_h=given(proto.post_mri_check_h, "post_mri_check_h"),
+        post_procedure_watch_h=d["post_procedure_watch_h"],
+        priming_duration_h=d["priming_duration_h"],
         flex=None if proto.flex is None else _flex_plan(proto.flex),
         min_refill_interval_days=proto.min_refill_interval_days,
-        product_concentrations_mcg_per_ml=pc.drugs.concentrations_mcg_per_ml(for_pump=True),
+        product_concentrations_mcg_per_ml=catalog.library.pump_strengths(kind),
+        dose_hard_max_mcg_per_day=catalog.library.limits(
+            population
+        ).daily_dose_hard_max_mcg_per_day.value,
+        soft_limit_reason=proto_soft_reason(catalog),
     )
     accuracy = scenario.pump.accuracy_factor
 
@@ -695,6 +745,7 @@ def build_setup(
             t_h=t_h,
             accuracy_factor=accuracy if n == 0 else 1.0,
             pump_clock_offset_h=clock.pump_clock_offset_h(t_h),
+            guard=guard,
         )
 
     setup = CourseSetup(
@@ -702,15 +753,21 @@ def build_setup(
         patient_state=state,
         build_pump=build_pump,
         protocol=protocol,
-        rules=catalog.rules,
-        tolerance=pc.tolerance,
+        rules=catalog.titration,
+        tolerance=catalog.refill_tolerance,
         concentration_mcg_per_ml=scenario.drug.concentration_mcg_per_ml,
-        max_days_in_pump=pc.drugs.max_days_in_pump,
+        max_days_in_pump=catalog.drugs.max_days_in_pump,
         events=_events(scenario, clock),
         horizon_h=scenario.horizon_days * HOURS_PER_DAY,
         sample_every_h=scenario.output.sample_every_h,
     )
     return setup, clock, patient, screening
+
+
+def proto_soft_reason(catalog: Catalog) -> str:
+    """The reason the simulated clinician records when a dose by the label rules passes a
+    drug-library soft limit (the limits are the edges of observed ranges, not maxima)."""
+    return "dose by the label titration rules on the clinician's assessment (simulated clinic)"
 
 
 def _flex_plan(spec: FlexSpec) -> FlexPlan:
@@ -719,7 +776,7 @@ def _flex_plan(spec: FlexSpec) -> FlexPlan:
 
 def run_scenario(
     scenario: Scenario,
-    catalog: ScenarioCatalog,
+    catalog: Catalog,
     *,
     progress: Callable[[float], None] | None = None,
     sample_every_h: float | None = None,
@@ -763,6 +820,9 @@ def run_scenario(
         timeline=tuple(sorted(recorder.timeline, key=lambda e: e.t_h)),
         run=run,
         metrics=metrics,
+        protocol=setup.protocol,
+        low_reservoir_alarm_ml=setup.protocol.low_reservoir_alarm_ml
+        or setup.build_pump(0.0, 0).preset.low_reservoir_alarm_default_ml,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from itb.domain.units import HOURS_PER_DAY
+from itb.domain.units import DAYS_PER_YEAR, HOURS_PER_DAY
 from itb.services.scenario import ScenarioResult
 from itb.simulation.engine import TimelineEntry
 
@@ -137,7 +137,7 @@ def highlights(result: ScenarioResult) -> list[str]:
     out = [f"Patient: {patient_line(result)}."]
     out.append(
         f"Pump: {result.pump_label}, implanted {result.iso(0.0)[:10]}; followed "
-        f"{m['horizon_days']:g} days ({m['horizon_days'] / 365.25:.1f} years)."
+        f"{m['horizon_days']:g} days ({m['horizon_days'] / DAYS_PER_YEAR:.1f} years)."
     )
     concentrations = [s.drug.concentration_mcg_per_ml]
     bridged = []
@@ -167,7 +167,7 @@ def highlights(result: ScenarioResult) -> list[str]:
     elif m["titration_days"] is not None:
         out.append(
             f"Titration: started at {m['initial_dose_mcg_per_day']:g} mcg/day (label 8-hour rule); "
-            f"goal (MAS <= {start.goal_mas:g}) reached after {m['titration_days']:g} days."
+            f"goal (MAS <= {result.protocol.goal_mas:g}) reached after {m['titration_days']:g} days."
         )
     out.append(
         f"Dose at the end: {m['final_dose_mcg_per_day']:.0f} mcg/day after "

@@ -53,13 +53,16 @@ class ProgramShape:
         periodic_interval_h: hours between bolus starts; divides 24.
         periodic_duration_h: hours each bolus runs, < interval.
         periodic_first_start_h: first bolus start, 0 <= start < interval.
+
+    A periodic shape needs its three numbers given (a trial file's omitted keys take
+    the protocol's reviewed defaults, ``protocol.toml``); unset, they are 0 and refused.
     """
 
     kind: ProgramKind = "continuous"
     flex_steps: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
-    periodic_fraction: float = 0.5
-    periodic_interval_h: float = 6.0
-    periodic_duration_h: float = 1.0
+    periodic_fraction: float = 0.0
+    periodic_interval_h: float = 0.0
+    periodic_duration_h: float = 0.0
     periodic_first_start_h: float = 0.0
 
     def __post_init__(self) -> None:

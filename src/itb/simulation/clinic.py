@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from itb.domain.clinical.care import TreatmentGoal, assess, choose_concentration, refill_day
 from itb.domain.clinical.titration import (
     Assessment,
     Phase,
@@ -48,7 +49,6 @@ from itb.domain.units import HOURS_PER_DAY
 from itb.simulation.events import Priority
 
 __all__ = [
-    "CATHETER_FAULTS",
     "Clinic",
     "ClinicPort",
     "ClinicProtocol",
@@ -60,20 +60,6 @@ __all__ = [
     "RefillRecord",
     "StartPlan",
 ]
-
-CATHETER_FAULTS: frozenset[FaultKind] = frozenset(
-    {FaultKind.DISCONNECTION, FaultKind.OCCLUSION, FaultKind.LEAK, FaultKind.MIGRATION}
-)
-"""Faults a catheter study can find and a catheter revision repairs."""
-
-_URGENT_COOLDOWN_H = 48.0
-"""After an urgent visit the patient calls again for the same signs only after this, h."""
-_RESIDUAL_CHECK_AFTER_H = 72.0
-"""An urgent visit withdraws the residual to compare only if the last fill is older, h."""
-_UNEXPLAINED_WINDOW_H = 7 * 24.0
-"""Withdrawal signs again within this of an unexplained episode: the dose goes up, h."""
-_MAX_TITRATION_DAYS = 180.0
-"""Titration visits stop after this even if the goal was not reached (maintenance follows), days."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,14 +125,21 @@ class StartPlan:
 
 @dataclass(frozen=True, slots=True)
 class ClinicProtocol:
-    """The clinic's rules (every duration in its unit; validated by the scenario parser).
+    """The clinic's rules (every duration in its unit).
+
+    No field has a code default: the scenario service fills them from the
+    scenario file and, where it is silent, from the reviewed protocol defaults
+    (``protocol.toml``).
 
     Attributes:
+        start: how therapy starts.
         goal_mas: the clinic increases the dose while MAS is above this, points.
         therapeutic_mas_low, therapeutic_mas_high: the therapeutic band of MAS
             (with no withdrawal or overdose sign), points.
         inpatient_titration_days: daily titration visits after implant, days.
         titration_visit_every_days: titration visits after discharge, days.
+        max_titration_days: titration visits stop after this even if the goal was not
+            reached (maintenance check-ups follow), days.
         checkup_every_days: maintenance check-ups, days (90-183).
         refill_margin_days: refill this many days before the forecast low-reservoir alarm.
         low_reservoir_alarm_ml: alarm volume programmed at implant (None: pump default), mL.
@@ -156,38 +149,66 @@ class ClinicProtocol:
         symptom_check_offset_h: first check this long after implant, h.
         symptom_response_h: from a reported sign (or alarm) to the urgent visit, h.
         patient_reports_alarms: the patient hears pump alarms and calls the clinic.
+        urgent_cooldown_h: after an urgent visit the patient calls again for the same
+            signs only after this, h.
+        residual_check_after_h: an urgent visit for withdrawal signs withdraws the
+            residual to compare when the last fill is older than this, h.
+        unexplained_window_h: withdrawal signs again within this of an unexplained
+            episode: the dose goes up, h.
         revision_delay_h: from a decision to operate (catheter revision, pump
             replacement) to the operation, h.
         post_mri_check_h: the pump is interrogated this long after an MRI ends, h.
+        post_procedure_watch_h: the patient is watched this long after a procedure at
+            the pump, h.
         priming_duration_h: priming bolus at implant or pump replacement, h.
         flex: day/night flex program (None: simple continuous).
         min_refill_interval_days: when the refill interval at the present dose would be
-            shorter, a refill moves to the next stronger product concentration (with a
+            shorter, a refill moves to a stronger product concentration (with a
             bridge bolus), days; None: never on its own.
         product_concentrations_mcg_per_ml: the baclofen strengths the clinic can fill, mcg/mL.
-        start: how therapy starts.
+        dose_hard_max_mcg_per_day: the drug library's hard maximum for the patient's
+            population: titration proposals never pass it, mcg/day.
+        soft_limit_reason: the reason the clinician records when a dose by the label
+            rules passes a drug-library soft limit.
     """
 
     start: StartPlan
-    goal_mas: float = 1.5
-    therapeutic_mas_low: float = 1.0
-    therapeutic_mas_high: float = 2.0
-    inpatient_titration_days: int = 5
-    titration_visit_every_days: float = 7.0
-    checkup_every_days: float = 90.0
-    refill_margin_days: float = 7.0
-    low_reservoir_alarm_ml: float | None = None
-    battery_replacement_days_before_eri: float = 60.0
-    symptom_check_every_h: float = 24.0
-    symptom_check_offset_h: float = 11.0
-    symptom_response_h: float = 12.0
-    patient_reports_alarms: bool = True
-    revision_delay_h: float = 48.0
-    post_mri_check_h: float = 2.0
-    priming_duration_h: float = 1.0
-    flex: FlexPlan | None = None
-    min_refill_interval_days: float | None = None
-    product_concentrations_mcg_per_ml: tuple[float, ...] = ()
+    goal_mas: float
+    therapeutic_mas_low: float
+    therapeutic_mas_high: float
+    inpatient_titration_days: int
+    titration_visit_every_days: float
+    max_titration_days: float
+    checkup_every_days: float
+    refill_margin_days: float
+    low_reservoir_alarm_ml: float | None
+    battery_replacement_days_before_eri: float
+    symptom_check_every_h: float
+    symptom_check_offset_h: float
+    symptom_response_h: float
+    patient_reports_alarms: bool
+    urgent_cooldown_h: float
+    residual_check_after_h: float
+    unexplained_window_h: float
+    revision_delay_h: float
+    post_mri_check_h: float
+    post_procedure_watch_h: float
+    priming_duration_h: float
+    flex: FlexPlan | None
+    min_refill_interval_days: float | None
+    product_concentrations_mcg_per_ml: tuple[float, ...]
+    dose_hard_max_mcg_per_day: float
+    soft_limit_reason: str
+
+    @property
+    def goal(self) -> TreatmentGoal:
+        """The treatment goal the clinic titrates to."""
+        return TreatmentGoal(self.goal_mas, self.therapeutic_mas_low)
+
+    def override_reason(self, prescription: Prescription) -> str:
+        """The reason recorded with a dose by the label rules (used only where a drug-library
+        soft limit needs one)."""
+        return self.soft_limit_reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,12 +479,7 @@ class Clinic:
         self._plan_refill(t_h)
 
     def _assess(self, exam: Exam) -> Assessment:
-        p = self.protocol
-        if exam.overdose_signs or exam.mas < p.therapeutic_mas_low:
-            return Assessment.SIDE_EFFECTS
-        if exam.mas > p.goal_mas:
-            return Assessment.INADEQUATE
-        return Assessment.ADEQUATE
+        return assess(exam.mas, bool(exam.overdose_signs), self.protocol.goal)
 
     def _plan_step(self, t_h: float, exam: Exam, phase: Phase) -> Assessment:
         assessment = self._assess(exam)
@@ -476,6 +492,7 @@ class Clinic:
             assessment=assessment,
             hours_since_implant=t_h,
             hours_since_last_change=min(t_h - self.last_change_t_h, t_h),
+            max_dose_mcg_per_day=self.protocol.dose_hard_max_mcg_per_day,
         )
         if step.dose_mcg_per_day != self.dose:
             self._set_dose(
@@ -535,13 +552,15 @@ class Clinic:
         if self.refill_handle is not None:
             self.port.cancel(self.refill_handle)
             self.refill_handle = None
-        t_low = self.port.calculated_reaches_t_h(self.port.low_reservoir_alarm_ml)
-        target = math.inf if t_low is None else t_low - p.refill_margin_days * HOURS_PER_DAY
-        if self.refill_rate_factor > 1.0 and math.isfinite(target):
-            target = t_h + (target - t_h) / self.refill_rate_factor
-        target = min(target, self.last_fill_t_h + self.max_days_in_pump * HOURS_PER_DAY)
         # Visits fall on whole days after implant (same time of day), at least a day ahead.
-        day = max(math.floor(target / HOURS_PER_DAY), math.floor(t_h / HOURS_PER_DAY) + 1)
+        day = refill_day(
+            now_h=t_h,
+            last_fill_h=self.last_fill_t_h,
+            low_alarm_t_h=self.port.calculated_reaches_t_h(self.port.low_reservoir_alarm_ml),
+            margin_days=p.refill_margin_days,
+            max_days_in_pump=self.max_days_in_pump,
+            rate_factor=self.refill_rate_factor,
+        )
         self.refill_handle = self.port.schedule(
             day * HOURS_PER_DAY, Priority.CLINIC, "refill", self.planned_refill
         )
@@ -614,7 +633,7 @@ class Clinic:
             f"dose {self.dose:.0f} mcg/day",
         )
         days = t_h / HOURS_PER_DAY
-        if assessment is Assessment.ADEQUATE or days >= _MAX_TITRATION_DAYS:
+        if assessment is Assessment.ADEQUATE or days >= self.protocol.max_titration_days:
             self.phase = Phase.MAINTENANCE
             self.record.titration_end_t_h = t_h
             self._note(t_h, "titration_end", f"goal reached on {self.dose:.0f} mcg/day")
@@ -698,25 +717,19 @@ class Clinic:
             return
         self._refill(t_h, kind, self.concentration, bridge_bolus=False)
 
-    def _refill_interval_days(self, concentration: float) -> float:
-        usable = self.port.reservoir_capacity_ml - self.port.low_reservoir_alarm_ml
-        volume_per_day = self.dose / concentration
-        if volume_per_day <= 0:
-            return math.inf
-        return usable / volume_per_day - self.protocol.refill_margin_days
-
     def _stronger_concentration(self) -> float | None:
-        """The next product strength that keeps refills far enough apart (None: no change)."""
+        """The stronger product to refill with (the domain's rule), or None."""
         p = self.protocol
-        if p.min_refill_interval_days is None or not self.port.programmable or self.dose <= 0:
+        if not self.port.programmable:
             return None
-        if self._refill_interval_days(self.concentration) >= p.min_refill_interval_days:
-            return None
-        stronger = sorted(c for c in p.product_concentrations_mcg_per_ml if c > self.concentration)
-        for c in stronger:
-            if self._refill_interval_days(c) >= p.min_refill_interval_days:
-                return c
-        return stronger[-1] if stronger else None
+        return choose_concentration(
+            dose_mcg_per_day=self.dose,
+            concentration_mcg_per_ml=self.concentration,
+            strengths_mcg_per_ml=p.product_concentrations_mcg_per_ml,
+            usable_ml=self.port.reservoir_capacity_ml - self.port.low_reservoir_alarm_ml,
+            margin_days=p.refill_margin_days,
+            min_interval_days=p.min_refill_interval_days,
+        )
 
     def _refill(self, t_h: float, kind: str, concentration: float, *, bridge_bolus: bool) -> None:
         changing = concentration != self.concentration
@@ -809,7 +822,7 @@ class Clinic:
             return
         if (
             self.last_urgent_t_h is not None
-            and t_h - self.last_urgent_t_h < _URGENT_COOLDOWN_H
+            and t_h - self.last_urgent_t_h < p.urgent_cooldown_h
             and not alarms
         ):
             return
@@ -850,6 +863,7 @@ class Clinic:
                 assessment=Assessment.SIDE_EFFECTS,
                 hours_since_implant=t_h,
                 hours_since_last_change=min(t_h - self.last_change_t_h, t_h),
+                max_dose_mcg_per_day=self.protocol.dose_hard_max_mcg_per_day,
             )
             self._set_dose(t_h, step.dose_mcg_per_day, f"overdose signs; {step.reason}")
 
@@ -871,7 +885,7 @@ class Clinic:
 
     def _withdrawal_workup(self, t_h: float, exam: Exam) -> None:
         """Withdrawal signs and the pump reports nothing: residual, catheter, then the dose."""
-        if t_h - self.last_fill_t_h >= _RESIDUAL_CHECK_AFTER_H:
+        if t_h - self.last_fill_t_h >= self.protocol.residual_check_after_h:
             # Troubleshooting starts with the reservoir: withdraw and compare ([D58]).
             self.do_refill(t_h, "refill to check the residual (withdrawal signs)")
         if self.operation_pending:
@@ -879,7 +893,7 @@ class Clinic:
         if self._catheter_workup(t_h, "withdrawal signs, pump and residual as expected"):
             return
         recent = self.unexplained_withdrawal_t_h
-        if recent is not None and t_h - recent <= _UNEXPLAINED_WINDOW_H:
+        if recent is not None and t_h - recent <= self.protocol.unexplained_window_h:
             step = plan_next_step(
                 self.rules,
                 origin=self.origin,
@@ -889,6 +903,7 @@ class Clinic:
                 assessment=Assessment.INADEQUATE,
                 hours_since_implant=t_h,
                 hours_since_last_change=min(t_h - self.last_change_t_h, t_h),
+                max_dose_mcg_per_day=self.protocol.dose_hard_max_mcg_per_day,
             )
             self.unexplained_withdrawal_t_h = None
             if step.dose_mcg_per_day != self.dose:

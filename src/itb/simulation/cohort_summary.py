@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from itb.domain.units import DAYS_PER_YEAR
 from itb.simulation.cohort_trial import (
     DOSE_BIN_EDGES_MCG_PER_DAY,
     MAINTENANCE_DOSE_DAY,
@@ -139,7 +140,7 @@ def summarize(
     arms: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The trial's summary as plain JSON-ready data (arms in the trial's order)."""
-    horizon_years = horizon_days / 365.25
+    horizon_years = horizon_days / DAYS_PER_YEAR
     return {
         "trial": name,
         "seed": seed,

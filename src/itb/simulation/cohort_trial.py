@@ -15,13 +15,15 @@ arms differ only by policy, so their differences are paired comparisons.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from itb.domain.clinical.care import TreatmentGoal
 from itb.domain.clinical.titration import TitrationRules
 from itb.domain.pump import DiscrepancyTolerance, PumpPreset
+from itb.domain.units import DAYS_PER_YEAR
 from itb.simulation.blas import single_threaded_blas
 from itb.simulation.cohort import CohortArrays, FloatArray, IntArray
 from itb.simulation.course import CourseSettings, screen
@@ -74,9 +76,14 @@ class TrialSetup:
     course: CourseSettings
     rules: TitrationRules
     data: CohortData
-    presets: dict[str, PumpPreset]
-    catheter_ml_per_cm: float
+    presets: Mapping[str, PumpPreset]
+    catheter_ml_per_cm: Mapping[str, float]
+    """Catheter family -> internal volume per implanted cm, mL/cm."""
     tolerance: DiscrepancyTolerance
+    goal: TreatmentGoal
+    """The clinic's treatment goal (``protocol.toml``)."""
+    dose_hard_max_mcg_per_day: Mapping[str, float]
+    """The drug library's hard maximum by rule group (spinal, cerebral, pediatric)."""
 
 
 @dataclass(frozen=True)
@@ -210,7 +217,7 @@ class ArmPartial:
         """Aggregate one engine result."""
         p = cls()
         n = len(group)
-        years = r.horizon_days / 365.25
+        years = r.horizon_days / DAYS_PER_YEAR
         p.implanted = n
         p.patient_days = n * r.horizon_days
         p.with_withdrawal = int((r.withdrawal_days > 0).sum())
@@ -257,7 +264,7 @@ class ArmPartial:
         return p
 
 
-MAINTENANCE_DOSE_DAY = 365
+MAINTENANCE_DOSE_DAY = round(DAYS_PER_YEAR)
 """The maintenance dose is the dose in force 12 months after implant (or at the end of a
 shorter follow-up)."""
 
@@ -297,23 +304,34 @@ def run_implanted(
     arm: ArmPolicy,
     draws: PumpDraws | None = None,
     *,
+    data: CohortData | None = None,
+    initial_dose_mcg_per_day: FloatArray | None = None,
+    record_events: bool = False,
     trace: bool = False,
 ) -> EngineResult:
     """Run one arm for implanted patients (``draws``: the patients' pump randomness, shared
-    by every arm so that arms differ only by policy; drawn from the seed when omitted)."""
+    by every arm so that arms differ only by policy; drawn from the seed when omitted).
+
+    ``data`` and ``initial_dose_mcg_per_day`` replace the setup's hazards and the
+    patients' starting doses (for studies and tests of one mechanism)."""
     return run_arm(
         imp.cohort,
         imp.ages_years,
-        imp.initial_dose_mcg_per_day,
+        imp.initial_dose_mcg_per_day
+        if initial_dose_mcg_per_day is None
+        else initial_dose_mcg_per_day,
         draws if draws is not None else draw_pump_randomness(setup.seed, imp.ks),
         policy=arm,
         preset=setup.presets[arm.pump],
-        catheter_ml_per_cm=setup.catheter_ml_per_cm,
+        catheter_ml_per_cm=setup.catheter_ml_per_cm[arm.catheter],
         rules=setup.rules,
-        goal_margin_mas=setup.course.goal_margin_mas,
-        data=setup.data,
+        goal=setup.goal,
+        dose_hard_max_mcg_per_day=setup.dose_hard_max_mcg_per_day,
+        data=setup.data if data is None else data,
         tolerance=setup.tolerance,
         horizon_days=setup.horizon_days,
+        dose_snapshot_day=MAINTENANCE_DOSE_DAY,
+        record_events=record_events,
         trace=trace,
     )
 

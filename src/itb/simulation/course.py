@@ -12,8 +12,10 @@ The simulated clinician (an assumption, documented in docs/patient-model.md):
   observation window; the effect's duration decides the 8-hour rule;
 - titration: daily assessments for the inpatient days, then a visit every
   ``visit_interval_days``;
-- assessment: side effects if any overdose sign is present (side effects at
-  therapeutic doses are counted but, as in practice, tolerated); adequate if MAS is at most ``floor + goal_margin``; otherwise inadequate;
+- assessment: the clinic's one rule (:func:`itb.domain.clinical.care.assess`) on what
+  a clinic sees: side effects if any overdose sign is present or MAS is below the
+  therapeutic band, inadequate while MAS is above the goal, else adequate (side
+  effects at therapeutic doses are counted but, as in practice, tolerated);
 - the planner's usual step is taken.
 """
 
@@ -25,16 +27,18 @@ from typing import Any
 
 import numpy as np
 
+from itb.domain.clinical.care import TreatmentGoal, assess
 from itb.domain.clinical.titration import (
     Assessment,
     Phase,
     TitrationRules,
     initial_daily_dose,
     plan_next_step,
+    rule_group,
 )
 from itb.domain.patient import PatientParameters, section
 from itb.domain.provenance import sourced_value
-from itb.domain.units import HOURS_PER_DAY
+from itb.domain.units import HOURS_PER_DAY, HOURS_PER_YEAR
 from itb.simulation.cohort import (
     BoolArray,
     CohortArrays,
@@ -55,15 +59,23 @@ class CourseSettings:
 
     screening_doses_mcg: tuple[float, ...]
     screening_observation_h: float
-    goal_margin_mas: float
+    goal: TreatmentGoal
+    dose_hard_max_mcg_per_day: Mapping[str, float]
+    """The drug library's hard maximum by rule group: proposals never pass it."""
     inpatient_titration_days: int
     visit_interval_days: float
     follow_up_years: float
     adverse_window_days: float
 
     @classmethod
-    def from_table(cls, table: Mapping[str, Any]) -> CourseSettings:
-        """Parse ``[validation]``."""
+    def from_table(
+        cls,
+        table: Mapping[str, Any],
+        goal: TreatmentGoal,
+        dose_hard_max_mcg_per_day: Mapping[str, float],
+    ) -> CourseSettings:
+        """Parse ``[validation]`` of patient.toml; ``goal``: the clinic's treatment goal;
+        ``dose_hard_max_mcg_per_day``: the drug library's hard maximum by rule group."""
         v = section(table, "validation")
 
         def val(key: str) -> float:
@@ -78,7 +90,8 @@ class CourseSettings:
         return cls(
             screening_doses_mcg=doses,
             screening_observation_h=val("screening_observation_h"),
-            goal_margin_mas=val("goal_margin_mas"),
+            goal=goal,
+            dose_hard_max_mcg_per_day=dict(dose_hard_max_mcg_per_day),
             inpatient_titration_days=round(val("inpatient_titration_days")),
             visit_interval_days=val("visit_interval_days"),
             follow_up_years=val("follow_up_years"),
@@ -188,12 +201,10 @@ class CourseResult:
         return self.states_at_visit[max(i, 0)]
 
 
-def _assess(cohort: CohortArrays, obs: CohortObservation, goal_margin: float) -> list[Assessment]:
-    side = obs.overdose_stage > 0
-    adequate = obs.mas <= cohort.mas_floor + goal_margin
+def _assess(obs: CohortObservation, goal: TreatmentGoal) -> list[Assessment]:
     return [
-        Assessment.SIDE_EFFECTS if s else Assessment.ADEQUATE if a else Assessment.INADEQUATE
-        for s, a in zip(side.tolist(), adequate.tolist(), strict=True)
+        assess(mas, overdose > 0, goal)
+        for mas, overdose in zip(obs.mas.tolist(), obs.overdose_stage.tolist(), strict=True)
     ]
 
 
@@ -242,7 +253,7 @@ def run_course(
 
     def decide(obs: CohortObservation, t_h: float, phase: Phase) -> None:
         nonlocal dose
-        assessments = _assess(cohort, obs, settings.goal_margin_mas)
+        assessments = _assess(obs, settings.goal)
         new = dose.copy()
         for i, a in enumerate(assessments):
             step = plan_next_step(
@@ -254,6 +265,9 @@ def run_course(
                 assessment=a,
                 hours_since_implant=t_h,
                 hours_since_last_change=t_h - float(last_change_h[i]),
+                max_dose_mcg_per_day=settings.dose_hard_max_mcg_per_day[
+                    rule_group(rules, origins[i], ages[i])
+                ],
             )
             if step.dose_mcg_per_day != dose[i]:
                 new[i] = step.dose_mcg_per_day
@@ -272,7 +286,7 @@ def run_course(
 
     visit_h = settings.visit_interval_days * HOURS_PER_DAY
     p_visit = cohort.propagators(visit_h)
-    end_h = settings.follow_up_years * 365.25 * HOURS_PER_DAY
+    end_h = settings.follow_up_years * HOURS_PER_YEAR
     window_h = settings.adverse_window_days * HOURS_PER_DAY
     visit_times = [t]
     doses = [dose.copy()]

@@ -27,7 +27,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from itb.domain.clinical.titration import TitrationRules
@@ -42,21 +42,37 @@ from itb.domain.patient import (
     rate_pieces,
 )
 from itb.domain.pump import (
+    CATHETER_FAULT_KINDS,
     CRITICAL,
-    Bolus,
     DiscrepancyTolerance,
     FaultKind,
     Prescription,
-    ProgrammingSession,
     Pump,
     PumpKind,
     RefillReport,
-    perform_refill,
     time_calculated_volume_reaches,
+)
+from itb.domain.pump.commands import (
+    Applied,
+    Authorship,
+    BeginMri,
+    EndMri,
+    FillAtImplant,
+    InjectAccessPort,
+    Interrogate,
+    PrimingBolus,
+    PumpCommand,
+    Refill,
+    RepairFault,
+    Reprogram,
+    RequestPatientBolus,
+    SetEnvironment,
+    SingleBolus,
+    StartFault,
+    apply,
 )
 from itb.domain.units import HOURS_PER_DAY
 from itb.simulation.clinic import (
-    CATHETER_FAULTS,
     Clinic,
     ClinicProtocol,
     ClinicReading,
@@ -64,18 +80,10 @@ from itb.simulation.clinic import (
     Exam,
 )
 from itb.simulation.events import (
-    AccessPortInjection,
-    ClinicianBolus,
     ConcentrationChange,
-    EnvironmentChange,
-    FaultRepair,
-    FaultStart,
-    Interrogation,
     MissedRefill,
-    MriEnd,
-    MriStart,
-    PatientBolusRequest,
     Priority,
+    PumpEvent,
     ScheduledEvent,
 )
 
@@ -92,8 +100,6 @@ __all__ = [
 ]
 
 _EPS_H = 1e-9
-_POST_PROCEDURE_H = 1.0
-"""The clinic watches the patient this long after a procedure at the pump, h."""
 _PUMP_LOG_KINDS = frozenset(
     {
         "motor_stall",
@@ -481,16 +487,19 @@ class _World:
         )
 
     def sounding_alarms(self) -> tuple[str, ...]:
-        """Alarms the pump sounds now."""
+        """Alarms the pump sounds now (active and not yet acknowledged)."""
         pump = self.pump
         if pump is None:
             return ()
-        return tuple(sorted(a.value for a in pump.active_alarms))
+        return pump.sounding_alarms()
 
     def examine(self, t_h: float) -> Exam:
         """Scores and reported signs from the patient's observation (no concentrations)."""
         o = self._observation()
         return Exam(t_h, o.mas, o.psfs, o.withdrawal_signs, o.overdose_signs, o.adverse_reactions)
+
+    def _apply(self, command: PumpCommand, t_h: float, by: Authorship) -> Applied:
+        return apply(self._require_pump(), command, t_h, tolerance=self.setup.tolerance, by=by)
 
     def implant(
         self, t_h: float, concentration_mcg_per_ml: float, prescription: Prescription, reason: str
@@ -504,18 +513,18 @@ class _World:
         self._log_idx = 0
         self._alarm_idx = 0
         self._reading_idx = 0
-        pump.fill(t_h, pump.preset.reservoir_ml, concentration_mcg_per_ml, reason=reason)
+        by = Authorship(entered_by="clinic", reason=reason)
+        self._apply(FillAtImplant(pump.preset.reservoir_ml, concentration_mcg_per_ml), t_h, by)
         if pump.preset.programmable:
-            session = ProgrammingSession(pump, t_h, reason=reason)
-            session.stage_prescription(prescription, reason)
-            alarm = self.setup.protocol.low_reservoir_alarm_ml
-            if alarm is not None:
-                session.stage_low_reservoir_alarm(alarm, reason)
-            session.stage_bolus(
-                Bolus.priming(pump.dead_space_ml, self.setup.protocol.priming_duration_h),
-                "priming bolus: drug to the catheter tip",
+            self._apply(
+                Reprogram(
+                    prescription=prescription,
+                    low_reservoir_alarm_ml=self.setup.protocol.low_reservoir_alarm_ml,
+                    bolus=PrimingBolus(self.setup.protocol.priming_duration_h),
+                ),
+                t_h,
+                replace(by, override_reason=self.setup.protocol.override_reason(prescription)),
             )
-            session.commit(t_h)
         self._reading_idx = len(pump.alarm_log)
         self.note(t_h, "clinic", "implant", f"{pump.preset.label}; {reason}")
 
@@ -530,25 +539,38 @@ class _World:
     ) -> RefillReport:
         """The whole refill procedure on the pump."""
         pump = self._require_pump()
-        report = perform_refill(
-            pump,
+        applied = self._apply(
+            Refill(
+                pump.preset.reservoir_ml,
+                concentration_mcg_per_ml,
+                prescription=prescription,
+                bridge_bolus=bridge_bolus,
+            ),
             t_h,
-            fill_volume_ml=pump.preset.reservoir_ml,
-            concentration_mcg_per_ml=concentration_mcg_per_ml,
-            tolerance=self.setup.tolerance,
-            new_prescription=prescription,
-            bridge_bolus=bridge_bolus,
-            reason=reason,
+            Authorship(
+                entered_by="clinic",
+                reason=reason,
+                override_reason=None
+                if prescription is None
+                else self.setup.protocol.override_reason(prescription),
+            ),
         )
         self._reading_idx = len(pump.alarm_log)
-        return report
+        assert applied.refill is not None
+        return applied.refill
 
     def program(self, t_h: float, prescription: Prescription, reason: str) -> None:
         """A programming session."""
         pump = self._require_pump()
-        session = ProgrammingSession(pump, t_h, reason=reason)
-        session.stage_prescription(prescription, reason)
-        session.commit(t_h)
+        self._apply(
+            Reprogram(prescription=prescription),
+            t_h,
+            Authorship(
+                entered_by="clinic",
+                reason=reason,
+                override_reason=self.setup.protocol.override_reason(prescription),
+            ),
+        )
         self._reading_idx = len(pump.alarm_log)
 
     def calculated_reaches_t_h(self, target_ml: float) -> float | None:
@@ -567,13 +589,12 @@ class _World:
     def catheter_study(self, t_h: float) -> tuple[FaultKind, ...]:
         """What a catheter study finds."""
         active = self._require_pump().faults.active
-        return tuple(sorted((k for k in CATHETER_FAULTS if k.value in active), key=str))
+        return tuple(sorted((k for k in CATHETER_FAULT_KINDS if k.value in active), key=str))
 
     def revise_catheter(self, t_h: float, kinds: tuple[FaultKind, ...]) -> None:
         """Repair the catheter faults."""
-        pump = self._require_pump()
         for kind in kinds:
-            pump.repair(t_h, kind)
+            self._apply(RepairFault(kind), t_h, Authorship(entered_by="clinic", reason="revision"))
 
     @property
     def reservoir_capacity_ml(self) -> float:
@@ -623,91 +644,8 @@ class _World:
         reason = f" ({event.reason})" if event.reason else ""
         try:
             match event:
-                case FaultStart():
-                    self._require_pump().apply_fault(t_h, event.fault)
-                    self.note(t_h, "scenario", "fault", f"{event.fault.kind.value}{reason}")
-                case FaultRepair():
-                    self._require_pump().repair(t_h, event.kind)
-                    self.note(t_h, "scenario", "repair", f"{event.kind.value} ended{reason}")
-                case MriStart():
-                    self._require_pump().begin_mri(t_h)
-                    self.note(t_h, "scenario", "mri_start", f"MRI scan starts{reason}")
-                case MriEnd():
-                    self._require_pump().end_mri(t_h)
-                    self.note(t_h, "scenario", "mri_end", f"MRI scan ends{reason}")
-                    self.schedule(
-                        t_h + self.setup.protocol.post_mri_check_h,
-                        Priority.CLINIC,
-                        "post_mri_check",
-                        self._post_mri_check,
-                    )
-                case EnvironmentChange():
-                    pump = self._require_pump()
-                    pump.set_environment(
-                        t_h,
-                        body_temperature_degc=event.body_temperature_degc,
-                        ambient_pressure_kpa=event.ambient_pressure_kpa,
-                    )
-                    self.note(
-                        t_h,
-                        "scenario",
-                        "environment",
-                        f"body {pump.body_temperature_degc:g} °C, ambient "
-                        f"{pump.ambient_pressure_kpa:g} kPa: flow factor {pump.flow_factor():.3g}"
-                        f"{reason}",
-                    )
-                case AccessPortInjection():
-                    segs = self._require_pump().inject_access_port(
-                        t_h,
-                        event.volume_ml,
-                        event.concentration_mcg_per_ml,
-                        acknowledge_overdose_hazard=True,
-                        duration_h=event.duration_h,
-                        reason=event.reason,
-                    )
-                    for seg in segs:
-                        self._emit(seg)
-                    self.schedule(
-                        t_h + _POST_PROCEDURE_H,
-                        Priority.CLINIC,
-                        "post_procedure_check",
-                        clinic.after_procedure,
-                    )
-                    self.note(
-                        t_h,
-                        "scenario",
-                        "access_port_injection",
-                        f"{event.volume_ml:g} mL at {event.concentration_mcg_per_ml:g} mcg/mL into "
-                        f"the catheter access port: {sum(x.amount_mcg for x in segs):.0f} mcg "
-                        f"flushed straight into the CSF{reason}",
-                    )
-                case ClinicianBolus():
-                    pump = self._require_pump()
-                    session = ProgrammingSession(pump, t_h, reason=event.reason)
-                    session.stage_bolus(
-                        Bolus.single(
-                            event.dose_mcg, event.duration_h, pump.labelled_concentration_mcg_per_ml
-                        ),
-                        event.reason or "single bolus",
-                    )
-                    session.commit(t_h)
-                    self.note(
-                        t_h,
-                        "clinic",
-                        "single_bolus",
-                        f"{event.dose_mcg:g} mcg over {event.duration_h:g} h{reason}",
-                    )
-                case PatientBolusRequest():
-                    outcome = self._require_pump().request_patient_bolus(t_h)
-                    self.note(
-                        t_h,
-                        "patient",
-                        "patient_bolus",
-                        "accepted" if outcome.accepted else f"refused: {outcome.reason}",
-                    )
-                case Interrogation():
-                    self._require_pump().interrogate(t_h)
-                    self.note(t_h, "scenario", "interrogation", f"pump interrogated{reason}")
+                case PumpEvent():
+                    self._pump_event(event, t_h, reason)
                 case MissedRefill():
                     clinic.missed_refill(event.late_by_days)
                     late = (
@@ -723,7 +661,77 @@ class _World:
                         t_h, event.concentration_mcg_per_ml, event.bridge_bolus
                     )
         except ITBError as exc:
-            self.note(t_h, "scenario", "refused", f"{type(event).__name__}: {exc}")
+            self.note(t_h, "scenario", "refused", f"{_event_name(event)}: {exc}")
+
+    def _pump_event(self, event: PumpEvent, t_h: float, reason: str) -> None:
+        clinic = self.clinic
+        assert clinic is not None
+        cmd = event.command
+        by = Authorship(entered_by="scenario", reason=event.reason)
+        applied = self._apply(cmd, t_h, by)
+        for seg in applied.delivery:
+            self._emit(seg)
+        pump = self._require_pump()
+        match cmd:
+            case StartFault():
+                self.note(t_h, "scenario", "fault", f"{cmd.fault.kind.value}{reason}")
+            case RepairFault():
+                self.note(t_h, "scenario", "repair", f"{cmd.kind.value} ended{reason}")
+            case BeginMri():
+                self.note(t_h, "scenario", "mri_start", f"MRI scan starts{reason}")
+            case EndMri():
+                self.note(t_h, "scenario", "mri_end", f"MRI scan ends{reason}")
+                self.schedule(
+                    t_h + self.setup.protocol.post_mri_check_h,
+                    Priority.CLINIC,
+                    "post_mri_check",
+                    self._post_mri_check,
+                )
+            case SetEnvironment():
+                self.note(
+                    t_h,
+                    "scenario",
+                    "environment",
+                    f"body {pump.body_temperature_degc:g} °C, ambient "
+                    f"{pump.ambient_pressure_kpa:g} kPa: flow factor {pump.flow_factor():.3g}"
+                    f"{reason}",
+                )
+            case InjectAccessPort():
+                self.schedule(
+                    t_h + self.setup.protocol.post_procedure_watch_h,
+                    Priority.CLINIC,
+                    "post_procedure_check",
+                    clinic.after_procedure,
+                )
+                self.note(
+                    t_h,
+                    "scenario",
+                    "access_port_injection",
+                    f"{cmd.volume_ml:g} mL at {cmd.concentration_mcg_per_ml:g} mcg/mL into "
+                    f"the catheter access port: "
+                    f"{sum(x.amount_mcg for x in applied.delivery):.0f} mcg "
+                    f"flushed straight into the CSF{reason}",
+                )
+            case Reprogram(bolus=SingleBolus() as order):
+                self.note(
+                    t_h,
+                    "clinic",
+                    "single_bolus",
+                    f"{order.dose_mcg:g} mcg over {order.duration_h:g} h{reason}",
+                )
+            case RequestPatientBolus():
+                outcome = applied.patient_bolus
+                assert outcome is not None
+                self.note(
+                    t_h,
+                    "patient",
+                    "patient_bolus",
+                    "accepted" if outcome.accepted else f"refused: {outcome.reason}",
+                )
+            case Interrogate():
+                self.note(t_h, "scenario", "interrogation", f"pump interrogated{reason}")
+            case _:
+                self.note(t_h, "scenario", "pump_command", f"{type(cmd).__name__}{reason}")
 
     def _post_mri_check(self, t_h: float) -> None:
         reading = self.interrogate(t_h)
@@ -746,6 +754,26 @@ class _World:
         return tuple(sorted(out, key=lambda a: a.t_h))
 
 
+_EVENT_NAMES: dict[type, str] = {
+    StartFault: "FaultStart",
+    RepairFault: "FaultRepair",
+    BeginMri: "MriStart",
+    EndMri: "MriEnd",
+    SetEnvironment: "EnvironmentChange",
+    InjectAccessPort: "AccessPortInjection",
+    Reprogram: "ClinicianBolus",
+    RequestPatientBolus: "PatientBolusRequest",
+    Interrogate: "Interrogation",
+}
+
+
+def _event_name(event: ScheduledEvent) -> str:
+    """A scheduled event's name in the timeline (as scenarios have always shown it)."""
+    if isinstance(event, PumpEvent):
+        return _EVENT_NAMES.get(type(event.command), type(event.command).__name__)
+    return type(event).__name__
+
+
 def _applier(world: _World, event: ScheduledEvent) -> Callable[[float], None]:
     def act(t_h: float) -> None:
         world.apply(event, t_h)
@@ -759,12 +787,8 @@ def _schedule_events(
     for ev in events:
         if ev.t_h > horizon_h + _EPS_H:
             continue
-        priority = (
-            Priority.SCENARIO
-            if isinstance(ev, (MissedRefill, ConcentrationChange))
-            else Priority.DEVICE
-        )
-        env.schedule(ev.t_h, priority, type(ev).__name__, _applier(world, ev))
+        priority = Priority.DEVICE if isinstance(ev, PumpEvent) else Priority.SCENARIO
+        env.schedule(ev.t_h, priority, _event_name(ev), _applier(world, ev))
 
 
 def run_course(

@@ -1,9 +1,15 @@
 """Scheduled scenario events for the single-patient course engine.
 
-Plain frozen records with a time (hours since the implant instant) and a
-reason; the engine turns each into an action on the pump, the patient or the
-clinic's plans. Services build them from a scenario file
-(:mod:`itb.services.scenario`).
+A scenario schedules two sorts of events:
+
+- :class:`PumpEvent`: a domain pump command (:mod:`itb.domain.pump.commands`,
+  the one vocabulary every path uses) at a time, with its reason — a fault, an
+  MRI, an injection, a clinician's bolus, a patient's request, an interrogation;
+- changes to the clinic's plans that are not pump commands: a refill the
+  patient will miss (:class:`MissedRefill`), a refill with a new concentration
+  (:class:`ConcentrationChange`, which the clinic carries out as a refill).
+
+Services build them from a scenario file (:mod:`itb.services.scenario`).
 """
 
 from __future__ import annotations
@@ -11,21 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from itb.domain.pump import Fault, FaultKind
+from itb.domain.pump.commands import PumpCommand
 
 __all__ = [
-    "AccessPortInjection",
-    "ClinicianBolus",
     "ConcentrationChange",
-    "EnvironmentChange",
-    "FaultRepair",
-    "FaultStart",
-    "Interrogation",
     "MissedRefill",
-    "MriEnd",
-    "MriStart",
-    "PatientBolusRequest",
     "Priority",
+    "PumpEvent",
     "ScheduledEvent",
 ]
 
@@ -45,83 +43,11 @@ class Priority(IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class FaultStart:
-    """A device fault starts (catheter, motor, battery, accuracy)."""
+class PumpEvent:
+    """A pump command at ``t_h`` (hours since implant), and why."""
 
     t_h: float
-    fault: Fault
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class FaultRepair:
-    """A fault ends without the clinic (e.g. a kinked catheter straightens)."""
-
-    t_h: float
-    kind: FaultKind
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class MriStart:
-    """MRI exposure begins (a programmable pump's motor stalls)."""
-
-    t_h: float
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class MriEnd:
-    """MRI exposure ends; the clinic checks the pump ``post_mri_check_h`` later."""
-
-    t_h: float
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class EnvironmentChange:
-    """Fever, heat or altitude (changes a gas-driven pump's flow)."""
-
-    t_h: float
-    body_temperature_degc: float | None = None
-    ambient_pressure_kpa: float | None = None
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class AccessPortInjection:
-    """An injection through the catheter access port (flushes the catheter into the CSF)."""
-
-    t_h: float
-    volume_ml: float
-    concentration_mcg_per_ml: float
-    duration_h: float = 1.0 / 60.0
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ClinicianBolus:
-    """A single bolus from the reservoir, programmed by a clinician."""
-
-    t_h: float
-    dose_mcg: float
-    duration_h: float
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class PatientBolusRequest:
-    """The patient asks for a bolus (the pump accepts it only within its limits)."""
-
-    t_h: float
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Interrogation:
-    """Someone reads the pump (clears alarms, ends a post-MRI hold)."""
-
-    t_h: float
+    command: PumpCommand
     reason: str = ""
 
 
@@ -149,17 +75,5 @@ class ConcentrationChange:
     reason: str = ""
 
 
-ScheduledEvent = (
-    FaultStart
-    | FaultRepair
-    | MriStart
-    | MriEnd
-    | EnvironmentChange
-    | AccessPortInjection
-    | ClinicianBolus
-    | PatientBolusRequest
-    | Interrogation
-    | MissedRefill
-    | ConcentrationChange
-)
+ScheduledEvent = PumpEvent | MissedRefill | ConcentrationChange
 """Any scenario event the engine understands."""

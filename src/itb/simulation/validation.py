@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from itb.domain.clinical.care import TreatmentGoal
 from itb.domain.clinical.titration import TitrationRules, initial_daily_dose
 from itb.domain.delivery import DeliverySegment, bolus_segment
 from itb.domain.patient import (
@@ -29,13 +30,14 @@ from itb.domain.patient import (
     typical_parameters,
 )
 from itb.domain.provenance import sourced_value
+from itb.domain.units import HOURS_PER_YEAR
 from itb.simulation.cohort import CohortArrays, CohortState, advance, observe
 from itb.simulation.course import CourseResult, CourseSettings, run_course
 from itb.simulation.population import Population, draw_cohort
 
 __all__ = ["ValidationRow", "ValidationSettings", "run_validation"]
 
-HOURS_PER_MONTH = 365.25 * 24.0 / 12.0
+HOURS_PER_MONTH = HOURS_PER_YEAR / 12.0
 
 
 @dataclass(frozen=True)
@@ -296,7 +298,7 @@ def course_rows(
     followed = [patients[i] for i in res.patients]
     spinal = cohort.spinal
     ages = np.array([p.age_years for p in followed])
-    child = ages < 12.0
+    child = ages < rules.pediatric_age_below_years.value
     t_m = settings.maintenance_dose_at_months * HOURS_PER_MONTH
     dose = res.dose_at(t_m)
     tag = f"n={cohort.n} responders of {len(patients)}, seed {settings.seed}"
@@ -495,6 +497,8 @@ def withdrawal_rows(res: CourseResult, t_stop_h: float) -> list[ValidationRow]:
 def run_validation(
     patient_table: Mapping[str, Any],
     rules: TitrationRules,
+    goal: TreatmentGoal,
+    dose_hard_max_mcg_per_day: Mapping[str, float],
     *,
     seed: int | None = None,
     pk_cohort_size: int | None = None,
@@ -515,7 +519,12 @@ def run_validation(
     say("typical responder (T3-T8)")
     rows += typical_rows(patient_table, rules)
     say("screened and titrated cohort (T8b-T16)")
-    course, _ = course_rows(population, rules, CourseSettings.from_table(patient_table), settings)
+    course, _ = course_rows(
+        population,
+        rules,
+        CourseSettings.from_table(patient_table, goal, dose_hard_max_mcg_per_day),
+        settings,
+    )
     rows += course
 
     def key(r: ValidationRow) -> tuple[int, str]:

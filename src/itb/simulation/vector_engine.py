@@ -68,10 +68,18 @@ import numpy as np
 from scipy.linalg import expm
 from scipy.special import ndtr, ndtri
 
+from itb.domain.clinical.care import DAY_EDGE_H, TreatmentGoal
 from itb.domain.clinical.titration import RuleGroup, TitrationRules
 from itb.domain.errors import InvalidValue
 from itb.domain.provenance import Sourced, sourced
-from itb.domain.pump import DiscrepancyTolerance, PatientBolusSettings, PumpKind, PumpPreset
+from itb.domain.pump import (
+    CATHETER_FAULT_KINDS,
+    DiscrepancyTolerance,
+    FaultKind,
+    PatientBolusSettings,
+    PumpKind,
+    PumpPreset,
+)
 from itb.domain.units import DAYS_PER_YEAR, HOURS_PER_DAY
 from itb.simulation.arm_program import ProgramShape
 from itb.simulation.blas import single_threaded_blas
@@ -113,9 +121,30 @@ ALARM_KINDS = (
     "elective_replacement_indicator",
     "end_of_service",
 )
-FAULT_KINDS = ("occlusion", "disconnection", "motor_stall", "leak", "migration")
-CATHETER_FAULTS = (0, 1, 3, 4)
-"""Indices of FAULT_KINDS a surgical revision ends (everything but the motor stall)."""
+_FAULTS: tuple[FaultKind, ...] = (
+    FaultKind.OCCLUSION,
+    FaultKind.DISCONNECTION,
+    FaultKind.MOTOR_STALL,
+    FaultKind.LEAK,
+    FaultKind.MIGRATION,
+)
+"""The faults the cohort engine draws, in column order of its fault arrays."""
+FAULT_KINDS: tuple[str, ...] = tuple(k.value for k in _FAULTS)
+OCCLUSION, DISCONNECTION, MOTOR_STALL, LEAK, MIGRATION = (
+    _FAULTS.index(k)
+    for k in (
+        FaultKind.OCCLUSION,
+        FaultKind.DISCONNECTION,
+        FaultKind.MOTOR_STALL,
+        FaultKind.LEAK,
+        FaultKind.MIGRATION,
+    )
+)
+"""Column of each fault in the fault arrays."""
+CATHETER_FAULTS: tuple[int, ...] = tuple(
+    i for i, k in enumerate(_FAULTS) if k in CATHETER_FAULT_KINDS
+)
+"""Columns of the faults a surgical revision ends (the domain's catheter faults)."""
 _EPS_ML = 1e-12
 """Same volume tolerance as the domain pump (threshold crossings at a breakpoint)."""
 _TINY_ML = 1e-15
@@ -229,8 +258,9 @@ class ArmPolicy:
         visit_interval_days: days between maintenance visits.
         initial_concentration_mcg_per_ml: drug filled at implant, mcg/mL.
         concentrations_mcg_per_ml: products the clinic may step up to, ascending.
-        step_up_below_days: at a refill, step up to the next concentration when the
-            reservoir would last fewer days than this at the present dose (0: never).
+        min_refill_interval_days: at a refill, move to the weakest stronger product that
+            keeps refills at least this far apart when they would come closer at the
+            present dose (:func:`itb.domain.clinical.care.choose_concentration`); None: never.
         replacement_after_eri_days: planned pump replacement this many days after ERI
             (the battery's end of service comes ``eri_to_eos_days`` after ERI).
         program: how the daily dose is spread over the day (continuous, flex, periodic).
@@ -238,25 +268,30 @@ class ArmPolicy:
         patient_bolus: patient-activated bolus limits (``None``: none programmed).
         patient_bolus_request_hours: hours of the day at which a patient whose last
             day-end MAS was above goal (and without overdose signs) asks for a bolus.
+        catheter: the catheter family key (``catheters.toml``).
+
+    Every field is given explicitly: a trial file's omitted keys take the protocol's
+    reviewed defaults (``protocol.toml``), never a code default.
     """
 
     name: str
-    pump: str = "synchromed_ii_20"
-    refill: RefillRule = "margin"
-    refill_interval_days: int = 60
-    refill_margin_days: int = 7
-    low_reservoir_alarm_ml: float = 2.0
-    titration: TitrationRule = "label"
-    inpatient_titration_days: int = 5
-    visit_interval_days: int = 30
-    initial_concentration_mcg_per_ml: float = 500.0
-    concentrations_mcg_per_ml: tuple[float, ...] = (500.0, 1000.0, 2000.0)
-    step_up_below_days: float = 28.0
-    replacement_after_eri_days: int = 60
-    program: ProgramShape = field(default_factory=ProgramShape)
-    bridge_bolus: bool = False
-    patient_bolus: PatientBolusSettings | None = None
-    patient_bolus_request_hours: tuple[float, ...] = (8.0, 20.0)
+    pump: str
+    refill: RefillRule
+    refill_interval_days: int
+    refill_margin_days: int
+    low_reservoir_alarm_ml: float
+    titration: TitrationRule
+    inpatient_titration_days: int
+    visit_interval_days: int
+    initial_concentration_mcg_per_ml: float
+    concentrations_mcg_per_ml: tuple[float, ...]
+    min_refill_interval_days: float | None
+    replacement_after_eri_days: int
+    program: ProgramShape
+    bridge_bolus: bool
+    patient_bolus: PatientBolusSettings | None
+    patient_bolus_request_hours: tuple[float, ...]
+    catheter: str
 
 
 # ----------------------------------------------------------------- random draws
@@ -513,10 +548,12 @@ def run_arm(
     preset: PumpPreset,
     catheter_ml_per_cm: float,
     rules: TitrationRules,
-    goal_margin_mas: float,
+    goal: TreatmentGoal,
+    dose_hard_max_mcg_per_day: Mapping[str, float],
     data: CohortData,
     tolerance: DiscrepancyTolerance,
     horizon_days: int,
+    dose_snapshot_day: int,
     record_events: bool = False,
     trace: bool = False,
 ) -> EngineResult:
@@ -530,9 +567,14 @@ def run_arm(
         policy: the arm's pump and clinic rules.
         preset: the arm's pump preset (programmable).
         catheter_ml_per_cm: catheter internal volume per implanted cm, mL/cm.
-        rules: label titration rules; goal_margin_mas: MAS above the floor counted adequate.
-        data: hazards and care assumptions; tolerance: refill discrepancy tolerance.
+        rules: label titration rules; goal: the clinic's treatment goal (the same rule as
+            :func:`itb.domain.clinical.care.assess`, applied to arrays).
+        data: hazards and care assumptions; tolerance: the syringe-reading floor of a
+            refill discrepancy (the rated band is the preset's).
         horizon_days: whole days to simulate.
+        dose_snapshot_day: the day whose dose is reported as ``dose_at_year_mcg_per_day``.
+        dose_hard_max_mcg_per_day: the drug library's hard maximum by rule group
+            (spinal, cerebral, pediatric): titration never proposes more, mcg/day.
         record_events: keep ``(patient, t_h, kind)`` events (small cohorts only).
         trace: keep the state at every day end (small cohorts only).
 
@@ -548,10 +590,12 @@ def run_arm(
         preset=preset,
         catheter_ml_per_cm=catheter_ml_per_cm,
         rules=rules,
-        goal_margin_mas=goal_margin_mas,
+        goal=goal,
+        dose_hard_max_mcg_per_day=dose_hard_max_mcg_per_day,
         data=data,
         tolerance=tolerance,
         horizon_days=horizon_days,
+        dose_snapshot_day=dose_snapshot_day,
         record_events=record_events,
         trace=trace,
     )
@@ -572,10 +616,12 @@ class _ArmRun:
         preset: PumpPreset,
         catheter_ml_per_cm: float,
         rules: TitrationRules,
-        goal_margin_mas: float,
+        goal: TreatmentGoal,
+        dose_hard_max_mcg_per_day: Mapping[str, float],
         data: CohortData,
         tolerance: DiscrepancyTolerance,
         horizon_days: int,
+        dose_snapshot_day: int,
         record_events: bool,
         trace: bool,
     ) -> None:
@@ -591,7 +637,8 @@ class _ArmRun:
         self.cohort, self.policy, self.preset, self.shape = cohort, policy, preset, shape
         self.data, self.tolerance, self.horizon_days = data, tolerance, horizon_days
         self.record_events, self.trace = record_events, trace
-        self.goal_margin_mas = goal_margin_mas
+        self.goal = goal
+        self.dose_snapshot_day = dose_snapshot_day
         n = self.n = cohort.n
         self.events: list[tuple[int, float, str]] = []
         self.thr = float(policy.low_reservoir_alarm_ml)
@@ -622,6 +669,7 @@ class _ArmRun:
         self.inc_m = np.array([rules.maintenance_increase[g].default.value for g in RULE_GROUPS])[
             group
         ]
+        self.hard_max = np.array([dose_hard_max_mcg_per_day[g] for g in RULE_GROUPS])[group]
         self.rules = rules
         self.visit_days = self._visits()
 
@@ -649,6 +697,7 @@ class _ArmRun:
         self.revision_day = np.full(n, np.inf)
         self.restart_day = np.full(n, np.inf)
         self.last_change_h = np.zeros(n)
+        self.last_fill_day = np.zeros(n)
         self.attempt = np.zeros(n, dtype=np.int64)
         self.bolus_on = np.zeros(n, dtype=bool)
         self.bolus_left_ml = np.zeros(n)
@@ -688,7 +737,7 @@ class _ArmRun:
 
     @property
     def running(self) -> BoolArray:
-        return np.asarray(~self.fault_on[:, 2] & ~self.eos_stopped)
+        return np.asarray(~self.fault_on[:, MOTOR_STALL] & ~self.eos_stopped)
 
     def _set_rates(self) -> None:
         """Commanded volume rate (mL/h) of every program slot, and the commanded mL per day."""
@@ -767,15 +816,19 @@ class _ArmRun:
         return t_out
 
     def _next_refill(self, day: int, mask: BoolArray) -> FloatArray:
+        """The domain's refill-day rule (:func:`itb.domain.clinical.care.refill_day`) on
+        arrays: the margin before the alarm (or the arm's fixed interval), never after the
+        drug's stability limit from the last fill, at least the next day."""
         policy = self.policy
         if policy.refill == "interval":
             nxt = np.full(self.n, float(day + policy.refill_interval_days))
         else:
             t_alarm = self._alarm_time_h(day * HOURS_PER_DAY)
             t_alarm = np.where(self.running | (self.calc <= self.thr), t_alarm, np.inf)
-            nxt = np.floor(t_alarm / HOURS_PER_DAY) - policy.refill_margin_days
-        max_interval = float(self.data.max_refill_interval_days.value)
-        nxt = np.minimum(np.maximum(nxt, day + 1.0), day + max_interval)
+            target = t_alarm - policy.refill_margin_days * HOURS_PER_DAY
+            nxt = np.floor((target + DAY_EDGE_H) / HOURS_PER_DAY)
+        stability = self.last_fill_day + float(self.data.max_refill_interval_days.value)
+        nxt = np.maximum(np.minimum(nxt, stability), day + 1.0)
         return np.asarray(np.where(mask, nxt, self.next_refill_day), dtype=np.float64)
 
     # -------------------------------------------------------------------- run
@@ -792,7 +845,7 @@ class _ArmRun:
                     self.delivered,
                     self.therapy,
                 )
-            if day == 365:
+            if day == self.dose_snapshot_day:
                 self.dose_at_year = self.dose.copy()
             obs = self._day_end(day, t0) if day > 0 else None
             if day == self.horizon_days:
@@ -843,7 +896,7 @@ class _ArmRun:
         self.revision_day = np.where(
             start, day + int(self.data.revision_delay_days.value), self.revision_day
         )
-        due = self.fault_on[:, 2] & ~self.eos_stopped & (self.stall_alarm_due <= t0)
+        due = self.fault_on[:, MOTOR_STALL] & ~self.eos_stopped & (self.stall_alarm_due <= t0)
         self.alarms[:, ALARM_KINDS.index("pump_stopped_over_48h")] += due
         self.log(due, t0, "pump_stopped_over_48h")
         self.stall_alarm_due = np.where(due, np.inf, self.stall_alarm_due)
@@ -865,7 +918,7 @@ class _ArmRun:
             self.log(rep, t0, "pump_replaced")
         rst = self.restart_day == day
         if rst.any():
-            self.fault_on[:, 2] &= ~rst
+            self.fault_on[:, MOTOR_STALL] &= ~rst
             self.stall_alarm_due = np.where(rst, np.inf, self.stall_alarm_due)
             self.restart_day = np.where(rst, np.inf, self.restart_day)
             self.log(rst, t0, "stall_restart")
@@ -882,8 +935,8 @@ class _ArmRun:
                 continue
             self.faults[:, j] += start
             self.log(start, t0, name)
-            if j == 2:
-                newly = start & ~self.fault_on[:, 2]
+            if j == MOTOR_STALL:
+                newly = start & ~self.fault_on[:, MOTOR_STALL]
                 if preset.has_alarms:
                     self.alarms[:, ALARM_KINDS.index("motor_stall")] += newly
                     self.log(newly, t0, "motor_stall_alarm")
@@ -928,21 +981,15 @@ class _ArmRun:
             return
         # discrepancy ([D58]): expected = calculated, withdrawn = actual
         allowed = np.maximum(
-            self.tolerance.rate_tolerance_pct / 100.0 * self.commanded_since_fill,
+            self.preset.accuracy_band_pct / 100.0 * self.commanded_since_fill,
             self.tolerance.syringe_reading_ml,
         )
         self.discrepancies += ok & (np.abs(self.actual - self.calc) > allowed)
         # step up the concentration when the reservoir would last too short
         conc = self.conc
         new_conc = conc.copy()
-        if policy.step_up_below_days > 0.0:
-            with np.errstate(divide="ignore"):
-                lasts_days = (self.cap_ml - self.thr) / self.daily_ml
-            short = ok & (lasts_days < policy.step_up_below_days)
-            table = np.asarray(self.concs)
-            pos = np.searchsorted(table, conc, side="right")
-            higher = np.where(pos < len(table), table[np.minimum(pos, len(table) - 1)], conc)
-            new_conc = np.where(short, higher, conc)
+        if policy.min_refill_interval_days is not None:
+            new_conc = np.where(ok, self._stronger(conc), conc)
         changed = ok & (new_conc != conc)
         self.conc_changes += changed
         self.log(changed, t0, "concentration_change")
@@ -967,12 +1014,41 @@ class _ArmRun:
             self._set_rates()
         self.refills += ok
         self.log(ok, t0, "refill")
+        self.last_fill_day = np.where(ok, float(day), self.last_fill_day)
         self.next_refill_day = self._next_refill(day, ok)
+
+    def _stronger(self, conc: FloatArray) -> FloatArray:
+        """The domain's concentration rule (:func:`itb.domain.clinical.care.choose_concentration`)
+        on arrays: when refills at the present dose would come closer than the minimum
+        interval, the weakest stronger strength that is enough, else the strongest."""
+        policy = self.policy
+        assert policy.min_refill_interval_days is not None
+        usable = self.cap_ml - self.thr
+        margin = float(policy.refill_margin_days)
+        dose = self.shape.daily_dose_mcg(self.dose)
+
+        def interval(c: FloatArray | float) -> FloatArray:
+            with np.errstate(divide="ignore"):
+                per_day = dose / c
+                return np.asarray(
+                    np.where(per_day > 0.0, usable / per_day - margin, np.inf), dtype=np.float64
+                )
+
+        need = (interval(conc) < policy.min_refill_interval_days) & (dose > 0.0)
+        out = conc.copy()
+        chosen = np.zeros(self.n, dtype=bool)
+        for c in self.concs:
+            candidate = need & ~chosen & (c > conc)
+            enough = candidate & (interval(c) >= policy.min_refill_interval_days)
+            out = np.where(enough | candidate, c, out)
+            chosen |= enough
+        return np.asarray(out, dtype=np.float64)
 
     def _titrate(self, day: int, t0: float, obs: CohortObservation) -> None:
         rules, policy = self.rules, self.policy
         side = obs.overdose_stage > 0
-        adequate = obs.mas <= self.cohort.mas_floor + self.goal_margin_mas
+        side = side | self.goal.too_low(obs.mas)
+        adequate = ~self.goal.above(obs.mas)
         since_change = t0 - self.last_change_h
         inc = self.inc_t if day <= policy.inpatient_titration_days else self.inc_m
         too_early = (t0 < rules.no_increase_h.value) | (since_change < rules.min_interval_h.value)
@@ -982,6 +1058,8 @@ class _ArmRun:
             dose * (1.0 - rules.decrease.default.value),
             np.where(adequate | too_early, dose, dose * (1.0 + inc)),
         )
+        # the domain planner's cap: never above the drug library's hard maximum
+        proposed = np.minimum(proposed, np.maximum(self.hard_max, dose))
         changed = proposed != dose
         if not changed.any():
             return
@@ -996,7 +1074,7 @@ class _ArmRun:
         """Patients above goal press for a bolus at ``t``; the pump applies its limits."""
         pb = self.policy.patient_bolus
         assert pb is not None
-        want = (obs.mas > self.cohort.mas_floor + self.goal_margin_mas) & (obs.overdose_stage == 0)
+        want = self.goal.above(obs.mas) & (obs.overdose_stage == 0)
         if not want.any():
             return
         last = self.pb_starts.max(axis=1)
@@ -1047,17 +1125,17 @@ class _ArmRun:
         preset = self.preset
         eos_rel = np.where(np.isfinite(self.eos_t) & ~self.eos_stopped, self.eos_t - t0, np.inf)
         e = np.minimum(np.maximum(eos_rel, a), b)  # the motor is commanded over [a, e)
-        occluded = self.fault_on[:, 0]
+        occluded = self.fault_on[:, OCCLUSION]
         q_true = np.where((cmd > 0.0) & ~occluded & (self.actual > _EPS_ML), cmd * self.acc, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             t_dry = np.where(q_true > 0.0, a + self.actual / q_true, np.inf)
         flow_end = np.where(q_true > 0.0, np.minimum(e, t_dry), a)
         loss = np.where(
-            self.fault_on[:, 1],
+            self.fault_on[:, DISCONNECTION],
             1.0,
-            np.where(self.fault_on[:, 3], self.data.leak_fraction_lost.value, 0.0),
+            np.where(self.fault_on[:, LEAK], self.data.leak_fraction_lost.value, 0.0),
         )
-        tip = np.where(self.fault_on[:, 4], self.data.migration_fraction_to_csf.value, 1.0)
+        tip = np.where(self.fault_on[:, MIGRATION], self.data.migration_fraction_to_csf.value, 1.0)
         q_in = q_true - q_true * loss
         flowing = (q_in > 0.0) & (flow_end > a)
 
@@ -1188,7 +1266,12 @@ def _push(
     slot = np.where(count > 0, count, 0)
     needs_slot = add & ~same
     if (needs_slot & (slot >= k)).any():
-        raise RuntimeError(f"more than {k} concentrations in a dead space at once")
+        raise InvalidValue(
+            "arm concentrations",
+            f"more than {k}",
+            f"at most {k} concentrations in one dead space at once (concentration changes "
+            "less often than the dead space takes to clear)",
+        )
     slot_c = np.minimum(slot, k - 1)
     v[r, slot_c] = np.where(needs_slot, fresh, v[r, slot_c])
     c[r, slot_c] = np.where(needs_slot, conc, c[r, slot_c])

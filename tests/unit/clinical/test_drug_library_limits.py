@@ -18,7 +18,7 @@ from itb.domain.errors import HardLimitExceeded, InvalidValue, SoftLimitNeedsRea
 
 @pytest.fixture(scope="module")
 def lib() -> DrugLibrary:
-    return parse_drug_library(load_data_table("drug_library"))
+    return __import__("itb.bootstrap").bootstrap.catalog().library
 
 
 def _dose(
@@ -149,10 +149,19 @@ def test_marketed_strengths_are_allowed_in_every_pump_kind(lib: DrugLibrary, con
         check_dose_against_library(lib, "adult_spinal", conc, kind, 300.0)
 
 
-@pytest.mark.parametrize("conc", [250.0, 3000.0, 0.0])
-def test_unknown_concentration_is_a_hard_stop(lib: DrugLibrary, conc: float) -> None:
+@pytest.mark.parametrize("conc", [3000.0, 50.0, 40.0, 0.0])
+def test_concentration_outside_what_can_be_made_is_a_hard_stop(
+    lib: DrugLibrary, conc: float
+) -> None:
     with pytest.raises(HardLimitExceeded, match="concentration_mcg_per_ml"):
         check_dose_against_library(lib, "adult_spinal", conc, "peristaltic", 300.0, "reason")
+
+
+@pytest.mark.parametrize("conc", [250.0, 750.0, 1500.0, 2000.0])
+def test_a_saline_dilution_between_the_strengths_is_allowed(lib: DrugLibrary, conc: float) -> None:
+    # other concentrations are made by dilution with preservative-free saline [C3][C15]
+    decision = check_dose_against_library(lib, "adult_spinal", conc, "peristaltic", 300.0)
+    assert decision.within_all_limits
 
 
 def test_unknown_pump_kind_and_population(lib: DrugLibrary) -> None:
@@ -193,5 +202,6 @@ def test_population_for(lib: DrugLibrary, age: float, origin: str, population: s
 def test_soft_above_hard_in_data_is_refused() -> None:
     table = load_data_table("drug_library")
     table["populations"]["child"]["daily_dose_soft_max_mcg_per_day"]["value"] = 5000.0
+    cat = __import__("itb.bootstrap").bootstrap.catalog()
     with pytest.raises(InvalidValue, match="daily_dose_soft_max"):
-        parse_drug_library(table)
+        parse_drug_library(table, drugs=cat.drugs, titration=cat.titration, screening=cat.screening)

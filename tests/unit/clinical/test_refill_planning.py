@@ -83,10 +83,12 @@ def rules(p: RefillPlan) -> set[str]:
 
 
 def test_days_to_alarm_and_empty_follow_the_calculated_volume() -> None:
-    # 480 mcg/day at 500 mcg/mL = 0.96 mL/day; 20 mL down to 2 mL (alarm) and 0.5 mL (empty).
+    # 480 mcg/day at 500 mcg/mL = 0.96 mL/day; 20 mL down to 2 mL (low-reservoir alarm),
+    # 0.5 mL (the empty-reservoir alarm) and 0 mL (empty: empty means empty).
     p = plan(make_pump())
     assert p.days_to_low_reservoir_alarm == pytest.approx(18.0 / 0.96)
-    assert p.days_to_empty == pytest.approx(19.5 / 0.96)
+    assert p.days_to_empty_alarm == pytest.approx(19.5 / 0.96)
+    assert p.days_to_empty == pytest.approx(20.0 / 0.96)
     assert p.low_reservoir_alarm_at == MONDAY + timedelta(days=18.0 / 0.96)
     assert p.low_reservoir_alarm_date == date(2026, 1, 23)
     assert p.empty_date == date(2026, 1, 25)
@@ -259,15 +261,19 @@ def test_naive_and_aware_date_times_are_not_mixed() -> None:
         plan(make_pump(), now=datetime(2026, 3, 20, 9, tzinfo=london), last_fill_at=MONDAY)
 
 
-def test_over_infusion_band_can_run_dry_before_the_visit() -> None:
-    # 100 mcg/day at 500 mcg/mL: 0.2 mL/day; 40 mL reach 2 mL in 190 days, stability wins.
+def test_refill_by_is_never_after_the_earliest_day_the_pump_could_be_dry() -> None:
+    # 100 mcg/day at 500 mcg/mL: 0.2 mL/day; 40 mL reach 2 mL in 190 days, stability says
+    # 180 days; at +14.5 % (the rated band) 40 mL last 40 / (0.2 x 1.145) = 174.7 days.
     pump = make_pump(Continuous(100.0), fill_ml=40.0)
     p = plan(pump)
     assert p.earliest_dry_at is not None
-    # +14.5 %: 40 mL / (0.2 x 1.145) = 174.7 days: before the 180-day refill.
-    assert p.earliest_dry_at < p.refill_by_at
-    assert "dry_before_refill" in rules(p)
-    assert "dry_before_refill" not in rules(plan(make_pump()))
+    assert p.earliest_dry_at == MONDAY + timedelta(days=40.0 / (0.2 * 1.145))
+    assert p.refill_by_at < p.earliest_dry_at
+    assert p.refill_by_date < MONDAY.date() + timedelta(days=180)
+    assert "earliest_dry" in rules(p)
+    assert "dry_before_refill" not in rules(p)
+    # when the alarm minus the margin comes first, that rule decides
+    assert "earliest_dry" not in rules(plan(make_pump()))
 
 
 # ----------------------------------------------------- residual and bridge

@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from itb.adapters.datafiles import load_data_table
-from itb.domain.clinical.drug_library import parse_drug_library
 from itb.domain.clinical.safety import (
     ActionKind,
     BlockedBySafetyCheck,
@@ -46,7 +45,7 @@ PRESETS: dict[str, PumpPreset] = parse_presets(load_data_table("pumps"))
 _LABEL, _PER_CM, _ = parse_catheters(load_data_table("catheters"))["prometra_catheter"]
 CATHETER = CatheterSpec("prometra_catheter", _LABEL, 60.0, _PER_CM)
 RULES = parse_safety_rules(load_data_table("safety_checks"))
-LIBRARY = parse_drug_library(load_data_table("drug_library"))
+LIBRARY = __import__("itb.bootstrap").bootstrap.catalog().library
 
 
 def make_pump(dose: float = 100.0, conc: float = 500.0) -> Pump:
@@ -339,7 +338,8 @@ def test_the_pump_refusing_a_rate_is_a_block_finding_not_an_exception() -> None:
     session = ProgrammingSession(pump, pump.t_h)
     review = stage_checked(session, checks(), prescription=rx(Continuous(20.0)))
     (f,) = find(review.findings, "pump_refused")
-    assert "rate_ml_per_day" in f.message
+    assert "dose_mcg_per_day = 20" in f.message
+    assert "0.048 to 24 mL/day" in f.message
     assert review.blocked
 
 
@@ -393,9 +393,10 @@ def test_refusals_are_itb_errors_with_one_line_messages() -> None:
 
 
 def test_rules_file_has_every_rule_with_a_source() -> None:
-    assert RULES.max_increase_pct["adult_spinal"].value == 40.0
-    assert RULES.max_increase_pct["adult_cerebral"].value == 20.0
-    assert RULES.max_increase_pct["child"].value == 20.0
+    # the largest increase per adjustment has one home: the titration rules, via the library
+    assert LIBRARY.limits("adult_spinal").increase_hard_max_pct.value == 40.0
+    assert LIBRARY.limits("adult_cerebral").increase_hard_max_pct.value == 20.0
+    assert LIBRARY.limits("child").increase_hard_max_pct.value == 20.0
     assert all(r.source for r in RULES.rules.values())
 
 
@@ -405,8 +406,8 @@ def test_a_malformed_rules_file_is_refused() -> None:
     with pytest.raises(InvalidValue, match="unit_mixup"):
         parse_safety_rules(table)
     table = copy.deepcopy(load_data_table("safety_checks"))
-    del table["max_increase_pct"]["child"]
-    with pytest.raises(InvalidValue, match="child"):
+    del table["thresholds"]["verify_dose_change_pct"]
+    with pytest.raises(InvalidValue, match="verify_dose_change_pct"):
         parse_safety_rules(table)
 
 
@@ -425,7 +426,7 @@ def test_large_change_fires_exactly_above_the_population_limit(
     found = check_change(
         make_pump(float(old)), checks(population), prescription=rx(Continuous(new))
     )
-    limit = RULES.max_increase_pct[population].value
+    limit = LIBRARY.limits(population).increase_hard_max_pct.value
     assert bool(find(found, "large_dose_change")) == (pct > limit)
     # a block finding always carries a source and names what is allowed
     for f in found:

@@ -127,14 +127,16 @@ def test_priming_bolus_fills_an_empty_catheter(presets, catheter) -> None:
 
 def test_bolus_faster_than_the_pump_allows_is_refused(make_pump) -> None:
     pump = make_pump()
-    with pytest.raises(DoseOutOfRange, match="bolus rate_ml_per_h"):
+    with pytest.raises(DoseOutOfRange, match=r"duration_h = .*fastest bolus is 1 mL/h"):
         pump.validate_bolus(Bolus.single(500.0, 0.1, 500.0))  # 10 mL/h
 
 
 def test_rate_outside_the_pump_range_is_refused_with_the_allowed_range(make_pump) -> None:
     pump = make_pump(concentration=500.0)
     session = ProgrammingSession(pump, 0.0)
-    with pytest.raises(DoseOutOfRange, match=r"rate_ml_per_day = 0\.02 .*0\.048 to 24"):
+    with pytest.raises(
+        DoseOutOfRange, match=r"dose_mcg_per_day = 10\.0 .*24 to 1\.2e\+04 mcg/day .*0\.048 to 24"
+    ):
         session.stage_prescription(Prescription(Continuous(10.0), 500.0), "too low")
 
 
@@ -155,7 +157,7 @@ def test_too_many_flex_steps_for_the_pump_are_refused(make_pump) -> None:
 def test_overfill_is_refused_and_nothing_changes(make_pump) -> None:
     pump = make_pump(fill_ml=20.0)
     before = (pump.reservoir_actual_ml, pump.reservoir_calculated_ml, pump.ledger.filled_mcg)
-    with pytest.raises(ReservoirOverfill, match=r"fill volume_ml = 25\.0 .*allowed: <= 20"):
+    with pytest.raises(ReservoirOverfill, match=r"volume_ml = 25\.0 .*allowed: <= 20"):
         pump.fill(0.0, 25.0, 500.0)
     assert (
         pump.reservoir_actual_ml,
@@ -209,12 +211,15 @@ def test_refill_discrepancy_flags_over_infusion(make_pump) -> None:
 
     pump.apply_fault(0.0, Fault(FaultKind.OVERINFUSION_DRIFT, factor=1.25))
     pump.advance_to(24 * 10.0)
-    tol = DiscrepancyTolerance(rate_tolerance_pct=14.5, syringe_reading_ml=0.5)
+    tol = DiscrepancyTolerance(syringe_reading_ml=0.5)
     report = perform_refill(
         pump, 24 * 10.0, fill_volume_ml=20.0, concentration_mcg_per_ml=500.0, tolerance=tol
     )
     assert report.discrepancy.verdict.value == "less withdrawn than expected"
     assert report.discrepancy.implied_rate_error_pct == pytest.approx(25.0)
+    # less withdrawn: an over-infusion, an earlier pocket fill or a leak: both watches
+    assert report.discrepancy.watch == ("overdose", "withdrawal")
+    assert any("pocket fill" in c for c in report.discrepancy.causes)
 
 
 def test_a_bolus_paused_by_mri_delivers_its_whole_volume_after(make_pump) -> None:
@@ -238,8 +243,36 @@ def test_a_bolus_paused_by_mri_delivers_its_whole_volume_after(make_pump) -> Non
 def test_a_reservoir_found_empty_is_never_within_tolerance(tolerance) -> None:
     from itb.domain.pump import Verdict, judge_discrepancy
 
-    found = judge_discrepancy(1.66, 0.0, tolerance, programmed_since_fill_ml=18.3)
+    found = judge_discrepancy(
+        1.66, 0.0, tolerance, programmed_since_fill_ml=18.3, accuracy_band_pct=14.5
+    )
     assert found.verdict is Verdict.FOUND_EMPTY
     assert "withdrawal" in found.advice
-    # a residual within the syringe's reading is still just that
-    assert judge_discrepancy(0.3, 0.0, tolerance).verdict is Verdict.WITHIN_TOLERANCE
+    assert found.watch == ("withdrawal",)
+    # empty is empty: even a residual within the syringe's reading hides how long the pump
+    # has been dry (it may have run without drug for weeks)
+    small = judge_discrepancy(0.3, 0.0, tolerance, accuracy_band_pct=14.5)
+    assert small.verdict is Verdict.FOUND_EMPTY
+    # the pump calculated it empty 60 days ago: still a finding, and it says for how long
+    late = judge_discrepancy(
+        0.0, 0.0, tolerance, accuracy_band_pct=14.5, calculated_empty_for_h=60 * 24.0
+    )
+    assert late.verdict is Verdict.FOUND_EMPTY
+    assert "60.0 days" in late.advice
+    # nothing expected and nothing there, and the pump never read empty: as expected
+    assert (
+        judge_discrepancy(0.0, 0.0, tolerance, accuracy_band_pct=14.5).verdict
+        is Verdict.WITHIN_TOLERANCE
+    )
+
+
+def test_more_withdrawn_than_expected_points_to_under_delivery_not_pocket_fill(tolerance) -> None:
+    from itb.domain.pump import Verdict, judge_discrepancy
+
+    more = judge_discrepancy(
+        2.0, 5.0, tolerance, programmed_since_fill_ml=10.0, accuracy_band_pct=14.5
+    )
+    assert more.verdict is Verdict.MORE_THAN_EXPECTED
+    assert more.watch == ("withdrawal",)
+    assert not any("pocket" in c for c in more.causes)
+    assert any("occlusion" in c for c in more.causes)

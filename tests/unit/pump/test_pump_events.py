@@ -97,16 +97,20 @@ def test_mri_while_alarming_leaves_the_pump_stopped_until_interrogated(make_pump
     assert pump.advance_to(31.0) != []
 
 
-def test_alarm_cleared_by_interrogation_stays_quiet_while_its_cause_persists(make_pump) -> None:
+def test_interrogation_silences_an_alarm_but_never_ends_a_condition_that_holds(make_pump) -> None:
     pump = make_pump(dose_mcg_per_day=480.0, fill_ml=2.5)
     pump.advance_to(20.0)
-    pump.interrogate(20.0)
-    assert AlarmKind.LOW_RESERVOIR not in pump.active_alarms
+    assert "low_reservoir" in pump.sounding_alarms()
+    status = pump.interrogate(20.0)
+    assert AlarmKind.LOW_RESERVOIR in pump.active_alarms
+    assert "low_reservoir" in status.active_alarms
+    assert "low_reservoir" not in status.sounding_alarms
     pump.advance_to(22.0)
-    assert AlarmKind.LOW_RESERVOIR not in pump.active_alarms
+    assert AlarmKind.LOW_RESERVOIR in pump.active_alarms
+    assert "low_reservoir" not in pump.sounding_alarms()
     assert [r.action for r in pump.alarm_log if r.kind is AlarmKind.LOW_RESERVOIR] == [
         "raised",
-        "cleared_by_interrogation",
+        "acknowledged_by_interrogation",
     ]
 
 

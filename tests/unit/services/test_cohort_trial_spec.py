@@ -8,18 +8,15 @@ from typing import Any
 
 import pytest
 
-from itb.adapters.datafiles import load_data_table
+from itb.bootstrap import catalog
 from itb.domain.errors import InvalidValue
-from itb.domain.pump import parse_presets
 from itb.services.cohort_trial import TrialSpec, parse_trial
 
 ROOT = Path(__file__).resolve().parents[3]
-PRESETS = parse_presets(load_data_table("pumps"))
-PRODUCTS = (50.0, 500.0, 1000.0, 2000.0)
 
 
 def _parse(table: dict[str, Any]) -> TrialSpec:
-    return parse_trial(table, presets=PRESETS, products_mcg_per_ml=PRODUCTS)
+    return parse_trial(table, catalog())
 
 
 def _example() -> dict[str, Any]:

@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from itb.bootstrap import pump_catalog
+from itb.bootstrap import catalog as pump_catalog
 from itb.services.pump_run import run_pump
 from itb.services.pump_spec import EVENT_KINDS, parse_pump_spec
 
@@ -25,7 +25,7 @@ def test_the_documented_example_runs() -> None:
     spec = parse_pump_spec(tomllib.loads(_complete_example()))
     kinds = {e.kind for e in spec.events}
     assert set(EVENT_KINDS) - kinds <= {"mri_start", "mri_end"}  # shown as kind = "mri"
-    result = run_pump(spec, 800, pump_catalog())
+    result = run_pump(spec, pump_catalog(), days=800)
     assert result.events_not_reached == 0
     assert any("HAZARD" in e.detail for e in result.events)
     assert [b.accepted for b in result.patient_boluses] == [False]

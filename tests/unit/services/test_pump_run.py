@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from itb.bootstrap import pump_catalog
+from itb.bootstrap import catalog as pump_catalog
 from itb.domain.errors import InvalidValue, ITBError, NotAllowedForPump, PumpStateError
-from itb.services.pump_run import PumpCatalog, WallClock, result_to_dict, run_pump
+from itb.services.catalog import Catalog as PumpCatalog
+from itb.services.pump_run import result_to_dict, run_pump
 from itb.services.pump_spec import parse_pump_spec
+from itb.services.wall_clock import WallClock
 
 BASE: dict[str, Any] = {
     "pump": {
@@ -44,7 +46,7 @@ def doc(**changes: Any) -> dict[str, Any]:
 
 
 def run(d: dict[str, Any], catalog: PumpCatalog, days: float = 20.0) -> Any:
-    return run_pump(parse_pump_spec(d), days, catalog)
+    return run_pump(parse_pump_spec(d), catalog, days=days)
 
 
 def refused(d: dict[str, Any], catalog: PumpCatalog, days: float = 20.0) -> InvalidValue:
@@ -65,10 +67,14 @@ def refused(d: dict[str, Any], catalog: PumpCatalog, days: float = 20.0) -> Inva
         ({"catheter__family": "garden_hose"}, "catheter.family", "ascenda_like"),
         ({"catheter__implanted_length_cm": 500.0}, "catheter.implanted_length_cm", "<= 110"),
         ({"fill__volume_ml": 25.0}, "fill.volume_ml", "<= 20"),
-        ({"fill__concentration_mcg_per_ml": 5000.0}, "fill.concentration_mcg_per_ml", "products"),
+        (
+            {"fill__concentration_mcg_per_ml": 5000.0},
+            "fill.concentration_mcg_per_ml",
+            "saline dilution",
+        ),
         (
             {"prescription": {"mode": "continuous", "dose_mcg_per_day": 20000.0}},
-            "prescription.rate_ml_per_day",
+            "prescription.dose_mcg_per_day",
             "mL/day",
         ),
         (
@@ -76,7 +82,7 @@ def refused(d: dict[str, Any], catalog: PumpCatalog, days: float = 20.0) -> Inva
             "prescription.low_reservoir_alarm_ml",
             "1 to 5",
         ),
-        ({"priming_bolus": {"duration_h": 0.01}}, "priming_bolus.bolus rate_ml_per_h", "<= 1"),
+        ({"priming_bolus": {"duration_h": 0.01}}, "priming_bolus.duration_h", "fastest bolus"),
         ({"pump__implanted_at": datetime(2026, 3, 29, 1, 30)}, "pump.implanted_at", "skipped"),
     ],
 )
@@ -111,7 +117,7 @@ def test_patient_boluses_of_baclofen_are_refused_where_not_allowed(catalog: Pump
         }
     ]
     err = refused(d, catalog)
-    assert err.field == "events[0].prescription.rate_ml_per_day"
+    assert err.field == "events[0].prescription.dose_mcg_per_day"
 
 
 def test_flex_steps_beyond_the_pump_limit_are_refused(catalog: PumpCatalog) -> None:
@@ -148,7 +154,7 @@ def test_flex_steps_beyond_the_pump_limit_are_refused(catalog: PumpCatalog) -> N
         (
             {"kind": "refill", "day": 5, "volume_ml": 20, "concentration_mcg_per_ml": 5000},
             "events[0].concentration_mcg_per_ml",
-            "products",
+            "saline dilution",
         ),
         (
             {"kind": "reprogram", "day": 5, "low_reservoir_alarm_ml": 0.5},
@@ -157,8 +163,13 @@ def test_flex_steps_beyond_the_pump_limit_are_refused(catalog: PumpCatalog) -> N
         ),
         (
             {"kind": "single_bolus", "day": 5, "dose_mcg": 5000, "duration_h": 0.1},
-            "events[0].bolus rate_ml_per_h",
-            "<= 1",
+            "events[0].dose_mcg",
+            "<= 100 mcg",
+        ),
+        (
+            {"kind": "single_bolus", "day": 5, "dose_mcg": 50, "duration_h": 0.01},
+            "events[0].duration_h",
+            "fastest bolus",
         ),
         ({"kind": "interrogate", "at": datetime(2025, 1, 1, 9)}, "events[0].at", "implanted_at"),
         ({"kind": "interrogate", "at": datetime(2026, 3, 29, 1, 15)}, "events[0].at", "skipped"),
@@ -188,9 +199,9 @@ def test_a_fixed_flow_pump_refuses_programming(catalog: PumpCatalog) -> None:
 
 def test_the_run_length_must_be_given(catalog: PumpCatalog) -> None:
     with pytest.raises(InvalidValue, match="days"):
-        run_pump(parse_pump_spec(BASE), None, catalog)
+        run_pump(parse_pump_spec(BASE), catalog, days=None)
     with pytest.raises(InvalidValue, match="days"):
-        run_pump(parse_pump_spec(BASE), -3.0, catalog)
+        run_pump(parse_pump_spec(BASE), catalog, days=-3.0)
 
 
 def test_an_event_the_pump_refuses_at_its_time_names_the_event(catalog: PumpCatalog) -> None:
@@ -313,7 +324,12 @@ def test_pocket_fill_and_compounding_error_are_in_the_balance(catalog: PumpCatal
             "true_concentration_mcg_per_ml": 1000,
         },
     ]
-    result = run(doc(events=events), catalog, days=12)
+    with pytest.raises(NotAllowedForPump, match="modelled hazard: the run must declare it"):
+        run(doc(events=events), catalog, days=12)
+    declared = {**doc(events=events), "declared_hazard": "a pocket fill, then a mix-up"}
+    result = run(declared, catalog, days=12)
+    assert result.declared_hazard == "a pocket fill, then a mix-up"
+    assert any("pocket fill (declared hazard)" in w for w in result.warnings)
     assert result.drug_balance.pocket_mcg == pytest.approx(15 * 500)
     assert result.final["reservoir_concentration_mcg_per_ml"] == pytest.approx(1000)
     assert result.drug_balance.error_mcg == pytest.approx(0.0, abs=1e-6)

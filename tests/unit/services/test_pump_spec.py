@@ -188,7 +188,8 @@ CASES: list[tuple[str, object, str, str]] = [
         "events[0].true_concentration_mcg_per_ml",
         ">= 0",
     ),
-    ("events[0].repeat_every_days", 0, "events[0].repeat_every_days", "> 0"),
+    ("events[0].repeat_every_days", 0, "events[0].repeat_every_days", ">= 0.04"),
+    ("events[0].repeat_every_days", 0.0001, "events[0].repeat_every_days", ">= 0.04"),
     ("events[0].repeat_count", 3, "events[0].repeat_count", "only together with repeat_every_days"),
     (
         "events[0].prescription",

@@ -11,15 +11,16 @@ import pytest
 
 from itb import bootstrap
 from itb.domain.errors import InvalidValue
-from itb.services.scenario import ScenarioCatalog, ScenarioResult, parse_scenario, run_scenario
+from itb.services.catalog import Catalog
+from itb.services.scenario import ScenarioResult, parse_scenario, run_scenario
 from itb.simulation.clinic import ClinicReading, Exam
 from itb.simulation.engine import Environment
 from itb.simulation.events import Priority
 
 
 @cache
-def _catalog() -> ScenarioCatalog:
-    return bootstrap.scenario_catalog()
+def _catalog() -> Catalog:
+    return bootstrap.catalog()
 
 
 def _scenario(**changes: Any) -> dict[str, Any]:

@@ -11,21 +11,31 @@ import pytest
 from itb import bootstrap
 from itb.domain.provenance import Sourced
 from itb.domain.pump import PatientBolusSettings
+from itb.services.cohort_trial import default_arm
 from itb.simulation.arm_program import ProgramShape
 from itb.simulation.cohort_runner import run_chunks_local
 from itb.simulation.cohort_summary import summarize
-from itb.simulation.cohort_trial import TrialSetup, implant
+from itb.simulation.cohort_trial import TrialSetup, implant, run_implanted
 from itb.simulation.vector_engine import (
     ArmPolicy,
     EngineResult,
     PumpDraws,
     draw_pump_randomness,
-    run_arm,
 )
 
+CAT = bootstrap.catalog()
+
+
+def ArmPolicy_(name: str, **kw: object) -> ArmPolicy:
+    """An arm with the protocol's defaults, overridden by keyword."""
+    return default_arm(CAT, name, **kw)
+
+
 ARMS = (
-    ArmPolicy("alarm day", refill_margin_days=0),
-    ArmPolicy("interval 40 d", refill="interval", refill_interval_days=40, pump="synchromed_ii_40"),
+    ArmPolicy_("alarm day", refill_margin_days=0),
+    ArmPolicy_(
+        "interval 40 d", refill="interval", refill_interval_days=40, pump="synchromed_ii_40"
+    ),
 )
 
 
@@ -63,19 +73,12 @@ def _run(setup: TrialSetup, start: int, size: int, arm: ArmPolicy, **kw: object)
 
     imp = implant(setup, start, size)
     draws = kw.pop("draws", None) or draw_pump_randomness(setup.seed, imp.ks)
-    return run_arm(
-        imp.cohort,
-        imp.ages_years,
-        imp.initial_dose_mcg_per_day,
+    return run_implanted(
+        setup,
+        imp,
+        arm,
         draws,  # type: ignore[arg-type]
-        policy=arm,
-        preset=setup.presets[arm.pump],
-        catheter_ml_per_cm=setup.catheter_ml_per_cm,
-        rules=setup.rules,
-        goal_margin_mas=setup.course.goal_margin_mas,
         data=kw.pop("data", setup.data),  # type: ignore[arg-type]
-        tolerance=setup.tolerance,
-        horizon_days=setup.horizon_days,
         record_events=True,
     )
 
@@ -118,7 +121,7 @@ def _first(result: EngineResult, kind: str) -> float:
 
 
 def test_over_infusing_pump_runs_dry_before_its_low_reservoir_alarm(setup: TrialSetup) -> None:
-    never = ArmPolicy("no refill", refill="interval", refill_interval_days=365, titration="hold")
+    never = ArmPolicy_("no refill", refill="interval", refill_interval_days=365, titration="hold")
     s = replace(setup, horizon_days=120)
     over = _run(s, 3, 1, never, draws=_draws(0.999), data=_quiet_data(setup, 0.0))
     assert _first(over, "reservoir_dry") < _first(over, "low_reservoir")
@@ -128,7 +131,7 @@ def test_over_infusing_pump_runs_dry_before_its_low_reservoir_alarm(setup: Trial
 
 
 def test_missed_refill_leads_to_withdrawal(setup: TrialSetup) -> None:
-    arm = ArmPolicy("alarm day", refill_margin_days=0, titration="hold")
+    arm = ArmPolicy_("alarm day", refill_margin_days=0, titration="hold")
     s = replace(setup, horizon_days=120)
     kept = _run(s, 5, 1, arm, draws=_draws(0.5), data=_quiet_data(setup, 0.0))
     missed = _run(s, 5, 1, arm, draws=_draws(0.5), data=_quiet_data(setup, 0.999))
@@ -142,26 +145,12 @@ def test_missed_refill_leads_to_withdrawal(setup: TrialSetup) -> None:
 
 def _cohort_run(setup: TrialSetup, n: int, arm: ArmPolicy, data: object) -> EngineResult:
     imp = implant(setup, 0, n)
-    return run_arm(
-        imp.cohort,
-        imp.ages_years,
-        imp.initial_dose_mcg_per_day,
-        draw_pump_randomness(setup.seed, imp.ks),
-        policy=arm,
-        preset=setup.presets[arm.pump],
-        catheter_ml_per_cm=setup.catheter_ml_per_cm,
-        rules=setup.rules,
-        goal_margin_mas=setup.course.goal_margin_mas,
-        data=data,  # type: ignore[arg-type]
-        tolerance=setup.tolerance,
-        horizon_days=setup.horizon_days,
-        record_events=True,
-    )
+    return run_implanted(setup, imp, arm, data=data, record_events=True)  # type: ignore[arg-type]
 
 
 def test_patient_boluses_keep_the_lockout_and_the_daily_maximum(setup: TrialSetup) -> None:
     pb = PatientBolusSettings(dose_mcg=50.0, duration_h=0.5, lockout_h=5.0, max_per_day=2)
-    arm = ArmPolicy("ptm", patient_bolus=pb, patient_bolus_request_hours=(8.0, 12.0, 16.0, 20.0))
+    arm = ArmPolicy_("ptm", patient_bolus=pb, patient_bolus_request_hours=(8.0, 12.0, 16.0, 20.0))
     r = _cohort_run(setup, 40, arm, _quiet_data(setup, 0.0))
     assert r.patient_boluses.sum() > 0
     assert r.patient_bolus_refusals.sum() > 0  # 4 requests a day meet a maximum of 2
@@ -179,7 +168,7 @@ def test_a_bridge_bolus_keeps_the_dose_across_a_concentration_step_up(setup: Tri
     # 40 mL at 1000 mcg/day lasts 19 days at 500 mcg/mL (< 28: the first refill steps up to
     # 1000 mcg/mL) and 38 days at 1000 mcg/mL (no further step)
     s = replace(setup, horizon_days=60)
-    base = ArmPolicy(
+    base = ArmPolicy_(
         "no bridge",
         pump="synchromed_ii_40",
         titration="hold",
@@ -192,19 +181,12 @@ def test_a_bridge_bolus_keeps_the_dose_across_a_concentration_step_up(setup: Tri
     results = []
     for arm in (base, bridged):
         results.append(
-            run_arm(
-                imp.cohort,
-                imp.ages_years,
-                dose,
-                draw_pump_randomness(s.seed, imp.ks),
-                policy=arm,
-                preset=s.presets[arm.pump],
-                catheter_ml_per_cm=s.catheter_ml_per_cm,
-                rules=s.rules,
-                goal_margin_mas=s.course.goal_margin_mas,
+            run_implanted(
+                s,
+                imp,
+                arm,
                 data=_quiet_data(s, 0.0),  # type: ignore[arg-type]
-                tolerance=s.tolerance,
-                horizon_days=s.horizon_days,
+                initial_dose_mcg_per_day=dose,
                 trace=True,
             )
         )
@@ -228,7 +210,7 @@ def test_a_bridge_bolus_keeps_the_dose_across_a_concentration_step_up(setup: Tri
 def test_leak_and_migration_lose_drug_until_revision(setup: TrialSetup) -> None:
     # every patient's leak (or migration) starts on day 40, once the dose is established
     s = replace(setup, horizon_days=90)
-    arm = ArmPolicy("hold", titration="hold")
+    arm = ArmPolicy_("hold", titration="hold")
     quiet = replace(
         _quiet_data(s, 0.0), leak_per_year=_sourced(0.0), migration_per_year=_sourced(0.0)
     )  # type: ignore[type-var]
@@ -237,20 +219,7 @@ def test_leak_and_migration_lose_drug_until_revision(setup: TrialSetup) -> None:
     day40 = replace(base, fault_e2=np.full((len(imp.ks), 2), 40 / 365.25))
 
     def run(data: object) -> EngineResult:
-        return run_arm(
-            imp.cohort,
-            imp.ages_years,
-            imp.initial_dose_mcg_per_day,
-            day40,
-            policy=arm,
-            preset=s.presets[arm.pump],
-            catheter_ml_per_cm=s.catheter_ml_per_cm,
-            rules=s.rules,
-            goal_margin_mas=s.course.goal_margin_mas,
-            data=data,  # type: ignore[arg-type]
-            tolerance=s.tolerance,
-            horizon_days=s.horizon_days,
-        )
+        return run_implanted(s, imp, arm, day40, data=data)  # type: ignore[arg-type]
 
     none = run(quiet)
     leak = run(replace(quiet, leak_per_year=_sourced(1.0)))  # type: ignore[type-var]
@@ -266,7 +235,7 @@ def test_leak_and_migration_lose_drug_until_revision(setup: TrialSetup) -> None:
 
 def test_flex_delivers_the_daily_dose_with_a_different_day_profile(setup: TrialSetup) -> None:
     s = replace(setup, horizon_days=30)
-    cont = ArmPolicy("continuous", titration="hold")
+    cont = ArmPolicy_("continuous", titration="hold")
     flex = replace(
         cont,
         name="flex",

@@ -1,18 +1,30 @@
 """Drug library: soft and hard limits for intrathecal baclofen.
 
-The limits are reviewed data (``itb/data/drug_library.toml``), per population
-(adult spinal, adult cerebral, child under 12), with the concentrations each
-pump kind may hold. Rules (house style of infusion-pump drug libraries):
+The limits are reviewed data, per population (adult spinal, adult cerebral,
+child under 12), with the concentrations each pump kind may hold. Each fact
+has one home: the daily-dose limits live in ``drug_library.toml``; the bolus
+limits are the screening doses of ``screening.toml`` (the first dose of the
+population's sequence is the soft limit, the largest standard dose the hard
+one: no protocol gives a single bolus above it, [C11][C12][C13][C16]); the
+limits on a change per adjustment are the titration ranges of
+``titration.toml`` (the titration-phase maximum is the soft limit, the
+maintenance "never more than" the hard one, [C12][C13][C17]); the child age and
+the product strengths come from ``titration.toml`` and ``drugs.toml``.
+
+Rules (house style of infusion-pump drug libraries):
 
 - a **hard** limit cannot be passed: :class:`~itb.domain.errors.HardLimitExceeded`;
 - a **soft** limit can be passed only with an explicit, non-blank reason; without
   one, :class:`~itb.domain.errors.SoftLimitNeedsReason`; with one, the returned
   :class:`LibraryDecision` records which soft limits were passed and why;
 - limits are inclusive (a value equal to a limit is within it);
-- 50 mcg/mL is for screening boluses only and never goes into a pump.
+- a pump may hold a marketed infusion strength listed for its kind, or a saline
+  dilution of one ([C3][C15]) above the screening strength and up to the
+  strongest strength for its kind; the screening strength itself (50 mcg/mL)
+  is for screening boluses only and never goes into a pump.
 
-The programming-safety checks call :func:`check_dose_against_library` and
-:func:`check_bolus_against_library`.
+:class:`~itb.domain.clinical.dose_guard.DoseGuard` applies the library on every
+path that programs a pump; the programming-safety checks report its verdicts.
 """
 
 from __future__ import annotations
@@ -21,6 +33,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from itb.domain.clinical.screening import ScreeningProtocol
+from itb.domain.clinical.titration import TitrationRules
+from itb.domain.drug import DrugCatalog
 from itb.domain.errors import HardLimitExceeded, InvalidValue, SoftLimitNeedsReason
 from itb.domain.provenance import STATUSES, Sourced, Status, sourced
 from itb.domain.units import require_non_negative, require_positive
@@ -41,16 +56,15 @@ __all__ = [
 
 PUMP_KINDS: tuple[str, ...] = ("peristaltic", "valve", "constant_flow")
 
-_LIMIT_KEYS = (
+_DOSE_KEYS = (
     "daily_dose_soft_min_mcg_per_day",
     "daily_dose_soft_max_mcg_per_day",
     "daily_dose_hard_max_mcg_per_day",
-    "bolus_soft_max_mcg",
-    "bolus_hard_max_mcg",
-    "increase_soft_max_pct",
-    "increase_hard_max_pct",
-    "decrease_soft_max_pct",
 )
+_RULE_GROUP = {"adult_spinal": "spinal", "adult_cerebral": "cerebral", "child": "pediatric"}
+"""Library population -> titration rule group."""
+_SCREENING_SEQUENCE = {"adult_spinal": "standard", "adult_cerebral": "standard", "child": "reduced"}
+"""Library population -> the screening sequence whose first dose is its bolus soft limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +85,7 @@ class PopulationLimits:
 
 @dataclass(frozen=True, slots=True)
 class ConcentrationEntry:
-    """An allowed concentration, what it is for and the pump kinds that may hold it."""
+    """A product strength, what it is for and the pump kinds that may hold it."""
 
     concentration: Sourced
     use: Literal["screening", "infusion"]
@@ -104,10 +118,10 @@ class DrugLibrary:
     child_under_years: Sourced
 
     def concentration(self, concentration_mcg_per_ml: float) -> ConcentrationEntry:
-        """The entry for an exact concentration.
+        """The product entry for an exact strength.
 
         Raises:
-            HardLimitExceeded: the concentration is not in the library.
+            HardLimitExceeded: no product has this strength.
         """
         for entry in self.concentrations:
             if entry.concentration_mcg_per_ml == concentration_mcg_per_ml:
@@ -116,8 +130,53 @@ class DrugLibrary:
             "concentration_mcg_per_ml",
             concentration_mcg_per_ml,
             ", ".join(f"{e.concentration_mcg_per_ml:g}" for e in self.concentrations)
-            + " mcg/mL (drug library)",
+            + " mcg/mL (product strengths)",
         )
+
+    def pump_strengths(self, pump_kind: str) -> tuple[float, ...]:
+        """The infusion strengths a pump kind may hold, mcg/mL, ascending."""
+        return tuple(
+            e.concentration_mcg_per_ml for e in self.concentrations if pump_kind in e.pump_kinds
+        )
+
+    def require_pump_concentration(self, concentration_mcg_per_ml: float, pump_kind: str) -> None:
+        """Accept a strength for this pump kind, or a saline dilution of one.
+
+        Raises:
+            InvalidValue: unknown pump kind.
+            HardLimitExceeded: the screening strength, or outside what can be made for
+                this pump kind (above its strongest strength, at or below the screening one).
+        """
+        if pump_kind not in self.pump_kinds:
+            raise InvalidValue("pump_kind", pump_kind, ", ".join(self.pump_kinds))
+        strengths = self.pump_strengths(pump_kind)
+        if concentration_mcg_per_ml in strengths:
+            return
+        screening = [
+            e.concentration_mcg_per_ml for e in self.concentrations if e.use == "screening"
+        ]
+        floor = max(screening) if screening else 0.0
+        top = max(strengths) if strengths else 0.0
+        if not floor < concentration_mcg_per_ml <= top:
+            note = (
+                f" (the {concentration_mcg_per_ml:g} mcg/mL strength is for screening boluses only)"
+                if concentration_mcg_per_ml in screening
+                else ""
+            )
+            raise HardLimitExceeded(
+                "concentration_mcg_per_ml",
+                concentration_mcg_per_ml,
+                f"{', '.join(f'{c:g}' for c in strengths)} mcg/mL in a {pump_kind} pump, or a "
+                f"saline dilution above {floor:g} and up to {top:g} mcg/mL{note}",
+            )
+
+    def hard_max_by_rule_group(self) -> dict[str, float]:
+        """The daily hard maximum keyed by titration rule group (spinal, cerebral, pediatric)."""
+        return {
+            group: self.populations[pop].daily_dose_hard_max_mcg_per_day.value
+            for pop, group in _RULE_GROUP.items()
+            if pop in self.populations
+        }
 
     def limits(self, population: str) -> PopulationLimits:
         """The limits of ``population``.
@@ -131,23 +190,72 @@ class DrugLibrary:
             raise InvalidValue("population", population, ", ".join(self.populations)) from None
 
 
-def parse_drug_library(table: Mapping[str, Any]) -> DrugLibrary:
-    """Parse ``itb/data/drug_library.toml``.
+def _pct(fraction: Sourced, what: str) -> Sourced:
+    """A titration fraction as a library percentage, keeping its provenance."""
+    return Sourced(
+        fraction.value * 100.0,
+        "%/adjustment",
+        fraction.status,
+        fraction.source,
+        f"{what} (titration.toml)" + (f"; {fraction.note}" if fraction.note else ""),
+    )
+
+
+def _screening_dose(dose: Sourced, what: str) -> Sourced:
+    return Sourced(
+        dose.value,
+        "mcg",
+        "assumed",
+        dose.source,
+        f"{what} (screening.toml) used as a library limit: no source states it as one",
+    )
+
+
+def parse_drug_library(
+    table: Mapping[str, Any],
+    *,
+    drugs: DrugCatalog,
+    titration: TitrationRules,
+    screening: ScreeningProtocol,
+) -> DrugLibrary:
+    """Parse ``drug_library.toml`` and draw the other limits from their own homes.
 
     Raises:
         InvalidValue: a limit is missing or malformed, a soft limit is above its hard
-            limit, or a concentration names an unknown pump kind.
+            limit, or a product names an unknown pump kind.
     """
     pops_table = table.get("populations")
     if not isinstance(pops_table, Mapping) or not pops_table:
         raise InvalidValue("drug_library.populations", pops_table, "a table of populations")
+    hard_bolus = _screening_dose(
+        max(screening.sequences["standard"], key=lambda d: d.value),
+        "the largest standard screening dose",
+    )
     populations: dict[str, PopulationLimits] = {}
     for key, entry in pops_table.items():
         where = f"drug_library.populations.{key}"
         if not isinstance(entry, Mapping):
             raise InvalidValue(where, entry, "a table of limits")
-        limits = {k: sourced(entry, k, where=where) for k in _LIMIT_KEYS}
-        pop = PopulationLimits(key=key, label=str(entry.get("label", key)), **limits)
+        if key not in _RULE_GROUP:
+            raise InvalidValue(where, key, ", ".join(_RULE_GROUP))
+        group = _RULE_GROUP[key]
+        doses = {k: sourced(entry, k, where=where) for k in _DOSE_KEYS}
+        first = screening.sequences[_SCREENING_SEQUENCE[key]][0]
+        pop = PopulationLimits(
+            key=key,
+            label=str(entry.get("label", key)),
+            **doses,
+            bolus_soft_max_mcg=_screening_dose(first, "the first screening dose"),
+            bolus_hard_max_mcg=hard_bolus,
+            increase_soft_max_pct=_pct(
+                titration.titration_increase[group].high, "the titration-phase maximum step"
+            ),
+            increase_hard_max_pct=_pct(
+                titration.maintenance_increase[group].high,
+                "never more than this per adjustment",
+            ),
+            decrease_soft_max_pct=_pct(titration.decrease.high, "the label's largest decrease"),
+        )
         _check_order(where, pop)
         populations[key] = pop
 
@@ -169,30 +277,25 @@ def parse_drug_library(table: Mapping[str, Any]) -> DrugLibrary:
             kind, str(entry.get("label", kind)), source, status, str(entry.get("note", ""))
         )
 
-    conc_table = table.get("concentrations")
-    if not isinstance(conc_table, Mapping) or not conc_table:
-        raise InvalidValue("drug_library.concentrations", conc_table, "a table of concentrations")
     concentrations: list[ConcentrationEntry] = []
-    for key, entry in conc_table.items():
-        where = f"drug_library.concentrations.{key}"
-        conc = sourced(entry, "concentration_mcg_per_ml", where=where)
-        use = entry.get("use")
-        if use not in ("screening", "infusion"):
-            raise InvalidValue(f"{where}.use", use, "screening or infusion")
-        kinds = entry.get("pump_kinds", [])
-        if not isinstance(kinds, list) or any(k not in pump_kinds for k in kinds):
-            raise InvalidValue(f"{where}.pump_kinds", kinds, f"a list of: {', '.join(pump_kinds)}")
-        if use == "screening" and kinds:
-            raise InvalidValue(f"{where}.pump_kinds", kinds, "[] for a screening-only strength")
-        concentrations.append(ConcentrationEntry(conc, use, tuple(kinds)))
-
+    for product in drugs.products:
+        where = f"drugs.{product.key}.pump_kinds"
+        if any(k not in pump_kinds for k in product.pump_kinds):
+            raise InvalidValue(where, list(product.pump_kinds), ", ".join(pump_kinds))
+        if product.screening_only and product.pump_kinds:
+            raise InvalidValue(where, list(product.pump_kinds), "[] for a screening-only strength")
+        concentrations.append(
+            ConcentrationEntry(
+                product.concentration,
+                "screening" if product.screening_only else "infusion",
+                product.pump_kinds,
+            )
+        )
     return DrugLibrary(
         populations=populations,
         concentrations=tuple(sorted(concentrations, key=lambda e: e.concentration_mcg_per_ml)),
         pump_kinds=pump_kinds,
-        child_under_years=sourced(
-            table.get("child_age", {}), "under_years", where="drug_library.child_age"
-        ),
+        child_under_years=titration.pediatric_age_below_years,
     )
 
 
@@ -324,36 +427,6 @@ def _decide(
     )
 
 
-def _require_pump_concentration(
-    library: DrugLibrary, concentration_mcg_per_ml: float, pump_kind: str
-) -> None:
-    if pump_kind not in library.pump_kinds:
-        raise InvalidValue("pump_kind", pump_kind, ", ".join(library.pump_kinds))
-    entry = library.concentration(concentration_mcg_per_ml)
-    if entry.use == "screening":
-        raise HardLimitExceeded(
-            "concentration_mcg_per_ml",
-            concentration_mcg_per_ml,
-            _pump_strengths(library, pump_kind)
-            + f" (the {concentration_mcg_per_ml:g} mcg/mL strength is for screening boluses only)",
-        )
-    if pump_kind not in entry.pump_kinds:
-        raise HardLimitExceeded(
-            "concentration_mcg_per_ml",
-            concentration_mcg_per_ml,
-            _pump_strengths(library, pump_kind),
-        )
-
-
-def _pump_strengths(library: DrugLibrary, pump_kind: str) -> str:
-    ok = [
-        f"{e.concentration_mcg_per_ml:g}"
-        for e in library.concentrations
-        if pump_kind in e.pump_kinds
-    ]
-    return f"{', '.join(ok)} mcg/mL in a {pump_kind} pump"
-
-
 def check_dose_against_library(
     library: DrugLibrary,
     population: str,
@@ -387,7 +460,7 @@ def check_dose_against_library(
     """
     dose = require_non_negative("dose_mcg_per_day", dose_mcg_per_day)
     limits = library.limits(population)
-    _require_pump_concentration(library, concentration_mcg_per_ml, pump_kind)
+    library.require_pump_concentration(concentration_mcg_per_ml, pump_kind)
     wanted: list[tuple[str, float, LimitKind, Literal["min", "max"], Sourced]] = [
         ("dose_mcg_per_day", dose, "hard", "max", limits.daily_dose_hard_max_mcg_per_day),
         ("dose_mcg_per_day", dose, "soft", "max", limits.daily_dose_soft_max_mcg_per_day),
@@ -441,7 +514,7 @@ def check_bolus_against_library(
     if pump_kind is None:
         library.concentration(concentration_mcg_per_ml)
     else:
-        _require_pump_concentration(library, concentration_mcg_per_ml, pump_kind)
+        library.require_pump_concentration(concentration_mcg_per_ml, pump_kind)
     return _decide(
         population=population,
         concentration_mcg_per_ml=concentration_mcg_per_ml,

@@ -7,19 +7,20 @@ change inside the horizon moves the local clock time, never the interval.
 
 Rules:
 
-* **Days to the low-reservoir alarm** and **to empty** follow the pump's
-  *calculated* volume under the present program, flex steps included, with
-  every allowed patient bolus taken (the conservative convention of the
-  Prometra controller's refill date, [D73]). "Empty" is the
-  empty-reservoir alarm volume of the preset (the critical alarm: drug no
-  longer flowing). A pump over-infusing at the top of its rated accuracy band
-  could run dry earlier; that date is reported too ([D46][D48]).
+* **Days to the low-reservoir alarm**, **to the empty-reservoir alarm** and
+  **to empty** follow the pump's *calculated* volume under the present program,
+  flex steps included, with every allowed patient bolus taken (the
+  conservative convention of the Prometra controller's refill date, [D73]).
+  The empty-reservoir alarm is the preset's critical alarm volume; "empty" is
+  0 mL. A pump over-infusing at the top of its rated accuracy band could run
+  dry earlier: that instant is the *earliest dry* time ([D46][D48]).
 * **Refill-by date**: the alarm date minus the margin (3-5 days [D35b]; a week
   when travel or weather risks a missed visit [C17][C37]), never after the
   drug-stability limit (last fill date + max days in the pump, 180 days
-  [C40][D94]), then moved *earlier* to the previous clinic working day
-  (weekdays by default, holidays excluded). A date already past is reported as
-  it is, with ``overdue`` set: refill as soon as possible.
+  [C40][D94]) and never on or after the earliest day the pump could be dry
+  within its rated accuracy, then moved *earlier* to the previous clinic
+  working day (weekdays by default, holidays excluded). A date already past is
+  reported as it is, with ``overdue`` set: refill as soon as possible.
 * **Fill volume**: the reservoir capacity, unless a full reservoir would
   outlast the drug's stability. Then just enough that the *next* low-reservoir
   alarm falls ``margin`` days after the stability limit, so that the next
@@ -206,7 +207,11 @@ class RefillPlan:
     days_to_low_reservoir_alarm: float | None
     low_reservoir_alarm_at: datetime | None
     low_reservoir_alarm_date: date | None
+    days_to_empty_alarm: float | None
+    """Days until the calculated volume reaches the empty-reservoir *alarm* volume."""
+    empty_alarm_at: datetime | None
     days_to_empty: float | None
+    """Days until the calculated volume reaches 0 mL."""
     empty_at: datetime | None
     empty_date: date | None
     earliest_dry_at: datetime | None
@@ -426,14 +431,21 @@ def plan_refill(
     low_ml = pump.low_reservoir_alarm_ml
     empty_ml = preset.empty_reservoir_alarm_ml
     t_low = time_calculated_volume_reaches(pump, low_ml)
-    t_empty = time_calculated_volume_reaches(pump, empty_ml)
+    t_empty_alarm = time_calculated_volume_reaches(pump, empty_ml)
+    t_empty = time_calculated_volume_reaches(pump, 0.0)
 
     def when(t_h: float | None) -> datetime | None:
         return None if t_h is None else shift(now, t_h - pump.t_h)
 
-    low_at, empty_at = when(t_low), when(t_empty)
-    days_low = None if t_low is None else (t_low - pump.t_h) / HOURS_PER_DAY
-    days_empty = None if t_empty is None else (t_empty - pump.t_h) / HOURS_PER_DAY
+    def days_to(t_h: float | None) -> float | None:
+        return None if t_h is None else (t_h - pump.t_h) / HOURS_PER_DAY
+
+    low_at, empty_alarm_at, empty_at = when(t_low), when(t_empty_alarm), when(t_empty)
+    days_low, days_empty_alarm, days_empty = (
+        days_to(t_low),
+        days_to(t_empty_alarm),
+        days_to(t_empty),
+    )
     if not pump.running:
         why = "; ".join(sorted(r.value for r in pump.stop_reasons))
         say(
@@ -496,9 +508,28 @@ def plan_refill(
     candidates = [stability_limit]
     if low_date is not None:
         candidates.append(low_date - timedelta(days=margin))
+    dry_limit: date | None = None
+    if earliest_dry_at is not None:
+        # The visit must come before the pump could be dry: the day before, unless the
+        # visit hour on that day is still earlier than the earliest dry instant.
+        day = earliest_dry_at.date()
+        if _hours_between(_at_hour(day, policy.visit_hour_of_day.value, now), earliest_dry_at) <= 0:
+            day -= timedelta(days=1)
+        dry_limit = day
+        candidates.append(dry_limit)
     latest = min(candidates)
     refill_by = calendar.working_day_on_or_before(latest)
-    if low_date is not None and low_date - timedelta(days=margin) <= stability_limit:
+    if dry_limit is not None and latest == dry_limit and dry_limit < min(candidates[:-1]):
+        say(
+            "earliest_dry",
+            "plan",
+            f"refill by {latest.isoformat()}: a pump delivering {preset.accuracy_band_pct:g} % "
+            f"above program could be dry on {earliest_dry_at.date().isoformat() if earliest_dry_at else ''}, "
+            "before the alarm date minus the margin",
+            "[D45][D46][D48]",
+            "confirmed",
+        )
+    elif low_date is not None and low_date - timedelta(days=margin) <= stability_limit:
         say(
             "alarm_minus_margin",
             "plan",
@@ -666,6 +697,8 @@ def plan_refill(
         days_to_low_reservoir_alarm=days_low,
         low_reservoir_alarm_at=low_at,
         low_reservoir_alarm_date=low_date,
+        days_to_empty_alarm=days_empty_alarm,
+        empty_alarm_at=empty_alarm_at,
         days_to_empty=days_empty,
         empty_at=empty_at,
         empty_date=None if empty_at is None else empty_at.date(),

@@ -53,11 +53,15 @@ from itb.domain.clinical.drug_library import (
 )
 from itb.domain.clinical.reasons import Reason, RuleInfo, parse_rule
 from itb.domain.errors import (
+    BlockedBySafetyCheck,
     ConcentrationMismatch,
     HardLimitExceeded,
     InvalidValue,
     ITBError,
+    OverrideReasonRequired,
+    SafetyCheckRefused,
     SoftLimitNeedsReason,
+    VerificationRequired,
 )
 from itb.domain.provenance import Sourced, Status, sourced
 from itb.domain.pump.prescription import Bolus, BolusKind, Prescription
@@ -113,26 +117,9 @@ TRIGGERS: tuple[str, ...] = (
     "patient_bolus_change",
     "single_bolus",
 )
-_POPULATIONS = ("adult_spinal", "adult_cerebral", "child")
 
 
 # ------------------------------------------------------------------ errors
-
-
-class SafetyCheckRefused(ITBError):
-    """A checked commit was refused; nothing was written to the pump."""
-
-
-class BlockedBySafetyCheck(SafetyCheckRefused):
-    """A block finding exists."""
-
-
-class OverrideReasonRequired(SafetyCheckRefused):
-    """A finding can only be passed with a recorded override reason, and none was given."""
-
-
-class VerificationRequired(SafetyCheckRefused):
-    """The change needs a second person's verification (``session.verify(name)``)."""
 
 
 # ------------------------------------------------------------------ data
@@ -155,7 +142,6 @@ class SafetyRules:
     unit_mixup_tolerance_pct: Sourced
     intended_dose_tolerance_pct: Sourced
     verify_dose_change_pct: Sourced
-    max_increase_pct: Mapping[str, Sourced]
     verification: Mapping[str, RuleInfo]
 
 
@@ -172,7 +158,6 @@ def parse_safety_rules(table: Mapping[str, Any]) -> SafetyRules:
     }
     th = table.get("thresholds", {})
     where = "safety_checks.thresholds"
-    inc = table.get("max_increase_pct", {})
     ver = table.get("verification", {})
     out = SafetyRules(
         rules=rules,
@@ -180,9 +165,6 @@ def parse_safety_rules(table: Mapping[str, Any]) -> SafetyRules:
         unit_mixup_tolerance_pct=sourced(th, "unit_mixup_tolerance_pct", where=where),
         intended_dose_tolerance_pct=sourced(th, "intended_dose_tolerance_pct", where=where),
         verify_dose_change_pct=sourced(th, "verify_dose_change_pct", where=where),
-        max_increase_pct={
-            p: sourced(inc, p, where="safety_checks.max_increase_pct") for p in _POPULATIONS
-        },
         verification={
             key: parse_rule(
                 ver, key, outcomes=("verify", "none"), where="safety_checks.verification"
@@ -193,9 +175,6 @@ def parse_safety_rules(table: Mapping[str, Any]) -> SafetyRules:
     tol = out.unit_mixup_tolerance_pct.value
     if not 0.0 <= tol < 100.0:
         raise InvalidValue(f"{where}.unit_mixup_tolerance_pct", tol, "0 <= pct < 100")
-    for p, s in out.max_increase_pct.items():
-        if s.value < 0:
-            raise InvalidValue(f"safety_checks.max_increase_pct.{p}", s.value, ">= 0")
     return out
 
 
@@ -223,8 +202,7 @@ class SafetyChecks:
     held_concentration_mcg_per_ml: float | None = None
 
     def __post_init__(self) -> None:
-        if self.population not in self.rules.max_increase_pct:
-            raise InvalidValue("population", self.population, ", ".join(_POPULATIONS))
+        self.library.limits(self.population)
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,7 +423,7 @@ def check_change(
             )
 
         # --- large increase ([C12][C13]), weekday by weekday
-        max_inc = rules.max_increase_pct[checks.population]
+        max_inc = lib_limits.increase_hard_max_pct
         worst: tuple[float, int] | None = None
         for d, (old, new) in enumerate(zip(old_days, new_days, strict=True)):
             if old > 0:
@@ -686,6 +664,13 @@ def stage_checked(
 
     def refuse(code: str, field: str, exc: ITBError) -> None:
         info = rules.rules[code]
+        if isinstance(exc, SoftLimitNeedsReason):
+            soft = rules.rules["library_soft_limit"]
+            sev = cast(Severity, soft.outcome)
+            refused.append(
+                Finding(sev, "library_soft_limit", field, str(exc), soft.source, soft.status, True)
+            )
+            return
         refused.append(Finding("block", code, field, str(exc), info.source, info.status))
 
     pre = check_change(
@@ -695,17 +680,27 @@ def stage_checked(
         bolus=bolus,
         override_reason=override_reason,
     )
+    library_found = any(
+        f.code.startswith(("library_", "patient_bolus")) or f.code == "large_dose_change"
+        for f in pre
+    )
     if prescription is not None:
         try:
-            session.stage_prescription(prescription, reason)
+            session.stage_prescription(prescription, reason, override_reason=override_reason)
         except ConcentrationMismatch as exc:
             if not any(f.code == "concentration_mismatch" for f in pre):
                 refuse("concentration_mismatch", "concentration_mcg_per_ml", exc)
+        except (HardLimitExceeded, SoftLimitNeedsReason) as exc:
+            if not library_found:
+                refuse("library_hard_limit", exc.field, exc)
         except ITBError as exc:
             refuse("pump_refused", getattr(exc, "field", "prescription"), exc)
     if bolus is not None:
         try:
-            session.stage_bolus(bolus, reason)
+            session.stage_bolus(bolus, reason, override_reason=override_reason)
+        except (HardLimitExceeded, SoftLimitNeedsReason) as exc:
+            if not library_found:
+                refuse("library_hard_limit", exc.field, exc)
         except ITBError as exc:
             refuse("pump_refused", getattr(exc, "field", "bolus"), exc)
     review = review_session(session, checks, override_reason)

@@ -15,12 +15,13 @@ range, the reason and its source; bad input raises :class:`InvalidValue`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from itb.domain.errors import InvalidValue
+from itb.domain.errors import HardLimitExceeded, InvalidValue
 from itb.domain.provenance import Sourced, sourced
 from itb.domain.units import require_non_negative, require_positive
 
@@ -269,8 +270,13 @@ def plan_next_step(
     hours_since_implant: float,
     hours_since_last_change: float,
     requested_change_fraction: float | None = None,
+    max_dose_mcg_per_day: float | None = None,
 ) -> TitrationStep:
     """Propose the next dose step under the label rules.
+
+    A proposal never passes ``max_dose_mcg_per_day`` (the drug library's hard maximum for
+    the patient's population): an increase stops there, and a present dose above it is
+    refused as input.
 
     Args:
         rules: parsed titration rules.
@@ -283,12 +289,19 @@ def plan_next_step(
         hours_since_last_change: h since the dose last changed.
         requested_change_fraction: a step the clinician wants (positive fraction,
             e.g. 0.25); default: the usual step of the applicable range.
+        max_dose_mcg_per_day: the drug library's hard maximum daily dose, mcg/day.
 
     Raises:
         InvalidValue: bad input, or a requested step outside the allowed range
             (the message names the allowed range).
     """
     dose = require_positive("current_dose_mcg_per_day", current_dose_mcg_per_day)
+    if max_dose_mcg_per_day is not None and dose > max_dose_mcg_per_day:
+        raise HardLimitExceeded(
+            "current_dose_mcg_per_day",
+            dose,
+            f"<= {max_dose_mcg_per_day:g} mcg/day (the drug library's hard maximum)",
+        )
     since_implant = require_non_negative("hours_since_implant", hours_since_implant)
     since_change = require_non_negative("hours_since_last_change", hours_since_last_change)
     if since_change > since_implant:
@@ -354,16 +367,30 @@ def plan_next_step(
         raise InvalidValue(
             "requested_change_fraction", fraction, f"{r.text} increase ({group} {phase.value})"
         )
+    new = dose * (1.0 + fraction)
+    cap = math.inf if max_dose_mcg_per_day is None else max_dose_mcg_per_day
+    if dose >= cap:
+        return hold(
+            f"response inadequate, but the dose is at the drug library's hard maximum "
+            f"({cap:g} mcg/day): review the diagnosis and the delivery system",
+            "drug library hard limit (drug_library.toml)",
+            "assumed",
+        )
+    capped = new > cap
+    if capped:
+        new = cap
+        fraction = cap / dose - 1.0
     return TitrationStep(
         Action.INCREASE,
-        dose * (1.0 + fraction),
+        new,
         dose,
         fraction,
         dose * (1.0 + r.low.value),
-        dose * (1.0 + r.high.value),
+        min(dose * (1.0 + r.high.value), cap),
         group,
-        f"response inadequate: increase by {fraction * 100:g} % ({group} {phase.value} "
-        f"range {r.text})",
+        f"response inadequate: increase by {fraction * 100:.4g} % ({group} {phase.value} "
+        f"range {r.text})"
+        + (f"; stopped at the drug library's hard maximum {cap:g} mcg/day" if capped else ""),
         r.high.source,
         _status(r.low, r.high, r.default)
         if requested_change_fraction is None

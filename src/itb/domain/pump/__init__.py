@@ -4,7 +4,7 @@ refills, faults, programming sessions and the event log. Pure domain code."""
 from itb.domain.pump.alarms import CRITICAL, AlarmKind, AlarmRecord, tone_of
 from itb.domain.pump.catheter import CatheterSpec, DeadSpace, Slug, parse_catheters
 from itb.domain.pump.eventlog import EventLog, LogEntry
-from itb.domain.pump.faults import Fault, FaultKind
+from itb.domain.pump.faults import CATHETER_FAULT_KINDS, Fault, FaultKind
 from itb.domain.pump.prescription import Bolus, BolusKind, PatientBolusSettings, Prescription
 from itb.domain.pump.presets import BatterySpec, PumpKind, PumpPreset, parse_presets
 from itb.domain.pump.programs import (
@@ -30,6 +30,7 @@ from itb.domain.pump.refill import (
     DiscrepancyTolerance,
     RefillReport,
     Verdict,
+    Watch,
     calculated_volume_at,
     judge_discrepancy,
     parse_discrepancy_tolerance,
@@ -39,6 +40,7 @@ from itb.domain.pump.refill import (
 from itb.domain.pump.session import ChangeRow, ProgrammingSession, SessionState
 
 __all__ = [
+    "CATHETER_FAULT_KINDS",
     "CRITICAL",
     "WEEKDAYS",
     "AlarmKind",
@@ -75,6 +77,7 @@ __all__ = [
     "StopReason",
     "Stopped",
     "Verdict",
+    "Watch",
     "Withdrawal",
     "calculated_volume_at",
     "describe_program",

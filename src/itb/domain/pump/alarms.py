@@ -4,8 +4,15 @@ Critical alarms sound two tones; non-critical ones a single tone repeating
 about once an hour ([D5][D13][D14]). Critical: empty reservoir, end of
 service, motor stall, pump stopped for over 48 h, critical memory error.
 Non-critical: low reservoir, elective replacement indicator (ERI), non-critical
-memory error ([D36][D51]). An alarm ends only when its cause is fixed or when
-the pump is interrogated.
+memory error ([D36][D51]).
+
+An alarm is *active* while its condition holds and ends only when the cause is
+fixed (a refill, a new pump, a repair). An interrogation *acknowledges* it:
+the sound stops, the alarm stays active and shown (how alarms are silenced is
+not confirmed by the sources: assumed, by a programmer's
+interrogation; the patient cannot silence them). A critical memory error stops
+infusion (a safe state, assumed by analogy with the reduced-battery safe
+state [D5]); end of service stops the pump [D6][D7].
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ class AlarmRecord:
 
     t_h: float
     kind: AlarmKind
-    action: Literal["raised", "cleared_cause_fixed", "cleared_by_interrogation"]
+    action: Literal["raised", "cleared_cause_fixed", "acknowledged_by_interrogation"]
     detail: str = ""
 
     @property

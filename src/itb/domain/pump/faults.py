@@ -13,7 +13,7 @@ from enum import StrEnum
 from itb.domain.errors import InvalidValue
 from itb.domain.units import require_finite
 
-__all__ = ["Fault", "FaultKind"]
+__all__ = ["CATHETER_FAULT_KINDS", "Fault", "FaultKind"]
 
 
 class FaultKind(StrEnum):
@@ -35,6 +35,13 @@ class FaultKind(StrEnum):
     """The accuracy factor steps to ``factor`` (e.g. 1.25 = 25 % over programmed)."""
     MEMORY_ERROR = "memory_error"
     """Memory error; critical when ``critical``."""
+
+
+CATHETER_FAULT_KINDS: frozenset[FaultKind] = frozenset(
+    {FaultKind.DISCONNECTION, FaultKind.OCCLUSION, FaultKind.LEAK, FaultKind.MIGRATION}
+)
+"""Faults of the catheter: a catheter study (dye study, CAP aspiration, imaging [D95]) finds
+them and a surgical revision ends them. Every engine and the clinic use this one set."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,8 @@ class PumpPreset:
     stroke_ml: float
     has_alarms: bool
     battery: BatterySpec | None
+    default_catheter: str = ""
+    """The catheter family (``catheters.toml``) the pump is usually implanted with."""
     nominal_flow_ml_per_day: float = 0.0
     flow_change_pct_per_degc: float = 0.0
     flow_change_pct_per_kpa_below_reference: float = 0.0
@@ -194,6 +196,7 @@ def _preset(key: str, table: Mapping[str, Any]) -> PumpPreset:
         stroke_ml=num("stroke_ml"),
         has_alarms=num("has_alarms") >= 0.5,
         battery=battery,
+        default_catheter=str(table.get("catheter", "")),
         nominal_flow_ml_per_day=num("nominal_flow_ml_per_day", 0.0),
         flow_change_pct_per_degc=num("flow_change_pct_per_degc", 0.0),
         flow_change_pct_per_kpa_below_reference=num("flow_change_pct_per_kpa_below_sea_level", 0.0),

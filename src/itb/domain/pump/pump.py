@@ -36,13 +36,14 @@ from itb.domain.errors import (
     ReservoirOverfill,
     TimeWentBackwards,
 )
-from itb.domain.pump.alarms import AlarmKind, AlarmRecord
+from itb.domain.pump.alarms import CRITICAL, AlarmKind, AlarmRecord
 from itb.domain.pump.catheter import CatheterSpec, DeadSpace
 from itb.domain.pump.eventlog import EventLog
 from itb.domain.pump.faults import Fault, FaultKind
+from itb.domain.pump.limits import DoseLimits, LimitVerdict
 from itb.domain.pump.prescription import Bolus, BolusKind, PatientBolusSettings, Prescription
 from itb.domain.pump.presets import PumpKind, PumpPreset
-from itb.domain.pump.programs import Continuous, Flex, PeriodicBolus, Program, Stopped
+from itb.domain.pump.programs import WEEKDAYS, Continuous, Flex, PeriodicBolus, Program, Stopped
 from itb.domain.units import (
     DAYS_PER_YEAR,
     HOURS_PER_DAY,
@@ -76,6 +77,7 @@ class StopReason(StrEnum):
     MRI = "MRI: motor stalled by the magnetic field"
     TELEMETRY_HOLD = "stopped after MRI while alarming: waiting for interrogation"
     END_OF_SERVICE = "end of service (battery)"
+    MEMORY_ERROR = "critical memory error: the pump stops infusing"
 
 
 @dataclass(slots=True)
@@ -135,6 +137,9 @@ class PumpStatus:
     eri_t_h: float | None
     eos_t_h: float | None
     active_alarms: tuple[str, ...]
+    """Alarms whose condition holds now (sounding or acknowledged)."""
+    sounding_alarms: tuple[str, ...]
+    """Active alarms not yet acknowledged by an interrogation."""
     delivered_csf_mcg: float
     dead_space_ml: float
     dead_space_mcg: float
@@ -184,8 +189,10 @@ class Pump:
         t_h: float = 0.0,
         accuracy_factor: float = 1.0,
         pump_clock_offset_h: float = 0.0,
+        guard: DoseLimits | None = None,
     ) -> None:
         require_finite("t_h", t_h)
+        require_finite("pump_clock_offset_h", pump_clock_offset_h)
         require_positive("accuracy_factor", accuracy_factor)
         band = preset.accuracy_band_pct / 100.0
         if abs(accuracy_factor - 1.0) > band + 1e-12:
@@ -200,12 +207,18 @@ class Pump:
         self.t_h = float(t_h)
         self.implant_t_h = float(t_h)
         self.accuracy_factor = float(accuracy_factor)
+        self.rated_accuracy_factor = float(accuracy_factor)
+        """The pump's own factor within its rated band (what a repaired drift returns to)."""
+        self.guard = guard
+        """The drug library for this patient (None: only the pump's own limits apply)."""
         self.pump_clock_offset_h = float(pump_clock_offset_h)
         self.dead_space = DeadSpace(preset.internal_path_ml, catheter.volume_ml, 0.0)
         self.reservoir_actual_ml = 0.0
         self.reservoir_concentration_mcg_per_ml = 0.0
         self.labelled_concentration_mcg_per_ml = 0.0
         self.reservoir_calculated_ml = 0.0
+        self.calculated_empty_since_t_h: float | None = None
+        """When the calculated reservoir last reached 0 mL (None: not empty since the fill)."""
         self.low_reservoir_alarm_ml = preset.low_reservoir_alarm_default_ml
         self.prescription = Prescription(Stopped(), 1.0)
         self.bolus: _ActiveBolus | None = None
@@ -225,7 +238,7 @@ class Pump:
         self.log = EventLog()
         self.alarm_log: list[AlarmRecord] = []
         self.active_alarms: dict[AlarmKind, float] = {}
-        self._silenced: set[AlarmKind] = set()
+        self._acknowledged: set[AlarmKind] = set()
         self._mri_alarming = False
         if preset.programmable:
             self._set_stopped(StopReason.STOPPED_MODE, True)
@@ -282,6 +295,7 @@ class Pump:
             eri_t_h=self.eri_t_h,
             eos_t_h=self.eos_t_h,
             active_alarms=tuple(sorted(a.value for a in self.active_alarms)),
+            sounding_alarms=self.sounding_alarms(),
             delivered_csf_mcg=self.ledger.delivered_csf_mcg,
             dead_space_ml=self.dead_space.volume_ml,
             dead_space_mcg=self.dead_space.mass_mcg,
@@ -441,6 +455,11 @@ class Pump:
         ld = self.ledger
         ld.commanded_ml += cmd_ml
         ld.commanded_x_factor_ml += cmd_ml * factor
+        if (
+            cmd > 0.0
+            and self.reservoir_calculated_ml > 0.0 >= self.reservoir_calculated_ml - cmd_ml
+        ) and self.calculated_empty_since_t_h is None:
+            self.calculated_empty_since_t_h = t0 + self.reservoir_calculated_ml / cmd
         self.reservoir_calculated_ml = max(0.0, self.reservoir_calculated_ml - cmd_ml)
         if self.preset.battery is not None and self.eos_t_h is None:
             self.battery_used += self._drain_per_h(cmd) * dt
@@ -529,20 +548,32 @@ class Pump:
         }
 
     def _update_alarms(self) -> None:
+        """Raise an alarm when its condition starts; end it only when the condition ends.
+
+        An interrogation acknowledges (silences) an alarm but never ends one whose
+        condition still holds: the status keeps showing it as active.
+        """
         if not self.preset.has_alarms:
             return
         t = self.t_h
         for kind, holds in self._alarm_conditions().items():
-            if holds and kind not in self.active_alarms and kind not in self._silenced:
+            if holds and kind not in self.active_alarms:
                 self.active_alarms[kind] = t
                 self.alarm_log.append(AlarmRecord(t, kind, "raised"))
                 self.log.append(t, "alarm", f"{kind.value} raised")
-            elif not holds:
-                self._silenced.discard(kind)
-                if kind in self.active_alarms:
-                    del self.active_alarms[kind]
-                    self.alarm_log.append(AlarmRecord(t, kind, "cleared_cause_fixed"))
-                    self.log.append(t, "alarm", f"{kind.value} cleared (cause fixed)")
+            elif not holds and kind in self.active_alarms:
+                del self.active_alarms[kind]
+                self._acknowledged.discard(kind)
+                self.alarm_log.append(AlarmRecord(t, kind, "cleared_cause_fixed"))
+                self.log.append(t, "alarm", f"{kind.value} cleared (cause fixed)")
+
+    def sounding_alarms(self) -> tuple[str, ...]:
+        """Active alarms not yet acknowledged (what the patient hears), sorted."""
+        return tuple(sorted(a.value for a in self.active_alarms if a not in self._acknowledged))
+
+    def critical_alarms(self) -> tuple[str, ...]:
+        """Active critical alarms (acknowledged or not), sorted."""
+        return tuple(sorted(a.value for a in self.active_alarms if a in CRITICAL))
 
     def _set_stopped(self, reason: StopReason, on: bool) -> None:
         was_running = self.running
@@ -555,8 +586,13 @@ class Pump:
         elif not was_running and self.running:
             self.stopped_since_t_h = None
 
-    def _require_now(self, t_h: float) -> None:
-        """Commands act at the present time: advance first, then act."""
+    def require_now(self, t_h: float) -> None:
+        """Commands act at the present time: advance first, then act.
+
+        Raises:
+            TimeWentBackwards: ``t_h`` is before the pump's present time.
+            PumpStateError: ``t_h`` is ahead of it (advance the pump first).
+        """
         require_finite("t_h", t_h)
         if t_h < self.t_h - _EPS_H:
             raise TimeWentBackwards("t_h", t_h, f">= the pump's present time {self.t_h:g}")
@@ -568,12 +604,13 @@ class Pump:
     # -------------------------------------------------------------- commands
 
     def interrogate(self, t_h: float) -> PumpStatus:
-        """Read the pump with a programmer: clears sounding alarms, ends an MRI telemetry hold."""
-        self._require_now(t_h)
-        for kind in list(self.active_alarms):
-            del self.active_alarms[kind]
-            self._silenced.add(kind)
-            self.alarm_log.append(AlarmRecord(t_h, kind, "cleared_by_interrogation"))
+        """Read the pump with a programmer: acknowledges (silences) the sounding alarms and
+        ends an MRI telemetry hold. An alarm whose condition still holds stays active."""
+        self.require_now(t_h)
+        for kind in self.active_alarms:
+            if kind not in self._acknowledged:
+                self._acknowledged.add(kind)
+                self.alarm_log.append(AlarmRecord(t_h, kind, "acknowledged_by_interrogation"))
         if StopReason.TELEMETRY_HOLD in self.stop_reasons:
             self._set_stopped(StopReason.TELEMETRY_HOLD, False)
             self.log.append(t_h, "resume", "infusion resumed after interrogation (post-MRI hold)")
@@ -583,7 +620,7 @@ class Pump:
 
     def withdraw_residual(self, t_h: float) -> Withdrawal:
         """Empty the reservoir through the septum; report expected vs withdrawn volume."""
-        self._require_now(t_h)
+        self.require_now(t_h)
         expected = self.reservoir_calculated_ml
         withdrawn = self.reservoir_actual_ml
         ld = self.ledger
@@ -598,6 +635,64 @@ class Pump:
         )
         self._update_alarms()
         return Withdrawal(t_h, expected, withdrawn)
+
+    def check_fill(
+        self,
+        volume_ml: float,
+        concentration_mcg_per_ml: float,
+        *,
+        true_concentration_mcg_per_ml: float | None = None,
+        into_pocket: bool = False,
+        after_withdrawal: bool = False,
+    ) -> float:
+        """Check a fill without doing it; return the true concentration filled (mcg/mL).
+
+        ``after_withdrawal``: check as if the residual had just been withdrawn (a refill
+        checks everything before it withdraws anything).
+
+        Raises:
+            InvalidValue: a volume or concentration that is not a positive number.
+            ReservoirOverfill: the reservoir cannot hold it.
+            ConcentrationMismatch: drug of another concentration is still in the pump.
+            HardLimitExceeded: the drug library does not allow the concentration here.
+            NotAllowedForPump: a compounding error or a pocket fill that the run has not
+                declared as a modelled hazard.
+        """
+        require_positive("volume_ml", volume_ml)
+        require_positive("concentration_mcg_per_ml", concentration_mcg_per_ml)
+        true_conc = (
+            concentration_mcg_per_ml
+            if true_concentration_mcg_per_ml is None
+            else require_non_negative(
+                "true_concentration_mcg_per_ml", true_concentration_mcg_per_ml
+            )
+        )
+        if self.guard is not None:
+            self.guard.check_concentration(concentration_mcg_per_ml, self.preset.kind.value)
+            hazard = self.guard.declared_hazard
+            if hazard is None and (into_pocket or true_conc != concentration_mcg_per_ml):
+                what = "a pocket fill" if into_pocket else "a compounding error"
+                raise NotAllowedForPump(
+                    f"{what} is a modelled hazard: the run must declare it (declared_hazard)"
+                )
+        capacity = self.preset.reservoir_ml
+        if after_withdrawal:
+            believed_ml, actual_ml = 0.0, 0.0
+        else:
+            believed_ml = 0.0 if self.withdrawn_since_fill else self.reservoir_calculated_ml
+            actual_ml = self.reservoir_actual_ml
+        room = capacity - max(believed_ml, actual_ml)
+        if volume_ml > room + _EPS_ML:
+            raise ReservoirOverfill(
+                "volume_ml", volume_ml, f"<= {max(room, 0.0):.3g} (reservoir {capacity:g} mL)"
+            )
+        if believed_ml > _EPS_ML and (
+            concentration_mcg_per_ml != self.labelled_concentration_mcg_per_ml
+        ):
+            raise ConcentrationMismatch(
+                concentration_mcg_per_ml, self.labelled_concentration_mcg_per_ml
+            )
+        return true_conc
 
     def fill(
         self,
@@ -619,29 +714,14 @@ class Pump:
         Raises:
             ReservoirOverfill: the reservoir cannot hold it (nothing is changed).
         """
-        self._require_now(t_h)
-        require_positive("fill volume_ml", volume_ml)
-        require_positive("concentration_mcg_per_ml", concentration_mcg_per_ml)
-        true_conc = (
-            concentration_mcg_per_ml
-            if true_concentration_mcg_per_ml is None
-            else require_non_negative(
-                "true_concentration_mcg_per_ml", true_concentration_mcg_per_ml
-            )
+        self.require_now(t_h)
+        true_conc = self.check_fill(
+            volume_ml,
+            concentration_mcg_per_ml,
+            true_concentration_mcg_per_ml=true_concentration_mcg_per_ml,
+            into_pocket=into_pocket,
         )
-        capacity = self.preset.reservoir_ml
         believed_ml = 0.0 if self.withdrawn_since_fill else self.reservoir_calculated_ml
-        room = capacity - max(believed_ml, self.reservoir_actual_ml)
-        if volume_ml > room + _EPS_ML:
-            raise ReservoirOverfill(
-                "fill volume_ml", volume_ml, f"<= {max(room, 0.0):.3g} (reservoir {capacity:g} mL)"
-            )
-        if believed_ml > _EPS_ML and (
-            concentration_mcg_per_ml != self.labelled_concentration_mcg_per_ml
-        ):
-            raise ConcentrationMismatch(
-                concentration_mcg_per_ml, self.labelled_concentration_mcg_per_ml
-            )
         ld = self.ledger
         if into_pocket:
             ld.pocket_mcg += volume_ml * true_conc
@@ -666,6 +746,7 @@ class Pump:
         # The clinician programs the new reservoir volume: what was believed left
         # (nothing after a withdrawal) plus what was filled.
         self.reservoir_calculated_ml = believed_ml + volume_ml
+        self.calculated_empty_since_t_h = None
         self.withdrawn_since_fill = False
         self.labelled_concentration_mcg_per_ml = concentration_mcg_per_ml
         self.commanded_at_last_fill_ml = ld.commanded_ml
@@ -690,7 +771,7 @@ class Pump:
         Raises:
             NotAllowedForPump: the hazard was not acknowledged.
         """
-        self._require_now(t_h)
+        self.require_now(t_h)
         require_positive("access port volume_ml", volume_ml)
         require_non_negative("access port concentration_mcg_per_ml", concentration_mcg_per_ml)
         require_positive("access port duration_h", duration_h)
@@ -719,17 +800,32 @@ class Pump:
         return [DeliverySegment(t_h, t_h + duration_h, mass * frac / duration_h)]
 
     def validate_prescription(
-        self, prescription: Prescription, *, held_concentration_mcg_per_ml: float | None = None
-    ) -> None:
-        """Check a prescription against this pump and the drug it holds.
+        self,
+        prescription: Prescription,
+        *,
+        held_concentration_mcg_per_ml: float | None = None,
+        override_reason: str | None = None,
+    ) -> LimitVerdict | None:
+        """Check a prescription against this pump, the drug it holds and the drug library.
 
-        ``held_concentration_mcg_per_ml`` checks against a drug about to be filled.
+        Fields in the errors are named as a clinician writes them (``dose_mcg_per_day``,
+        a flex step's ``rate_mcg_per_h``, ``basal_mcg_per_day`` ...), with the pump's
+        limit converted to the same unit.
+
+        Args:
+            prescription: the proposal.
+            held_concentration_mcg_per_ml: check against a drug about to be filled.
+            override_reason: the recorded reason for passing drug-library soft limits.
+
+        Returns:
+            The drug library's verdict (None when the pump has no library).
 
         Raises:
             NotAllowedForPump: the pump cannot be programmed, or patient boluses are
                 not allowed for baclofen on this pump.
             ConcentrationMismatch: the concentration differs from the drug in the pump.
-            DoseOutOfRange: a step's rate is outside the pump's range, or too many flex steps.
+            DoseOutOfRange: a rate is outside the pump's range, or too many flex steps.
+            HardLimitExceeded, SoftLimitNeedsReason: the drug library refuses it.
         """
         p = self.preset
         if not p.programmable:
@@ -755,26 +851,42 @@ class Pump:
                 program.max_steps_per_day(),
                 f"<= {p.max_flex_steps_per_day}",
             )
-        for rate_mcg_per_h in _program_rates(program):
+        for field_name, rate_mcg_per_h, per in _program_rates(program):
             rate_ml_per_day = rate_mcg_per_h * HOURS_PER_DAY / conc
             if rate_ml_per_day == 0.0:
                 continue
             if not p.min_rate_ml_per_day <= rate_ml_per_day <= p.max_rate_ml_per_day:
+                scale = 1.0 if per == "day" else 1.0 / HOURS_PER_DAY
+                shown = rate_mcg_per_h * (HOURS_PER_DAY if per == "day" else 1.0)
                 raise DoseOutOfRange(
-                    "rate_ml_per_day",
-                    round(rate_ml_per_day, 6),
-                    f"{p.min_rate_ml_per_day:g} to {p.max_rate_ml_per_day:g} mL/day "
-                    f"(= {p.min_rate_ml_per_day * conc:g} to {p.max_rate_ml_per_day * conc:g} "
-                    f"mcg/day at {conc:g} mcg/mL)",
+                    field_name,
+                    round(shown, 6),
+                    f"{p.min_rate_ml_per_day * conc * scale:.4g} to "
+                    f"{p.max_rate_ml_per_day * conc * scale:.4g} mcg/{per} at {conc:g} mcg/mL "
+                    f"(the pump's {p.min_rate_ml_per_day:g} to {p.max_rate_ml_per_day:g} mL/day)",
                 )
+        if self.guard is None:
+            return None
+        previous = self.prescription if self.labelled_concentration_mcg_per_ml > 0 else None
+        if previous is not None and isinstance(previous.program, Stopped):
+            previous = None
+        return self.guard.check_prescription(
+            prescription,
+            pump_kind=p.kind.value,
+            previous=previous,
+            override_reason=override_reason,
+        )
 
-    def validate_bolus(self, bolus: Bolus) -> None:
-        """Check a bolus against the pump.
+    def validate_bolus(
+        self, bolus: Bolus, *, override_reason: str | None = None
+    ) -> LimitVerdict | None:
+        """Check a bolus against the pump (and a single bolus against the drug library).
 
         Raises:
             NotAllowedForPump: the pump cannot give boluses.
             PumpStateError: another bolus is still running.
             DoseOutOfRange: faster than the pump's bolus rate.
+            HardLimitExceeded, SoftLimitNeedsReason: the drug library refuses the dose.
         """
         if not self.preset.programmable:
             raise NotAllowedForPump(f"{self.preset.label} cannot give boluses")
@@ -783,11 +895,37 @@ class Pump:
                 f"a {self.bolus.bolus.kind.value} bolus is still running "
                 f"({self.bolus.remaining_ml:.4g} mL to go)"
             )
+        verdict: LimitVerdict | None = None
+        conc = self.labelled_concentration_mcg_per_ml
+        if self.guard is not None and bolus.kind is BolusKind.SINGLE:
+            verdict = self.guard.check_bolus(
+                bolus.volume_ml * conc, conc, self.preset.kind.value, override_reason
+            )
         if bolus.rate_ml_per_h > self.preset.max_bolus_rate_ml_per_h + 1e-12:
             raise DoseOutOfRange(
-                "bolus rate_ml_per_h",
-                round(bolus.rate_ml_per_h, 6),
-                f"<= {self.preset.max_bolus_rate_ml_per_h:g}",
+                "duration_h",
+                round(bolus.duration_h, 6),
+                f">= {bolus.volume_ml / self.preset.max_bolus_rate_ml_per_h:.4g} h for "
+                f"{bolus.volume_ml:.4g} mL"
+                + (f" ({bolus.volume_ml * conc:.4g} mcg)" if conc > 0 else "")
+                + f" (the pump's fastest bolus is {self.preset.max_bolus_rate_ml_per_h:g} mL/h)",
+            )
+        min_rate = self.preset.min_rate_ml_per_day / HOURS_PER_DAY
+        if bolus.rate_ml_per_h < min_rate - 1e-15:
+            raise DoseOutOfRange(
+                "duration_h",
+                round(bolus.duration_h, 6),
+                f"<= {bolus.volume_ml / min_rate:.4g} h for {bolus.volume_ml:.4g} mL (slower "
+                f"than the pump's slowest rate {self.preset.min_rate_ml_per_day:g} mL/day)",
+            )
+        return verdict
+
+    def validate_reservoir_volume(self, volume_ml: float) -> None:
+        """Raises ReservoirOverfill unless 0 <= volume <= the reservoir (mL)."""
+        require_non_negative("reservoir_volume_ml", volume_ml)
+        if volume_ml > self.preset.reservoir_ml:
+            raise ReservoirOverfill(
+                "reservoir_volume_ml", volume_ml, f"0 to {self.preset.reservoir_ml:g}"
             )
 
     def apply_program(
@@ -800,21 +938,30 @@ class Pump:
         reservoir_volume_ml: float | None = None,
         bolus: Bolus | None = None,
         reason: str = "",
+        override_reason: str | None = None,
     ) -> None:
-        """Apply validated settings at once (used by a committed programming session)."""
-        self._require_now(t_h)
+        """Apply validated settings at once (used by a committed programming session).
+
+        Everything is checked again first, so nothing changes when anything is refused;
+        drug-library soft limits passed with ``override_reason`` and hazards a
+        simulation declared are written to the event log.
+        """
+        self.require_now(t_h)
+        verdicts: list[LimitVerdict] = []
         if prescription is not None:
-            self.validate_prescription(prescription)
+            v = self.validate_prescription(prescription, override_reason=override_reason)
+            if v is not None:
+                verdicts.append(v)
         if bolus is not None:
-            self.validate_bolus(bolus)
+            v = self.validate_bolus(bolus, override_reason=override_reason)
+            if v is not None:
+                verdicts.append(v)
         if low_reservoir_alarm_ml is not None:
             self.validate_low_reservoir_alarm(low_reservoir_alarm_ml)
         if reservoir_volume_ml is not None:
-            require_non_negative("reservoir_volume_ml", reservoir_volume_ml)
-            if reservoir_volume_ml > self.preset.reservoir_ml:
-                raise ReservoirOverfill(
-                    "reservoir_volume_ml", reservoir_volume_ml, f"<= {self.preset.reservoir_ml:g}"
-                )
+            self.validate_reservoir_volume(reservoir_volume_ml)
+        if pump_clock_offset_h is not None:
+            require_finite("pump_clock_offset_h", pump_clock_offset_h)
         if prescription is not None:
             self.prescription = prescription
             stopped = isinstance(prescription.program, Stopped)
@@ -832,11 +979,17 @@ class Pump:
             )
         if reservoir_volume_ml is not None:
             self.reservoir_calculated_ml = reservoir_volume_ml
+            if reservoir_volume_ml > 0.0:
+                self.calculated_empty_since_t_h = None
             self.log.append(
                 t_h, "program", f"reservoir volume set to {reservoir_volume_ml:g} mL", reason
             )
         if bolus is not None:
             self._start_bolus(t_h, bolus, reason)
+        for verdict in verdicts:
+            for line in verdict.log_lines():
+                kind = "declared_hazard" if line.startswith("HAZARD") else "safety_override"
+                self.log.append(t_h, kind, line, override_reason or "")
         self._update_alarms()
 
     def validate_low_reservoir_alarm(self, volume_ml: float) -> None:
@@ -865,7 +1018,7 @@ class Pump:
 
     def request_patient_bolus(self, t_h: float) -> PatientBolusOutcome:
         """A patient presses for a bolus: accepted only within the clinician's limits."""
-        self._require_now(t_h)
+        self.require_now(t_h)
         settings = self.prescription.patient_bolus
 
         def refuse(why: str) -> PatientBolusOutcome:
@@ -893,7 +1046,7 @@ class Pump:
 
     def apply_fault(self, t_h: float, fault: Fault) -> None:
         """Start a fault now."""
-        self._require_now(t_h)
+        self.require_now(t_h)
         f = self.faults
         match fault.kind:
             case FaultKind.OCCLUSION:
@@ -915,6 +1068,8 @@ class Pump:
                 f.memory_error = (
                     AlarmKind.MEMORY_ERROR_CRITICAL if fault.critical else AlarmKind.MEMORY_ERROR
                 )
+                if fault.critical:
+                    self._set_stopped(StopReason.MEMORY_ERROR, True)
         f.active.add(fault.kind.value)
         self.log.append(
             t_h,
@@ -925,7 +1080,7 @@ class Pump:
 
     def repair(self, t_h: float, kind: FaultKind) -> None:
         """End a fault (surgical revision, pump reset ...)."""
-        self._require_now(t_h)
+        self.require_now(t_h)
         f = self.faults
         match kind:
             case FaultKind.OCCLUSION:
@@ -942,9 +1097,10 @@ class Pump:
             case FaultKind.BATTERY_DEPLETION:
                 f.drain_multiplier = 1.0
             case FaultKind.OVERINFUSION_DRIFT:
-                self.accuracy_factor = 1.0
+                self.accuracy_factor = self.rated_accuracy_factor
             case FaultKind.MEMORY_ERROR:
                 f.memory_error = None
+                self._set_stopped(StopReason.MEMORY_ERROR, False)
         f.active.discard(kind.value)
         self.log.append(t_h, "repair", f"{kind.value} repaired")
         self._update_alarms()
@@ -957,7 +1113,7 @@ class Pump:
         ambient_pressure_kpa: float | None = None,
     ) -> None:
         """Fever, heat or altitude: changes a gas-driven pump's flow ([D80][D88])."""
-        self._require_now(t_h)
+        self.require_now(t_h)
         if body_temperature_degc is not None:
             self.body_temperature_degc = require_finite(
                 "body_temperature_degc", body_temperature_degc
@@ -975,11 +1131,11 @@ class Pump:
 
     def begin_mri(self, t_h: float) -> None:
         """MRI exposure starts: the motor of a programmable pump stalls ([D26])."""
-        self._require_now(t_h)
+        self.require_now(t_h)
         if not self.preset.programmable:
             self.log.append(t_h, "mri", "MRI: constant-flow pump unaffected [D86][D87][D89]")
             return
-        self._mri_alarming = bool(self.active_alarms)
+        self._mri_alarming = bool(self.sounding_alarms())
         self._set_stopped(StopReason.MRI, True)
         self.log.append(t_h, "motor_stall", "motor stalled by the MRI field")
 
@@ -987,7 +1143,7 @@ class Pump:
         """MRI exposure ends: the motor resumes, unless the pump was alarming (then it waits
         for an interrogation, TGA alert [D52]); a valve pump's flow-activated valve stays
         closed until reset by interrogation [D71]."""
-        self._require_now(t_h)
+        self.require_now(t_h)
         if StopReason.MRI not in self.stop_reasons:
             return
         self._set_stopped(StopReason.MRI, False)
@@ -1003,13 +1159,13 @@ class Pump:
 
     def begin_update(self, t_h: float) -> None:
         """A programmer starts writing to the pump: it stops during the update ([D24])."""
-        self._require_now(t_h)
+        self.require_now(t_h)
         self._set_stopped(StopReason.UPDATE_IN_PROGRESS, True)
         self.log.append(t_h, "update_start", "pump stopped for a programming update")
 
     def end_update(self, t_h: float, *, completed: bool) -> None:
         """The update finished (pump restarts) or was left unfinished (pump stays stopped)."""
-        self._require_now(t_h)
+        self.require_now(t_h)
         self._set_stopped(StopReason.UPDATE_IN_PROGRESS, False)
         if completed:
             self._set_stopped(StopReason.UNFINISHED_SESSION, False)
@@ -1076,18 +1232,34 @@ class Pump:
             t = nxt
 
 
-def _program_rates(program: Program) -> list[float]:
-    """Every distinct dose rate (mcg/h) a program can command."""
+def _program_rates(program: Program) -> list[tuple[str, float, str]]:
+    """Every dose rate a program can command: (field as written, rate in mcg/h, 'day' or
+    'h' for the unit the field is written in)."""
     match program:
         case Stopped():
             return []
         case Continuous():
-            return [program.rate_mcg_per_h(0.0)]
+            return [("dose_mcg_per_day", program.rate_mcg_per_h(0.0), "day")]
         case Flex():
-            return sorted({s.rate_mcg_per_h for day in program.days for s in day})
+            out: dict[float, tuple[str, float, str]] = {}
+            for d, day in enumerate(program.days):
+                for step in day:
+                    hhmm = f"{int(step.start_h):02d}:{round(step.start_h % 1 * 60):02d}"
+                    out.setdefault(
+                        step.rate_mcg_per_h,
+                        (f"flex {WEEKDAYS[d]} {hhmm} rate_mcg_per_h", step.rate_mcg_per_h, "h"),
+                    )
+            return [out[k] for k in sorted(out)]
         case PeriodicBolus():
             basal = program.basal_mcg_per_day / HOURS_PER_DAY
-            return [basal, basal + program.bolus_mcg / program.bolus_duration_h]
+            return [
+                ("basal_mcg_per_day", basal, "day"),
+                (
+                    "bolus_mcg / bolus_duration_h",
+                    basal + program.bolus_mcg / program.bolus_duration_h,
+                    "h",
+                ),
+            ]
 
 
 def _patient_bolus(settings: PatientBolusSettings, concentration_mcg_per_ml: float) -> Bolus:

@@ -1,39 +1,59 @@
 """Refill: withdraw the residual, judge the discrepancy, fill, reprogram, forecast.
 
-Procedure ([D58]): interrogate; remove all old drug; a difference
-between expected and actual residual suggests a system problem; fill; program
-the new reservoir volume; the programmer gives the new low-reservoir alarm
-date. Less withdrawn than expected may mean over-infusion (beyond the rated
-14.5 %, [D45][D46]) or a leak; more than expected may mean under-delivery
-(occlusion, stall) or a pocket fill.
+Procedure ([D58]): interrogate; remove all old drug; a difference between
+expected and actual residual suggests a system problem; fill; program the new
+reservoir volume; the programmer gives the new low-reservoir alarm date.
+
+The verdict reads the difference in both directions, with the causes each
+direction can have and the patient watch each needs:
+
+- **less withdrawn than expected**: more drug left the reservoir than was
+  programmed: over-infusion beyond the pump's rated band ([D45][D46]), an
+  earlier pocket fill (the last fill went under the skin, so the reservoir
+  held less than recorded, [D39][D40]), or a leak at the reservoir; watch for
+  overdose (over-infusion, drug absorbed from the pocket) *and* withdrawal
+  (a pocket fill or a leak leaves the patient short);
+- **more withdrawn than expected**: less drug left than programmed:
+  under-delivery (catheter occlusion or kink, a motor stall or stop, [D95]
+  [D26]) or CSF drawn back into the reservoir ([D18]); watch for withdrawal;
+- **found empty**: never "within tolerance": the patient may have gone
+  without drug since the reservoir ran dry; watch for withdrawal.
+
+The allowed difference is the pump's rated accuracy band (its preset) of the
+volume programmed since the last fill, never less than the syringe-reading
+floor ([D42]).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from itb.domain.errors import ConcentrationMismatch, InvalidValue, ReservoirOverfill
+from itb.domain.errors import ConcentrationMismatch, InvalidValue
 from itb.domain.provenance import sourced
 from itb.domain.pump.prescription import Bolus, Prescription
 from itb.domain.pump.pump import Pump, Withdrawal
 from itb.domain.pump.session import ChangeRow, ProgrammingSession
-from itb.domain.units import HOURS_PER_DAY, require_non_negative
+from itb.domain.units import HOURS_PER_DAY, HOURS_PER_YEAR, require_non_negative
 
 __all__ = [
     "Discrepancy",
     "DiscrepancyTolerance",
     "RefillReport",
     "Verdict",
+    "Watch",
     "calculated_volume_at",
     "judge_discrepancy",
     "parse_discrepancy_tolerance",
     "perform_refill",
     "time_calculated_volume_reaches",
 ]
+
+_FORECAST_HORIZON_H = 3 * HOURS_PER_YEAR
+"""Programmer forecasts look this far ahead (longer than any reservoir lasts), h."""
 
 
 class Verdict(StrEnum):
@@ -45,12 +65,18 @@ class Verdict(StrEnum):
     FOUND_EMPTY = "reservoir found empty"
 
 
+Watch = Literal["overdose", "withdrawal"]
+"""What the patient is watched for after a discrepancy."""
+
+
 @dataclass(frozen=True, slots=True)
 class DiscrepancyTolerance:
-    """Tolerance for a refill discrepancy."""
+    """The floor of a refill discrepancy: syringe-read residuals are imprecise ([D42]).
 
-    rate_tolerance_pct: float
-    """Allowed difference as % of the programmed volume delivered since the last fill."""
+    The rated accuracy band that scales with the volume comes from the pump's
+    preset (``accuracy_band_pct``), so each pump model is judged by its own band.
+    """
+
     syringe_reading_ml: float
     """Differences up to this are syringe-reading imprecision, mL."""
 
@@ -59,14 +85,28 @@ def parse_discrepancy_tolerance(table: Mapping[str, Any]) -> DiscrepancyToleranc
     """Parse ``refill.toml``'s ``[discrepancy]`` table."""
     d = table["discrepancy"]
     return DiscrepancyTolerance(
-        rate_tolerance_pct=sourced(d, "rate_tolerance_pct", where="refill.discrepancy").value,
         syringe_reading_ml=sourced(d, "syringe_reading_ml", where="refill.discrepancy").value,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class Discrepancy:
-    """Expected vs withdrawn residual, its size and its verdict with advice."""
+    """Expected vs withdrawn residual, its size, its verdict, causes, watch and advice.
+
+    Attributes:
+        expected_ml: the pump's calculated residual, mL.
+        withdrawn_ml: the residual withdrawn, mL.
+        difference_ml: withdrawn - expected, mL.
+        difference_pct_of_expected: the difference as % of the expected (None at 0).
+        implied_rate_error_pct: how much faster than programmed the pump ran since the
+            last fill, % (None without the programmed volume).
+        allowed_ml: the difference allowed (rated band of the volume programmed since
+            the fill, at least the syringe floor), mL.
+        verdict: the verdict.
+        causes: what this direction of difference can mean, with sources.
+        watch: what to watch the patient for now.
+        advice: the clinical follow-up, in words.
+    """
 
     expected_ml: float
     withdrawn_ml: float
@@ -75,7 +115,26 @@ class Discrepancy:
     implied_rate_error_pct: float | None
     allowed_ml: float
     verdict: Verdict
+    causes: tuple[str, ...]
+    watch: tuple[Watch, ...]
     advice: str
+
+
+_LESS_CAUSES = (
+    "over-infusion: the pump delivered more than programmed, beyond its rated band [D45][D46]",
+    "an earlier pocket fill: drug injected under the skin, not into the reservoir [D39][D40]",
+    "a leak at the reservoir or its septum",
+)
+_MORE_CAUSES = (
+    "under-delivery: a catheter occlusion or kink [D95]",
+    "a motor stall, or the pump stopped for a time [D26][D24]",
+    "CSF drawn back into the reservoir (seen after hyperbaric exposure) [D18]",
+)
+_EMPTY_CAUSES = (
+    "the reservoir ran dry before the refill: a late refill, or a pump that delivered more "
+    "than programmed [D45][D46]",
+    "an earlier pocket fill or a leak, so the reservoir held less than recorded [D39][D40]",
+)
 
 
 def judge_discrepancy(
@@ -83,17 +142,27 @@ def judge_discrepancy(
     withdrawn_ml: float,
     tolerance: DiscrepancyTolerance,
     programmed_since_fill_ml: float | None = None,
+    *,
+    accuracy_band_pct: float,
+    calculated_empty_for_h: float | None = None,
 ) -> Discrepancy:
     """Judge a residual discrepancy.
 
-    The allowed difference is ``rate_tolerance_pct`` of the programmed volume
-    since the last fill (or of the expected residual when that is unknown), and
-    never less than the syringe-reading floor.
+    Args:
+        expected_ml: the calculated residual, mL.
+        withdrawn_ml: the residual withdrawn, mL.
+        tolerance: the syringe-reading floor.
+        programmed_since_fill_ml: volume programmed since the last fill, mL (the
+            band applies to it; without it, to the expected residual).
+        accuracy_band_pct: the pump's rated accuracy band, %.
+        calculated_empty_for_h: how long the pump's calculated reservoir has read
+            empty, h (an expected-empty reservoir is still a finding).
     """
     require_non_negative("expected_ml", expected_ml)
     require_non_negative("withdrawn_ml", withdrawn_ml)
+    require_non_negative("accuracy_band_pct", accuracy_band_pct)
     base = programmed_since_fill_ml if programmed_since_fill_ml is not None else expected_ml
-    allowed = max(tolerance.rate_tolerance_pct / 100.0 * base, tolerance.syringe_reading_ml)
+    allowed = max(accuracy_band_pct / 100.0 * base, tolerance.syringe_reading_ml)
     diff = withdrawn_ml - expected_ml
     pct = 100.0 * diff / expected_ml if expected_ml > 0 else None
     implied = (
@@ -101,35 +170,52 @@ def judge_discrepancy(
         if programmed_since_fill_ml
         else None
     )
-    if withdrawn_ml == 0.0 and expected_ml > tolerance.syringe_reading_ml:
+    causes: tuple[str, ...]
+    watch: tuple[Watch, ...]
+    if withdrawn_ml == 0.0 and (expected_ml > 0.0 or calculated_empty_for_h is not None):
         # An empty reservoir hides how long it has been empty: never "within tolerance".
         verdict = Verdict.FOUND_EMPTY
-        advice = (
-            "The reservoir was empty although drug was expected: it ran dry at an unknown time, "
-            "so the patient may have gone without drug. Check now for withdrawal signs, "
-            "suspect over-infusion or a leak, interrogate the pump and contact the manufacturer "
-            "([D45][D46])."
-        )
+        causes, watch = _EMPTY_CAUSES, ("withdrawal",)
+        if expected_ml <= tolerance.syringe_reading_ml and calculated_empty_for_h is not None:
+            advice = (
+                "The reservoir was empty, as the pump calculated: its calculated volume has "
+                f"read empty for {calculated_empty_for_h / HOURS_PER_DAY:.1f} days, so the "
+                "patient has had no drug for at least that long. Check now for withdrawal signs "
+                "and treat them; refill, and find out why the refill came late."
+            )
+        else:
+            advice = (
+                "The reservoir was empty although drug was expected: it ran dry at an unknown "
+                "time, so the patient may have gone without drug. Check now for withdrawal "
+                "signs; suspect over-infusion, an earlier pocket fill or a leak; interrogate the "
+                "pump and contact the manufacturer [D45][D46]."
+            )
     elif abs(diff) <= allowed:
         verdict = Verdict.WITHIN_TOLERANCE
+        causes, watch = (), ()
         advice = "No action: within the pump's rated accuracy and syringe reading."
     elif diff < 0:
         verdict = Verdict.LESS_THAN_EXPECTED
+        causes, watch = _LESS_CAUSES, ("overdose", "withdrawal")
         advice = (
-            "Possible over-infusion (pump delivering more than programmed) or leak: "
-            "check the patient for overdose signs, interrogate and log the event, contact the "
-            "manufacturer, and consider a rotor study; shorten the next refill interval "
-            "([D45][D46])."
+            "More drug left the reservoir than programmed: over-infusion, an earlier pocket "
+            "fill, or a leak. Check the patient now for overdose signs (over-infusion, drug "
+            "absorbed from the pocket) and for withdrawal signs (a pocket fill or a leak leaves "
+            "the patient short); interrogate and log the event, contact the manufacturer, "
+            "consider a rotor study, and shorten the next refill interval [D45][D46][D39]."
         )
     else:
         verdict = Verdict.MORE_THAN_EXPECTED
+        causes, watch = _MORE_CAUSES, ("withdrawal",)
         advice = (
-            "Possible under-delivery (catheter occlusion or kink, motor stall) or a previous "
-            "pocket fill: check the patient for withdrawal signs, interrogate the pump for stall "
-            "events, and investigate the catheter (rotor study, CAP aspiration, imaging; "
-            "[D95])."
+            "Less drug left the reservoir than programmed: under-delivery (catheter occlusion "
+            "or kink, a motor stall or stop) or CSF drawn back into the reservoir. Check the "
+            "patient now for withdrawal signs; interrogate the pump for stall events, and "
+            "investigate the catheter (rotor study, CAP aspiration, imaging) [D95][D18]."
         )
-    return Discrepancy(expected_ml, withdrawn_ml, diff, pct, implied, allowed, verdict, advice)
+    return Discrepancy(
+        expected_ml, withdrawn_ml, diff, pct, implied, allowed, verdict, causes, watch, advice
+    )
 
 
 def _with_patient_boluses(
@@ -149,7 +235,7 @@ def time_calculated_volume_reaches(
     target_ml: float,
     *,
     include_max_patient_boluses: bool = True,
-    horizon_h: float = 3 * 365.25 * HOURS_PER_DAY,
+    horizon_h: float = _FORECAST_HORIZON_H,
 ) -> float | None:
     """When (hours) the pump's calculated reservoir falls to ``target_ml``, if within the horizon.
 
@@ -190,7 +276,21 @@ def calculated_volume_at(
 
 @dataclass(frozen=True, slots=True)
 class RefillReport:
-    """What the clinician sees after a refill."""
+    """What the clinician sees after a refill.
+
+    Attributes:
+        t_h: when, h.
+        withdrawal: expected and withdrawn residual.
+        discrepancy: the verdict on them.
+        fill_volume_ml, concentration_mcg_per_ml: what was filled.
+        changes: programming changes made at the refill.
+        low_reservoir_alarm_t_h: when the calculated reservoir reaches the
+            low-reservoir alarm volume (every allowed patient bolus taken), h.
+        empty_alarm_t_h: when it reaches the empty-reservoir alarm volume, h.
+        empty_t_h: when it reaches 0 mL (calculated, as programmed), h.
+        earliest_dry_t_h: the earliest the reservoir could really be empty, the
+            pump running at the top of its rated accuracy band, h.
+    """
 
     t_h: float
     withdrawal: Withdrawal
@@ -200,6 +300,32 @@ class RefillReport:
     changes: tuple[ChangeRow, ...]
     low_reservoir_alarm_t_h: float | None
     empty_alarm_t_h: float | None
+    empty_t_h: float | None
+    earliest_dry_t_h: float | None
+
+    def reforecast(self, pump: Pump) -> RefillReport:
+        """The same report with the forecast dates recomputed from the pump as it is now."""
+        low, empty_alarm, empty, earliest = _forecast(pump)
+        return replace(
+            self,
+            low_reservoir_alarm_t_h=low,
+            empty_alarm_t_h=empty_alarm,
+            empty_t_h=empty,
+            earliest_dry_t_h=earliest,
+        )
+
+
+def _forecast(pump: Pump) -> tuple[float | None, float | None, float | None, float | None]:
+    """Low-reservoir alarm, empty alarm, empty and earliest-dry times (h) from now."""
+    low = time_calculated_volume_reaches(pump, pump.low_reservoir_alarm_ml)
+    empty_alarm = time_calculated_volume_reaches(pump, pump.preset.empty_reservoir_alarm_ml)
+    empty = time_calculated_volume_reaches(pump, 0.0)
+    earliest = (
+        None
+        if empty is None
+        else pump.t_h + (empty - pump.t_h) / (1.0 + pump.preset.accuracy_band_pct / 100.0)
+    )
+    return low, empty_alarm, empty, earliest
 
 
 def perform_refill(
@@ -214,6 +340,8 @@ def perform_refill(
     true_concentration_mcg_per_ml: float | None = None,
     into_pocket: bool = False,
     clinician: str = "",
+    verified_by: str | None = None,
+    override_reason: str | None = None,
     reason: str = "scheduled refill",
 ) -> RefillReport:
     """The whole refill: interrogate, withdraw, judge, fill, reprogram, forecast.
@@ -222,17 +350,26 @@ def perform_refill(
     ``bridge_bolus`` then pushes the old drug out of the dead space at the
     present dose rate so that the daily dose stays continuous.
 
+    Everything that can be refused is checked first: a refused refill changes
+    nothing (no alarm acknowledged, nothing withdrawn).
+
     Raises:
-        ReservoirOverfill, ConcentrationMismatch, DoseOutOfRange: nothing is changed
-            when the fill or the program is refused.
+        InvalidValue, ReservoirOverfill, ConcentrationMismatch, DoseOutOfRange,
+        HardLimitExceeded, SoftLimitNeedsReason, NotAllowedForPump: nothing is changed.
     """
-    pump.interrogate(t_h)
-    programmed_since_fill = pump.ledger.commanded_ml - pump.commanded_at_last_fill_ml
+    pump.require_now(t_h)
     old_conc = pump.reservoir_concentration_mcg_per_ml or pump.labelled_concentration_mcg_per_ml
     changing = concentration_mcg_per_ml != pump.labelled_concentration_mcg_per_ml
+    pump.check_fill(
+        fill_volume_ml,
+        concentration_mcg_per_ml,
+        true_concentration_mcg_per_ml=true_concentration_mcg_per_ml,
+        into_pocket=into_pocket,
+        after_withdrawal=True,
+    )
     if changing and new_prescription is None and pump.preset.programmable:
         raise InvalidValue(
-            "new_prescription",
+            "prescription",
             None,
             f"a prescription at {concentration_mcg_per_ml:g} mcg/mL when the concentration changes",
         )
@@ -242,13 +379,11 @@ def perform_refill(
         raise ConcentrationMismatch(
             new_prescription.concentration_mcg_per_ml, concentration_mcg_per_ml
         )
-    if fill_volume_ml > pump.preset.reservoir_ml:
-        raise ReservoirOverfill(
-            "fill volume_ml", fill_volume_ml, f"<= {pump.preset.reservoir_ml:g} (reservoir)"
-        )
     if new_prescription is not None:
         pump.validate_prescription(
-            new_prescription, held_concentration_mcg_per_ml=concentration_mcg_per_ml
+            new_prescription,
+            held_concentration_mcg_per_ml=concentration_mcg_per_ml,
+            override_reason=override_reason,
         )
     dose_before = pump.prescription.program.daily_dose_mcg()
     bridge = (
@@ -259,9 +394,17 @@ def perform_refill(
     if bridge is not None:
         pump.validate_bolus(bridge)
     # Everything that can be refused has been checked: from here the refill runs through.
+    pump.interrogate(t_h)
+    programmed_since_fill = pump.ledger.commanded_ml - pump.commanded_at_last_fill_ml
+    empty_since = pump.calculated_empty_since_t_h
     withdrawal = pump.withdraw_residual(t_h)
     discrepancy = judge_discrepancy(
-        withdrawal.expected_ml, withdrawal.withdrawn_ml, tolerance, programmed_since_fill
+        withdrawal.expected_ml,
+        withdrawal.withdrawn_ml,
+        tolerance,
+        programmed_since_fill,
+        accuracy_band_pct=pump.preset.accuracy_band_pct,
+        calculated_empty_for_h=None if empty_since is None else t_h - empty_since,
     )
     pump.fill(
         t_h,
@@ -275,22 +418,25 @@ def perform_refill(
     if pump.preset.programmable and (new_prescription is not None or bridge is not None):
         session = ProgrammingSession(pump, t_h, clinician=clinician, reason=reason)
         if new_prescription is not None:
-            session.stage_prescription(new_prescription, reason)
+            session.stage_prescription(new_prescription, reason, override_reason=override_reason)
         if bridge is not None:
             session.stage_bolus(
                 bridge,
                 "bridge bolus: keep the daily dose continuous across the concentration change",
             )
+        if verified_by:
+            session.verify(verified_by)
         changes = tuple(session.commit(t_h))
-    low = time_calculated_volume_reaches(pump, pump.low_reservoir_alarm_ml)
-    empty = time_calculated_volume_reaches(pump, pump.preset.empty_reservoir_alarm_ml)
+    low, empty_alarm, empty, earliest = _forecast(pump)
     return RefillReport(
-        t_h,
-        withdrawal,
-        discrepancy,
-        fill_volume_ml,
-        concentration_mcg_per_ml,
-        changes,
-        low,
-        empty,
+        t_h=t_h,
+        withdrawal=withdrawal,
+        discrepancy=discrepancy,
+        fill_volume_ml=fill_volume_ml,
+        concentration_mcg_per_ml=concentration_mcg_per_ml,
+        changes=changes,
+        low_reservoir_alarm_t_h=low,
+        empty_alarm_t_h=empty_alarm,
+        empty_t_h=empty,
+        earliest_dry_t_h=earliest,
     )

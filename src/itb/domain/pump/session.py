@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from itb.domain.errors import InvalidValue, ReservoirOverfill, SessionError
+from itb.domain.errors import InvalidValue, SessionError
 from itb.domain.pump.prescription import Bolus, Prescription
 from itb.domain.pump.pump import Pump, PumpStatus
+from itb.domain.units import require_finite
 
 __all__ = ["ChangeRow", "ProgrammingSession", "SessionState"]
 
@@ -58,18 +59,33 @@ class ProgrammingSession:
         self._clock: tuple[float, str] | None = None
         self._reservoir: tuple[float, str] | None = None
         self._bolus: tuple[Bolus, str] | None = None
+        self.override_reason: str | None = None
+        """The recorded reason for passing drug-library soft limits (shared by the session)."""
         pump.log.append(
-            t_h, "session_open", f"programming session opened by {clinician or '?'}", reason
+            t_h,
+            "session_open",
+            f"programming session opened by {clinician or 'not recorded'}",
+            reason,
         )
 
     def _require_open(self) -> None:
         if self.state is not SessionState.OPEN:
             raise SessionError(f"session is {self.state.value}; staging needs an open session")
 
-    def stage_prescription(self, prescription: Prescription, reason: str) -> None:
-        """Stage a new prescription (validated now)."""
+    def _override(self, override_reason: str | None) -> str | None:
+        if override_reason is not None and override_reason.strip():
+            self.override_reason = override_reason.strip()
+        return self.override_reason
+
+    def stage_prescription(
+        self, prescription: Prescription, reason: str, *, override_reason: str | None = None
+    ) -> None:
+        """Stage a new prescription (validated now, drug library included)."""
         self._require_open()
-        self.pump.validate_prescription(prescription)
+        self.pump.validate_prescription(
+            prescription, override_reason=override_reason or self.override_reason
+        )
+        self._override(override_reason)
         self._prescription = (prescription, reason)
 
     def stage_low_reservoir_alarm(self, volume_ml: float, reason: str) -> None:
@@ -81,21 +97,19 @@ class ProgrammingSession:
     def stage_clock(self, pump_clock_offset_h: float, reason: str) -> None:
         """Stage setting the pump's clock (e.g. to new local time after a DST change)."""
         self._require_open()
-        self._clock = (pump_clock_offset_h, reason)
+        self._clock = (require_finite("pump_clock_offset_h", pump_clock_offset_h), reason)
 
     def stage_reservoir_volume(self, volume_ml: float, reason: str) -> None:
         """Stage the reservoir volume the pump should count from."""
         self._require_open()
-        if not 0.0 <= volume_ml <= self.pump.preset.reservoir_ml:
-            raise ReservoirOverfill(
-                "reservoir_volume_ml", volume_ml, f"0 to {self.pump.preset.reservoir_ml:g}"
-            )
+        self.pump.validate_reservoir_volume(volume_ml)
         self._reservoir = (volume_ml, reason)
 
-    def stage_bolus(self, bolus: Bolus, reason: str) -> None:
+    def stage_bolus(self, bolus: Bolus, reason: str, *, override_reason: str | None = None) -> None:
         """Stage a one-off bolus (single, priming or bridge) to start at commit."""
         self._require_open()
-        self.pump.validate_bolus(bolus)
+        self.pump.validate_bolus(bolus, override_reason=override_reason or self.override_reason)
+        self._override(override_reason)
         self._bolus = (bolus, reason)
 
     @property
@@ -149,6 +163,12 @@ class ProgrammingSession:
         self._require_open()
         if not second_person.strip():
             raise InvalidValue("verified_by", second_person, "a non-empty name")
+        if self.clinician and second_person.strip() == self.clinician.strip():
+            raise InvalidValue(
+                "verified_by",
+                second_person,
+                f"a second person, not {self.clinician} who entered the change",
+            )
         self.verified_by = second_person
         self.pump.log.append(self.pump.t_h, "verification", f"changes verified by {second_person}")
 
@@ -161,9 +181,11 @@ class ProgrammingSession:
         # the pump stops, so an update can never be refused half-way.
         pump = self.pump
         if self._prescription is not None:
-            pump.validate_prescription(self._prescription[0])
+            pump.validate_prescription(self._prescription[0], override_reason=self.override_reason)
         if self._bolus is not None:
-            pump.validate_bolus(self._bolus[0])
+            pump.validate_bolus(self._bolus[0], override_reason=self.override_reason)
+        if self._reservoir is not None:
+            pump.validate_reservoir_volume(self._reservoir[0])
         if self._low_alarm is not None:
             pump.validate_low_reservoir_alarm(self._low_alarm[0])
         pump.begin_update(t_h)
@@ -184,6 +206,7 @@ class ProgrammingSession:
             reservoir_volume_ml=None if self._reservoir is None else self._reservoir[0],
             bolus=None if self._bolus is None else self._bolus[0],
             reason=reason,
+            override_reason=self.override_reason,
         )
         pump.end_update(t_h, completed=True)
         self.state = SessionState.COMMITTED

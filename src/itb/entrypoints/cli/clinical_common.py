@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -15,11 +16,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from itb.domain.clinical.reasons import Reason
+from itb.domain.errors import InvalidValue
 
 __all__ = [
     "DISCLAIMER",
     "console",
     "echo_json",
+    "flags",
     "jsonable",
     "reason_dict",
     "reasons_table",
@@ -34,6 +37,18 @@ _OUTCOME_STYLE = {
     "responder": "green",
     "non_responder": "yellow",
 }
+
+
+@contextmanager
+def flags(**names: str) -> Iterator[None]:
+    """Name refused values as the user typed them: ``flags(days="--days")`` turns a service's
+    ``days = ... is not allowed`` into ``--days = ... is not allowed`` (same error class)."""
+    try:
+        yield
+    except InvalidValue as exc:
+        if exc.field in names:
+            raise exc.renamed(names[exc.field]) from None
+        raise
 
 
 def console() -> Console:

@@ -20,6 +20,7 @@ from rich.panel import Panel
 
 from itb import bootstrap
 from itb.domain.errors import InvalidValue
+from itb.domain.units import DAYS_PER_YEAR
 from itb.entrypoints.cli.pump import DISCLAIMER, run_console
 from itb.entrypoints.cli.simulate import print_course, progress_bar
 
@@ -93,7 +94,9 @@ def demo(
             expand=False,
         )
     )
-    with progress_bar(True, f"simulating {scenario.horizon_days / 365.25:.0f} years") as progress:
+    with progress_bar(
+        True, f"simulating {scenario.horizon_days / DAYS_PER_YEAR:.0f} years"
+    ) as progress:
         result = bootstrap.run_scenario_course(scenario, progress=progress)
     written = bootstrap.write_course_report(result, out_dir)
     print_course(result, written, out)

@@ -10,13 +10,12 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from itb.adapters.datafiles import load_data_table
+from itb import bootstrap
 from itb.domain.clinical.drug_library import (
     DrugLibrary,
     LibraryDecision,
     check_bolus_against_library,
     check_dose_against_library,
-    parse_drug_library,
 )
 from itb.domain.errors import InvalidValue
 from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json
@@ -31,7 +30,7 @@ library_app = typer.Typer(
 
 
 def _library() -> DrugLibrary:
-    return parse_drug_library(load_data_table("drug_library"))
+    return bootstrap.catalog().library
 
 
 @library_app.command("show")

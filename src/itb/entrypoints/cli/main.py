@@ -2,22 +2,46 @@
 
 Errors: every :class:`itb.domain.errors.ITBError`, and every usage error (a
 missing argument, an unknown option, a value of the wrong type), becomes one
-line on stderr and exit code 2 (bad input or a refused action); this is the
-only place that mapping is made.
+line on stderr with the exit code of :mod:`itb.entrypoints.errors`, the only
+table of them. Anything else is a bug: one line saying so, exit code 70, never
+a traceback. Ctrl-C ends with one line and exit code 130.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
+from typing import Annotated
 
 import typer
 
+from itb import __version__
 from itb.domain.errors import ITBError
+from itb.entrypoints.cli import (
+    candidacy,
+    card,
+    cohort,
+    demo,
+    drug_library,
+    patient,
+    program,
+    pump,
+    refill,
+    screen,
+    screening_trial,
+    simulate,
+    titrate,
+    triage,
+    validate,
+)
+from itb.entrypoints.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    outcome_of,
+)
 
-__all__ = ["EXIT_BAD_INPUT", "app", "main"]
-
-EXIT_BAD_INPUT = 2
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="itb",
@@ -28,53 +52,85 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-)
-
-# Command modules; each exposes ``register(app)``.
-_COMMAND_MODULES: tuple[str, ...] = (
-    "itb.entrypoints.cli.candidacy",
-    "itb.entrypoints.cli.drug_library",
-    "itb.entrypoints.cli.triage",
-    "itb.entrypoints.cli.screening_trial",
-    "itb.entrypoints.cli.screen",
-    "itb.entrypoints.cli.card",
-    "itb.entrypoints.cli.pump",
-    "itb.entrypoints.cli.demo",
-    "itb.entrypoints.cli.validate",
-    "itb.entrypoints.cli.titrate",
-    "itb.entrypoints.cli.patient",
-    "itb.entrypoints.cli.refill",
-    "itb.entrypoints.cli.program",
-    "itb.entrypoints.cli.simulate",
-    "itb.entrypoints.cli.cohort",
+    rich_markup_mode="rich",
 )
 
 
-def _register_commands() -> None:
-    for name in _COMMAND_MODULES:
-        module = importlib.import_module(name)
-        module.register(app)
+def _version(value: bool) -> None:
+    if value:
+        from itb.bootstrap import data_version
+
+        typer.echo(f"itb {__version__} (data {data_version()})")
+        raise typer.Exit(EXIT_OK)
 
 
-_register_commands()
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the itb version and the version of its reviewed data, then exit.",
+        ),
+    ] = False,
+) -> None:
+    """Simulation and decision support for intrathecal baclofen (ITB) pump therapy."""
 
 
-def main() -> None:
-    """Console-script entry: run the app; map domain and usage errors to one line, exit 2."""
+for _module in (
+    candidacy,
+    drug_library,
+    triage,
+    screening_trial,
+    screen,
+    card,
+    pump,
+    demo,
+    validate,
+    titrate,
+    patient,
+    refill,
+    program,
+    simulate,
+    cohort,
+):
+    _module.register(app)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the app on ``argv`` (default: the process's); return the exit code."""
     try:
-        app(standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
     except ITBError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
+        return outcome_of(exc).exit_code
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return int(exc.exit_code)
     except typer.Abort:
         print("aborted", file=sys.stderr)
-        sys.exit(1)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except typer.TyperException as exc:
         # usage errors (missing argument, unknown option, bad type): one line, exit 2
         message = " ".join(str(getattr(exc, "format_message", exc.__str__)()).split())
         if not message:  # bare `itb`: the help has been printed
-            sys.exit(0)
+            return EXIT_OK
         print(f"error: {message}", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # a bug: one line, never a traceback
+        text = " ".join(str(exc).split())[:300]
+        print(
+            f"error: internal error ({type(exc).__name__}: {text}); this is a bug in itb",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) and not isinstance(result, bool) else EXIT_OK
+
+
+def main() -> None:
+    """Console-script entry."""
+    sys.exit(run())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,10 +12,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from itb import bootstrap
-from itb.adapters.datafiles import load_data_table
-from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json
+from itb.domain.clinical.safety import Finding
+from itb.domain.pump import ChangeRow
+from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json, flags
+from itb.entrypoints.errors import EXIT_CHECK_FAILED
 from itb.services.pump_at import parse_when
-from itb.services.safety_review import audit_spec, parse_flex_step, program_check
+from itb.services.safety_review import ProgramCheck, audit_spec, parse_flex_step, program_check
 
 __all__ = ["audit", "check", "program_app", "register"]
 
@@ -26,32 +30,52 @@ program_app = typer.Typer(
 _STYLE = {"block": "bold red", "warn": "yellow", "info": "cyan"}
 
 
-def _findings_table(findings: list[dict[str, Any]]) -> Table:
+def _findings_table(findings: Sequence[Finding]) -> Table:
     t = Table(title="Safety findings", expand=True, title_justify="left")
     t.add_column("Severity", no_wrap=True)
     t.add_column("Rule", no_wrap=True)
     t.add_column("Finding", ratio=3)
     t.add_column("Source", ratio=2)
     for f in findings:
-        sev = f["severity"]
-        mark = " (reason needed)" if f["needs_override_reason"] else ""
-        status = "" if f["status"] == "confirmed" else " (assumed)"
+        mark = " (reason needed)" if f.needs_override_reason else ""
+        status = "" if f.status == "confirmed" else " (assumed)"
         t.add_row(
-            f"[{_STYLE[sev]}]{sev}[/]{mark}",
-            escape(f["code"]),
-            escape(f["message"]),
-            escape(f["source"] + status),
+            f"[{_STYLE[f.severity]}]{f.severity}[/]{mark}",
+            escape(f.code),
+            escape(f.message),
+            escape(f.source + status),
         )
     return t
 
 
-def _review_table(rows: list[dict[str, Any]]) -> Table:
+def _review_table(rows: Sequence[ChangeRow]) -> Table:
     t = Table(title="Review: old and new side by side", expand=True, title_justify="left")
     for col in ("Field", "Old", "New", "Reason"):
         t.add_column(col)
     for r in rows:
-        t.add_row(escape(r["field"]), escape(r["old"]), escape(r["new"]), escape(r["reason"]))
+        t.add_row(escape(r.field), escape(r.old), escape(r.new), escape(r.reason))
     return t
+
+
+def check_payload(result: ProgramCheck) -> dict[str, Any]:
+    """The check as one JSON object (machines)."""
+    review = result.review
+    return {
+        "name": result.name,
+        "preset": result.preset,
+        "preset_label": result.preset_label,
+        "at": result.at,
+        "population": result.population,
+        "current": asdict(result.current),
+        "proposed": asdict(result.proposed),
+        "blocked": result.blocked,
+        "needs_override_reason": review.needs_override_reason,
+        "verification_required": review.verification_required,
+        "findings": [asdict(f) for f in review.findings],
+        "verification": [asdict(r) for r in review.verification],
+        "review": [asdict(r) for r in result.rows],
+        "notes": list(result.notes),
+    }
 
 
 @program_app.command("check")
@@ -72,8 +96,13 @@ def check(
         ),
     ] = None,
     origin: Annotated[
-        str, typer.Option("--origin", help="spinal or cerebral (drug-library population).")
-    ] = "spinal",
+        str | None,
+        typer.Option(
+            "--origin",
+            help="spinal or cerebral (drug-library population; default: the spec's [patient], "
+            "else spinal).",
+        ),
+    ] = None,
     age_years: Annotated[
         float | None, typer.Option("--age-years", metavar="A", help="Age; under 12 = child.")
     ] = None,
@@ -101,44 +130,53 @@ def check(
 ) -> None:
     """Stage the change on the spec's pump; print the findings and the old/new review."""
     spec = bootstrap.load_pump_spec(spec_file)
-    steps = [parse_flex_step(s) for s in flex_step or []]
-    result = program_check(
-        spec,
-        bootstrap.pump_catalog(),
-        rules_table=load_data_table("safety_checks"),
-        library_table=load_data_table("drug_library"),
-        dose_mcg_per_day=dose_mcg_per_day,
-        flex_steps=steps,
-        origin=origin,
-        age_years=age_years,
-        at=None if at is None else parse_when(at, field="--at"),
-        concentration_mcg_per_ml=concentration,
-        override_reason=override_reason,
-    )
+    with flags(
+        dose_mcg_per_day="--dose-mcg-per-day",
+        flex_step="--flex-step",
+        origin="--origin",
+        age_years="--age-years",
+        at="--at",
+        concentration_mcg_per_ml="--concentration",
+    ):
+        steps = [parse_flex_step(s) for s in flex_step or []]
+        result = program_check(
+            spec,
+            bootstrap.catalog(),
+            dose_mcg_per_day=dose_mcg_per_day,
+            flex_steps=steps,
+            origin=origin,
+            age_years=age_years,
+            at=None if at is None else parse_when(at, field="at"),
+            concentration_mcg_per_ml=concentration,
+            override_reason=override_reason,
+        )
+    review = result.review
     if as_json:
-        echo_json(result)
-        return
-    out = console()
-    out.print(
-        f"[bold]{escape(result['preset_label'])}[/] at {result['at']} — population "
-        f"{result['population']}"
-    )
-    out.print(_review_table(result["review"]))
-    if result["findings"]:
-        out.print(_findings_table(result["findings"]))
+        echo_json(check_payload(result))
     else:
-        out.print("[green]No safety findings.[/]")
-    if result["blocked"]:
-        out.print("[bold red]BLOCKED:[/] this change cannot be committed.")
-    if result["needs_override_reason"]:
-        out.print("[yellow]An override reason must be recorded to commit.[/]")
-    if result["verification_required"]:
-        out.print("[yellow]A second person must verify before commit:[/]")
-        for r in result["verification"]:
-            out.print(f"  - {escape(r['text'])} [dim]({escape(r['source'])})[/]")
-    for note in result["notes"]:
-        out.print(f"[dim]note: {escape(note)}[/]")
-    out.print(f"[dim]{DISCLAIMER}[/]")
+        out = console()
+        out.print(
+            f"[bold]{escape(result.preset_label)}[/] at {result.at} — population "
+            f"{result.population}"
+        )
+        out.print(_review_table(result.rows))
+        if review.findings:
+            out.print(_findings_table(review.findings))
+        else:
+            out.print("[green]No safety findings.[/]")
+        if result.blocked:
+            out.print("[bold red]BLOCKED:[/] this change cannot be committed.")
+        if review.needs_override_reason:
+            out.print("[yellow]An override reason must be recorded to commit.[/]")
+        if review.verification_required:
+            out.print("[yellow]A second person must verify before commit:[/]")
+            for r in review.verification:
+                out.print(f"  - {escape(r.text)} [dim]({escape(r.source)})[/]")
+        for note in result.notes:
+            out.print(f"[dim]note: {escape(note)}[/]")
+        out.print(f"[dim]{DISCLAIMER}[/]")
+    if result.blocked or (review.needs_override_reason and not override_reason):
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 @program_app.command("audit")
@@ -147,8 +185,13 @@ def audit(
         Path, typer.Argument(metavar="SPEC.toml", help="Pump spec (docs/pump-spec.md).")
     ],
     origin: Annotated[
-        str, typer.Option("--origin", help="spinal or cerebral (drug-library population).")
-    ] = "spinal",
+        str | None,
+        typer.Option(
+            "--origin",
+            help="spinal or cerebral (drug-library population; default: the spec's [patient], "
+            "else spinal).",
+        ),
+    ] = None,
     age_years: Annotated[
         float | None, typer.Option("--age-years", metavar="A", help="Age; under 12 = child.")
     ] = None,
@@ -159,39 +202,53 @@ def audit(
 ) -> None:
     """Check every reprogramming in a spec against the pump as it stood just before it."""
     spec = bootstrap.load_pump_spec(spec_file)
-    result = audit_spec(
-        spec,
-        bootstrap.pump_catalog(),
-        rules_table=load_data_table("safety_checks"),
-        library_table=load_data_table("drug_library"),
-        origin=origin,
-        age_years=age_years,
-        days=days,
-    )
+    with flags(origin="--origin", age_years="--age-years", days="--days"):
+        result = audit_spec(
+            spec, bootstrap.catalog(), origin=origin, age_years=age_years, days=days
+        )
     if as_json:
-        echo_json(result)
-        return
-    out = console()
-    t = Table(title=f"Safety audit: {escape(result['name'])}", expand=True, title_justify="left")
-    for col in ("Time", "Event", "Severity", "Rule", "Finding"):
-        t.add_column(col, ratio=3 if col == "Finding" else None)
-    for row in result["checked_events"]:
-        if not row["findings"]:
-            t.add_row(row["time"], f"{row['event']} {row['kind']}", "[green]ok[/]", "", "")
-        for f in row["findings"]:
-            sev = f["severity"]
-            t.add_row(
-                row["time"],
-                f"{row['event']} {row['kind']}",
-                f"[{_STYLE[sev]}]{sev}[/]",
-                escape(f["code"]),
-                escape(f["message"]),
-            )
-    out.print(t)
-    out.print(f"{result['blocked_events']} event(s) would have been blocked.")
-    for note in result["notes"]:
-        out.print(f"[dim]note: {escape(note)}[/]")
-    out.print(f"[dim]{DISCLAIMER}[/]")
+        echo_json(
+            {
+                "name": result.name,
+                "population": result.population,
+                "checked_events": [
+                    {
+                        "time": r.time,
+                        "event": r.event,
+                        "kind": r.kind,
+                        "findings": [asdict(f) for f in r.findings],
+                        "blocked": r.blocked,
+                    }
+                    for r in result.rows
+                ],
+                "blocked_events": result.blocked_events,
+                "notes": list(result.notes),
+            }
+        )
+    else:
+        out = console()
+        t = Table(title=f"Safety audit: {escape(result.name)}", expand=True, title_justify="left")
+        for col in ("Time", "Event", "Severity", "Rule", "Finding"):
+            t.add_column(col, ratio=3 if col == "Finding" else None)
+        for row in result.rows:
+            where = f"{'' if row.event is None else row.event} {row.kind}"
+            if not row.findings:
+                t.add_row(row.time, where, "[green]ok[/]", "", "")
+            for f in row.findings:
+                t.add_row(
+                    row.time,
+                    where,
+                    f"[{_STYLE[f.severity]}]{f.severity}[/]",
+                    escape(f.code),
+                    escape(f.message),
+                )
+        out.print(t)
+        out.print(f"{result.blocked_events} event(s) would have been blocked.")
+        for note in result.notes:
+            out.print(f"[dim]note: {escape(note)}[/]")
+        out.print(f"[dim]{DISCLAIMER}[/]")
+    if result.blocked_events:
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from itb import bootstrap
 from itb.domain.pump import PumpPreset
+from itb.entrypoints.cli.clinical_common import flags
 from itb.services.pump_run import PumpRunResult, result_to_dict
 
 __all__ = ["print_run", "pump_app", "register", "run_console"]
@@ -211,7 +212,8 @@ def run(
     stderr and exit code 2, and no output files.
     """
     spec = bootstrap.load_pump_spec(spec_file)
-    result = bootstrap.run_pump_spec(spec, days)
+    with flags(days="--days"):
+        result = bootstrap.run_pump_spec(spec, days)
     written = None if out_dir is None else bootstrap.write_pump_run(result, out_dir)
     if as_json:
         typer.echo(json.dumps(result_to_dict(result), indent=2, ensure_ascii=False))
@@ -243,7 +245,7 @@ def presets(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """List the pump presets: every number with its unit, status (confirmed/assumed) and source."""
-    all_presets = bootstrap.pump_presets()
+    all_presets = bootstrap.catalog().presets
     if as_json:
         payload = {
             key: {

@@ -12,11 +12,16 @@ from rich.panel import Panel
 from rich.table import Table
 
 from itb import bootstrap
-from itb.adapters.datafiles import load_data_table
 from itb.domain.clinical.reasons import Reason
 from itb.domain.errors import InvalidValue
 from itb.domain.pump import Verdict
-from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json, reasons_table
+from itb.entrypoints.cli.clinical_common import (
+    DISCLAIMER,
+    console,
+    echo_json,
+    flags,
+    reasons_table,
+)
 from itb.services.pump_at import parse_when
 from itb.services.refill_plan import check_refill, discrepancy_to_dict, plan_refill_for_spec
 
@@ -58,9 +63,13 @@ def _plan_panel(p: dict[str, Any]) -> Panel:
             f"({p['low_reservoir_alarm_ml']:g} mL on {p['low_reservoir_alarm_date'] or '—'})",
         ),
         (
-            "days to empty",
-            f"{_num(p['days_to_empty'])} ({p['empty_reservoir_alarm_ml']:g} mL on "
-            f"{p['empty_date'] or '—'})",
+            "days to empty-reservoir alarm",
+            f"{_num(p['days_to_empty_alarm'])} ({p['empty_reservoir_alarm_ml']:g} mL)",
+        ),
+        (
+            "days to empty (0 mL)",
+            f"{_num(p['days_to_empty'])} (on {p['empty_date'] or '—'}; earliest within the "
+            f"pump's rated accuracy: {(p['earliest_dry_at'] or '—')[:10]})",
         ),
         ("drug stability limit", f"{p['stability_limit_date']} (filled {p['last_fill_at']})"),
         (
@@ -134,19 +143,20 @@ def plan(
 ) -> None:
     """Plan the next refill: alarm and empty dates, refill-by date, fill volume, bridge bolus."""
     spec = bootstrap.load_pump_spec(spec_file)
-    when = None if at is None else parse_when(at, field="--at")
-    holidays = [_holiday(h) for h in holiday or []]
-    result = plan_refill_for_spec(
-        spec,
-        bootstrap.pump_catalog(),
-        policy_table=load_data_table("refill_planning"),
-        drugs_table=load_data_table("drugs"),
-        at=when,
-        margin_days=margin_days,
-        holidays=holidays,
-        travel_risk=travel_risk,
-        new_concentration_mcg_per_ml=new_concentration,
-    )
+    with flags(
+        at="--at", margin_days="--margin-days", new_concentration_mcg_per_ml="--new-concentration"
+    ):
+        when = None if at is None else parse_when(at, field="at")
+        holidays = [_holiday(h) for h in holiday or []]
+        result = plan_refill_for_spec(
+            spec,
+            bootstrap.catalog(),
+            at=when,
+            margin_days=margin_days,
+            holidays=holidays,
+            travel_risk=travel_risk,
+            new_concentration_mcg_per_ml=new_concentration,
+        )
     if as_json:
         echo_json(result)
         return
@@ -172,13 +182,36 @@ def check(
             help="Volume programmed since the last fill, mL (sets the allowed difference).",
         ),
     ] = None,
+    pump: Annotated[
+        str,
+        typer.Option(
+            "--pump",
+            metavar="PRESET",
+            help="The pump model (itb pump presets): its rated accuracy band sets the allowed "
+            "difference. Default: synchromed_ii_20, the pump baclofen is labelled for.",
+        ),
+    ] = "synchromed_ii_20",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Judge the difference between the expected and the withdrawn residual, and what to do."""
-    tolerance = bootstrap.pump_catalog().tolerance
-    d = check_refill(expected_ml, withdrawn_ml, tolerance, programmed_since_fill_ml)
+    cat = bootstrap.catalog()
+    with flags(
+        expected_ml="--expected-ml",
+        withdrawn_ml="--withdrawn-ml",
+        programmed_since_fill_ml="--programmed-since-fill-ml",
+        pump="--pump",
+    ):
+        d = check_refill(
+            cat,
+            expected_ml=expected_ml,
+            withdrawn_ml=withdrawn_ml,
+            pump=pump,
+            programmed_since_fill_ml=programmed_since_fill_ml,
+        )
+    band = cat.presets[pump].accuracy_band_pct
+    tolerance = cat.refill_tolerance
     if as_json:
-        echo_json(discrepancy_to_dict(d, tolerance))
+        echo_json(discrepancy_to_dict(d, tolerance, band))
         return
     style = "green" if d.verdict is Verdict.WITHIN_TOLERANCE else "bold red"
     t = Table(show_header=False, box=None)
@@ -190,11 +223,15 @@ def check(
     if d.implied_rate_error_pct is not None:
         t.add_row("implied delivery error", f"{d.implied_rate_error_pct:+.1f} % of programmed")
     t.add_row("verdict", f"[{style}]{escape(d.verdict.value)}[/]")
+    if d.causes:
+        t.add_row("possible causes", escape("; ".join(d.causes)))
+    if d.watch:
+        t.add_row("watch the patient for", escape(" and ".join(d.watch)))
     t.add_row("what to do", escape(d.advice))
     t.add_row(
         "tolerance",
-        f"{tolerance.rate_tolerance_pct:g} % of the programmed volume since the fill, at least "
-        f"{tolerance.syringe_reading_ml:g} mL ([D45][D46])",
+        f"{band:g} % (the {pump} pump's rated accuracy) of the programmed volume since the "
+        f"fill, at least {tolerance.syringe_reading_ml:g} mL ([D45][D46][D42])",
     )
     out = console()
     out.print(Panel(t, title="Refill discrepancy", title_align="left"))

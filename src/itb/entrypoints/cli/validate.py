@@ -15,13 +15,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from itb.adapters.datafiles import load_data_table
-from itb.domain.clinical.titration import parse_titration_rules
+from itb import bootstrap
+from itb.entrypoints.errors import EXIT_CHECK_FAILED
 from itb.simulation.validation import ValidationRow, run_validation
 
-__all__ = ["EXIT_VALIDATION_FAILED", "register", "validate"]
-
-EXIT_VALIDATION_FAILED = 1
+__all__ = ["register", "validate"]
 
 
 def _table(rows: list[ValidationRow]) -> Table:
@@ -53,7 +51,7 @@ def validate(
     ] = False,
     seed: Annotated[
         int | None,
-        typer.Option(help="Cohort seed (default: the documented seed in patient.toml)."),
+        typer.Option(min=0, help="Cohort seed (default: the documented seed in patient.toml)."),
     ] = None,
     pk_cohort_size: Annotated[
         int | None,
@@ -67,15 +65,27 @@ def validate(
     ] = None,
 ) -> None:
     """Compare the virtual patient with every published target; exit 1 if any row fails."""
+    cat = bootstrap.catalog()
     rows = run_validation(
-        load_data_table("patient"),
-        parse_titration_rules(load_data_table("titration")),
+        cat.patient_table,
+        cat.titration,
+        cat.protocol.goal(),
+        cat.library.hard_max_by_rule_group(),
         seed=seed,
         pk_cohort_size=pk_cohort_size,
         titration_cohort_size=titration_cohort_size,
     )
     if as_json:
-        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "passed": all(r.passed for r in rows),
+                    "failed": [r.id for r in rows if not r.passed],
+                    "rows": [r.as_dict() for r in rows],
+                },
+                indent=2,
+            )
+        )
     else:
         console = Console(width=160)
         console.print(_table(rows))
@@ -86,7 +96,7 @@ def validate(
             else f"[green]all {len(rows)} rows pass[/green]"
         )
     if not all(r.passed for r in rows):
-        raise typer.Exit(EXIT_VALIDATION_FAILED)
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 def register(app: typer.Typer) -> None:
