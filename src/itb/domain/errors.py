@@ -41,6 +41,7 @@ __all__ = [
     "SessionError",
     "SoftLimitNeedsReason",
     "StaleVersion",
+    "StorageUnavailable",
     "TimeWentBackwards",
     "ValidationFailed",
     "VerificationRequired",
@@ -186,6 +187,11 @@ class SoftLimitNeedsReason(InvalidValue):
 
 class NotFound(ITBError):
     """A record that does not exist, or that the asker may not know exists."""
+
+
+class StorageUnavailable(ITBError):
+    """The registry's database cannot be reached or stays busy; nothing was written.
+    Trying again later may succeed (exit code 75, HTTP 503)."""
 
 
 # ------------------------------------------------------------- checks that failed

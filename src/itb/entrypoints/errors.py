@@ -8,7 +8,8 @@ Exit codes (documented in the README): 0 done; 1 a check that failed (a blocked
 programming change, a failed validation or audit, a refused role, a stale
 version); 2 bad input or a refused action (a value outside what is allowed, an
 unknown record, a command the pump refuses); 70 an internal error (a bug: the
-message says so, never a traceback); 130 interrupted.
+message says so, never a traceback); 75 the registry's database could not be
+reached or stayed busy (nothing was written; try again); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from itb.domain.errors import (
     SafetyCheckRefused,
     SessionError,
     StaleVersion,
+    StorageUnavailable,
     ValidationFailed,
     VerificationRequired,
 )
@@ -40,6 +42,7 @@ __all__ = [
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_TRY_AGAIN",
     "ErrorOutcome",
     "outcome_of",
 ]
@@ -48,6 +51,7 @@ EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 70
+EXIT_TRY_AGAIN = 75
 EXIT_INTERRUPTED = 130
 
 
@@ -69,6 +73,8 @@ ERROR_TABLE: dict[type[ITBError], ErrorOutcome] = {
     Forbidden: ErrorOutcome(EXIT_CHECK_FAILED, 403),
     StaleVersion: ErrorOutcome(EXIT_CHECK_FAILED, 409),
     CheckFailed: ErrorOutcome(EXIT_CHECK_FAILED, 422),
+    # the database could not be reached or stayed busy
+    StorageUnavailable: ErrorOutcome(EXIT_TRY_AGAIN, 503),
     # bad input or a refused action
     NotFound: ErrorOutcome(EXIT_BAD_INPUT, 404),
     PumpStateError: ErrorOutcome(EXIT_BAD_INPUT, 409),

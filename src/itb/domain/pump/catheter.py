@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from itb.domain.errors import InvalidValue
 from itb.domain.provenance import sourced
 from itb.domain.units import require_non_negative, require_positive
 
@@ -168,3 +169,14 @@ class DeadSpace:
     def replace(self, concentration_mcg_per_ml: float) -> None:
         """Fill the whole dead space with one concentration (e.g. a new catheter)."""
         self._slugs = deque([Slug(self.volume_ml, concentration_mcg_per_ml)])
+
+    def restore(self, slugs: list[Slug]) -> None:
+        """Set the contents, tip first (a stored state); the volumes must fill the dead space.
+
+        Raises:
+            InvalidValue: the slugs do not add up to the dead-space volume.
+        """
+        total = sum(s.volume_ml for s in slugs)
+        if not slugs or abs(total - self.volume_ml) > 1e-9 * max(1.0, self.volume_ml):
+            raise InvalidValue("dead space", round(total, 9), f"slugs of {self.volume_ml:g} mL")
+        self._slugs = deque(slugs)

@@ -147,7 +147,7 @@ class PumpStatus:
 
 
 @dataclass(slots=True)
-class _ActiveBolus:
+class ActiveBolus:
     """A running bolus: it ends when its volume has been commanded, so a stop
     (MRI, stall, update) pauses it rather than cutting it short."""
 
@@ -221,7 +221,7 @@ class Pump:
         """When the calculated reservoir last reached 0 mL (None: not empty since the fill)."""
         self.low_reservoir_alarm_ml = preset.low_reservoir_alarm_default_ml
         self.prescription = Prescription(Stopped(), 1.0)
-        self.bolus: _ActiveBolus | None = None
+        self.bolus: ActiveBolus | None = None
         self.stop_reasons: set[StopReason] = set()
         self.stopped_since_t_h: float | None = None
         self.battery_used = 0.0
@@ -238,8 +238,8 @@ class Pump:
         self.log = EventLog()
         self.alarm_log: list[AlarmRecord] = []
         self.active_alarms: dict[AlarmKind, float] = {}
-        self._acknowledged: set[AlarmKind] = set()
-        self._mri_alarming = False
+        self.acknowledged_alarms: set[AlarmKind] = set()
+        self.mri_alarming = False
         if preset.programmable:
             self._set_stopped(StopReason.STOPPED_MODE, True)
         self.log.append(
@@ -563,13 +563,15 @@ class Pump:
                 self.log.append(t, "alarm", f"{kind.value} raised")
             elif not holds and kind in self.active_alarms:
                 del self.active_alarms[kind]
-                self._acknowledged.discard(kind)
+                self.acknowledged_alarms.discard(kind)
                 self.alarm_log.append(AlarmRecord(t, kind, "cleared_cause_fixed"))
                 self.log.append(t, "alarm", f"{kind.value} cleared (cause fixed)")
 
     def sounding_alarms(self) -> tuple[str, ...]:
         """Active alarms not yet acknowledged (what the patient hears), sorted."""
-        return tuple(sorted(a.value for a in self.active_alarms if a not in self._acknowledged))
+        return tuple(
+            sorted(a.value for a in self.active_alarms if a not in self.acknowledged_alarms)
+        )
 
     def critical_alarms(self) -> tuple[str, ...]:
         """Active critical alarms (acknowledged or not), sorted."""
@@ -608,8 +610,8 @@ class Pump:
         ends an MRI telemetry hold. An alarm whose condition still holds stays active."""
         self.require_now(t_h)
         for kind in self.active_alarms:
-            if kind not in self._acknowledged:
-                self._acknowledged.add(kind)
+            if kind not in self.acknowledged_alarms:
+                self.acknowledged_alarms.add(kind)
                 self.alarm_log.append(AlarmRecord(t_h, kind, "acknowledged_by_interrogation"))
         if StopReason.TELEMETRY_HOLD in self.stop_reasons:
             self._set_stopped(StopReason.TELEMETRY_HOLD, False)
@@ -1008,7 +1010,7 @@ class Pump:
                 f"a {self.bolus.bolus.kind.value} bolus is still running "
                 f"({self.bolus.remaining_ml:.4g} mL to go)"
             )
-        self.bolus = _ActiveBolus(bolus, bolus.volume_ml)
+        self.bolus = ActiveBolus(bolus, bolus.volume_ml)
         self.log.append(
             t_h,
             "bolus_start",
@@ -1135,7 +1137,7 @@ class Pump:
         if not self.preset.programmable:
             self.log.append(t_h, "mri", "MRI: constant-flow pump unaffected [D86][D87][D89]")
             return
-        self._mri_alarming = bool(self.sounding_alarms())
+        self.mri_alarming = bool(self.sounding_alarms())
         self._set_stopped(StopReason.MRI, True)
         self.log.append(t_h, "motor_stall", "motor stalled by the MRI field")
 
@@ -1147,7 +1149,7 @@ class Pump:
         if StopReason.MRI not in self.stop_reasons:
             return
         self._set_stopped(StopReason.MRI, False)
-        hold = self._mri_alarming or self.preset.kind is PumpKind.VALVE
+        hold = self.mri_alarming or self.preset.kind is PumpKind.VALVE
         if hold:
             self._set_stopped(StopReason.TELEMETRY_HOLD, True)
             self.log.append(

@@ -43,12 +43,15 @@ __all__ = [
     "Discrepancy",
     "DiscrepancyTolerance",
     "RefillReport",
+    "ReservoirForecast",
     "Verdict",
     "Watch",
     "calculated_volume_at",
     "judge_discrepancy",
+    "judge_residual",
     "parse_discrepancy_tolerance",
     "perform_refill",
+    "reservoir_forecast",
     "time_calculated_volume_reaches",
 ]
 
@@ -315,6 +318,30 @@ class RefillReport:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ReservoirForecast:
+    """When the calculated reservoir reaches its alarm volumes and empty, h (None: not
+    within the forecast horizon, or the pump is stopped).
+
+    Attributes:
+        low_alarm_t_h: the low-reservoir alarm volume (every allowed patient bolus taken).
+        empty_alarm_t_h: the empty-reservoir alarm volume.
+        empty_t_h: 0 mL, as programmed.
+        earliest_dry_t_h: the earliest it could really be empty, the pump running at the
+            top of its rated accuracy band.
+    """
+
+    low_alarm_t_h: float | None
+    empty_alarm_t_h: float | None
+    empty_t_h: float | None
+    earliest_dry_t_h: float | None
+
+
+def reservoir_forecast(pump: Pump) -> ReservoirForecast:
+    """The programmer's reservoir dates for ``pump`` as it is now."""
+    return ReservoirForecast(*_forecast(pump))
+
+
 def _forecast(pump: Pump) -> tuple[float | None, float | None, float | None, float | None]:
     """Low-reservoir alarm, empty alarm, empty and earliest-dry times (h) from now."""
     low = time_calculated_volume_reaches(pump, pump.low_reservoir_alarm_ml)
@@ -326,6 +353,25 @@ def _forecast(pump: Pump) -> tuple[float | None, float | None, float | None, flo
         else pump.t_h + (empty - pump.t_h) / (1.0 + pump.preset.accuracy_band_pct / 100.0)
     )
     return low, empty_alarm, empty, earliest
+
+
+def judge_residual(pump: Pump, withdrawn_ml: float, tolerance: DiscrepancyTolerance) -> Discrepancy:
+    """The verdict on a residual withdrawn now from ``pump`` (before the withdrawal is
+    applied): against the pump's calculated residual, allowed the pump's rated band of
+    what it was programmed to deliver since the last fill (at least the syringe floor).
+
+    The one judgement of a withdrawn residual: the pump's own refill procedure and the
+    clinic registry (a residual a nurse typed in) both use it.
+    """
+    empty_since = pump.calculated_empty_since_t_h
+    return judge_discrepancy(
+        pump.reservoir_calculated_ml,
+        withdrawn_ml,
+        tolerance,
+        pump.ledger.commanded_ml - pump.commanded_at_last_fill_ml,
+        accuracy_band_pct=pump.preset.accuracy_band_pct,
+        calculated_empty_for_h=None if empty_since is None else pump.t_h - empty_since,
+    )
 
 
 def perform_refill(
@@ -395,17 +441,8 @@ def perform_refill(
         pump.validate_bolus(bridge)
     # Everything that can be refused has been checked: from here the refill runs through.
     pump.interrogate(t_h)
-    programmed_since_fill = pump.ledger.commanded_ml - pump.commanded_at_last_fill_ml
-    empty_since = pump.calculated_empty_since_t_h
+    discrepancy = judge_residual(pump, pump.reservoir_actual_ml, tolerance)
     withdrawal = pump.withdraw_residual(t_h)
-    discrepancy = judge_discrepancy(
-        withdrawal.expected_ml,
-        withdrawal.withdrawn_ml,
-        tolerance,
-        programmed_since_fill,
-        accuracy_band_pct=pump.preset.accuracy_band_pct,
-        calculated_empty_for_h=None if empty_since is None else t_h - empty_since,
-    )
     pump.fill(
         t_h,
         fill_volume_ml,

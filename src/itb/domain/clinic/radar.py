@@ -1,0 +1,180 @@
+"""The refill radar: every pump against its next booked visit, sorted by urgency, in words.
+
+For each active implant the registry computes, from the record alone, when the
+calculated reservoir reaches the low-reservoir alarm and empty, the earliest it
+could really be dry within the pump's rated accuracy, when the drug's stability
+ends and when the battery reaches its elective replacement indicator. The radar
+puts those dates against the next booked visit and says, in words (never by
+colour alone), what needs action first:
+
+- **stopped** — the pump is not running (critical);
+- **runs dry before the visit** — it could be empty before the visit (or has no
+  visit and could be empty within the look-ahead);
+- **alarm before the visit** — the low-reservoir alarm comes first;
+- **drug expires before the visit** — the drug's stability ends first;
+- **due this week** — the refill-by date (alarm minus the refill margin) is
+  within the window;
+- **no visit booked**;
+- **battery** — ERI reached, or due before the visit;
+- **open alarms** and **unresolved refill discrepancies** (the attention rail).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+__all__ = ["Flag", "RadarInput", "RadarRow", "assess_pump", "sort_radar"]
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """One thing the radar says about a pump: a code, its urgency (0-4) and the words."""
+
+    code: str
+    urgency: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RadarInput:
+    """What the radar knows of one pump (all times aware; None: not within the forecast)."""
+
+    patient_id: str
+    patient_name: str
+    implant_id: str
+    pump_label: str
+    running: bool
+    stop_reason: str
+    reservoir_calculated_ml: float
+    low_alarm_at: datetime | None
+    empty_at: datetime | None
+    earliest_dry_at: datetime | None
+    stability_until: datetime | None
+    eri_at: datetime | None
+    eri_reached: bool
+    next_visit_at: datetime | None
+    active_alarms: tuple[str, ...]
+    critical_alarms: tuple[str, ...]
+    unresolved_discrepancies: int
+    refill_margin_days: float
+    withdrawal_risk: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RadarRow:
+    """A pump on the radar: the input, its flags and the refill-by date."""
+
+    pump: RadarInput
+    flags: tuple[Flag, ...]
+    refill_by: datetime | None
+
+    @property
+    def urgency(self) -> int:
+        """The highest urgency of its flags (0: nothing to do)."""
+        return max((f.urgency for f in self.flags), default=0)
+
+    @property
+    def words(self) -> str:
+        """The flags in words, most urgent first."""
+        return "; ".join(f.text for f in sorted(self.flags, key=lambda f: -f.urgency)) or "ok"
+
+
+def _d(t: datetime) -> str:
+    return t.date().isoformat()
+
+
+def assess_pump(
+    pump: RadarInput,
+    *,
+    now: datetime,
+    due_window_days: float,
+    look_ahead_days: float,
+    battery_window_days: float,
+) -> RadarRow:
+    """The radar's flags for one pump on ``now``.
+
+    Args:
+        pump: what the registry knows.
+        now: the date the radar is for (aware).
+        due_window_days: "due this week": the refill-by date within this, days.
+        look_ahead_days: without a booked visit, dates within this count as before it.
+        battery_window_days: ERI within this (or before the visit) is flagged, days.
+    """
+    flags: list[Flag] = []
+    horizon = pump.next_visit_at or (now + timedelta(days=look_ahead_days))
+    visit_words = (
+        f"the {_d(pump.next_visit_at)} visit" if pump.next_visit_at else "any booked visit"
+    )
+    if not pump.running:
+        flags.append(Flag("stopped", 4, f"pump STOPPED ({pump.stop_reason or 'unknown'})"))
+    if pump.critical_alarms:
+        flags.append(
+            Flag("critical_alarm", 4, f"critical alarm: {', '.join(pump.critical_alarms)}")
+        )
+    dry = pump.earliest_dry_at or pump.empty_at
+    if pump.running and dry is not None and dry <= horizon:
+        when = "now" if dry <= now else f"from {_d(dry)}"
+        flags.append(Flag("dry_before_visit", 4, f"could run dry {when}, before {visit_words}"))
+    elif pump.running and pump.low_alarm_at is not None and pump.low_alarm_at <= horizon:
+        when = "sounding" if pump.low_alarm_at <= now else f"on {_d(pump.low_alarm_at)}"
+        flags.append(
+            Flag("alarm_before_visit", 3, f"low-reservoir alarm {when}, before {visit_words}")
+        )
+    if pump.stability_until is not None and pump.stability_until <= horizon:
+        flags.append(
+            Flag(
+                "drug_expires",
+                3,
+                f"drug stability ends {_d(pump.stability_until)}, before {visit_words}",
+            )
+        )
+    refill_by = None
+    if pump.low_alarm_at is not None:
+        refill_by = pump.low_alarm_at - timedelta(days=pump.refill_margin_days)
+    if pump.stability_until is not None and (refill_by is None or pump.stability_until < refill_by):
+        refill_by = pump.stability_until
+    if pump.earliest_dry_at is not None and (refill_by is None or pump.earliest_dry_at < refill_by):
+        refill_by = pump.earliest_dry_at
+    if refill_by is not None and refill_by <= now + timedelta(days=due_window_days):
+        what = "overdue" if refill_by < now else f"due by {_d(refill_by)}"
+        flags.append(Flag("due_this_week", 2, f"refill {what}"))
+    if pump.next_visit_at is None:
+        flags.append(Flag("no_visit", 2, "no visit booked"))
+    if pump.eri_reached:
+        flags.append(Flag("battery_eri", 2, "battery at its elective replacement indicator"))
+    elif pump.eri_at is not None and (
+        pump.eri_at <= now + timedelta(days=battery_window_days) or pump.eri_at <= horizon
+    ):
+        flags.append(Flag("battery_soon", 1, f"battery ERI expected {_d(pump.eri_at)}"))
+    other_alarms = [a for a in pump.active_alarms if a not in pump.critical_alarms]
+    if other_alarms:
+        flags.append(Flag("open_alarm", 2, f"open alarm: {', '.join(other_alarms)}"))
+    if pump.unresolved_discrepancies:
+        flags.append(
+            Flag(
+                "discrepancy",
+                3,
+                f"{pump.unresolved_discrepancies} unresolved refill discrepanc"
+                + ("y" if pump.unresolved_discrepancies == 1 else "ies"),
+            )
+        )
+    return RadarRow(pump, tuple(flags), refill_by)
+
+
+def sort_radar(rows: Sequence[RadarRow]) -> list[RadarRow]:
+    """Most urgent first; then the earliest date that matters; then the patient."""
+
+    def key(r: RadarRow) -> tuple[int, float, int, str]:
+        soonest = min(
+            (
+                t.timestamp()
+                for t in (r.pump.earliest_dry_at, r.pump.low_alarm_at, r.refill_by)
+                if t is not None
+            ),
+            default=float("inf"),
+        )
+        return (-r.urgency, soonest, -len(r.pump.withdrawal_risk), r.pump.patient_id)
+
+    return sorted(rows, key=key)
