@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from itb.domain.clinic.rules import RegistryRules, parse_registry_rules
 from itb.domain.clinical.candidacy import CandidacyRules, parse_candidacy_rules
 from itb.domain.clinical.card import CardContent, parse_card_content
 from itb.domain.clinical.care import ProtocolDefaults, parse_protocol_defaults
@@ -70,10 +71,14 @@ class Catalog:
     triage: TriageGuide
     candidacy: CandidacyRules
     card: CardContent
+    registry: RegistryRules
+    """``clinic.toml``: the bounds of a registry record and the refill radar's windows."""
     patient_table: Mapping[str, Any]
     """``patient.toml`` (the virtual patient's parameters; parsed per patient)."""
     cohort_table: Mapping[str, Any]
     """``cohort.toml`` (the cohort engine's hazards; parsed by the simulation layer)."""
+    demo_table: Mapping[str, Any]
+    """``demo_clinic.toml`` (how the virtual clinic's histories are drawn)."""
 
     # ------------------------------------------------------------ lookups
 
@@ -145,6 +150,8 @@ def build_catalog(load: Loader) -> Catalog:
         triage=parse_triage_guide(load("triage")),
         candidacy=parse_candidacy_rules(load("candidacy")),
         card=parse_card_content(load("card")),
+        registry=parse_registry_rules(load("clinic")),
         patient_table=load("patient"),
         cohort_table=load("cohort"),
+        demo_table=load("demo_clinic"),
     )

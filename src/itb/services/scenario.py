@@ -34,7 +34,9 @@ from itb.domain.patient import (
 )
 from itb.domain.pump import Fault, FaultKind, Prescription, Pump
 from itb.domain.pump.commands import (
+    Applied,
     BeginMri,
+    CommandRecord,
     EndMri,
     InjectAccessPort,
     Interrogate,
@@ -90,6 +92,8 @@ __all__ = [
     "build_setup",
     "parse_scenario",
     "run_scenario",
+    "scenario_patient",
+    "screen_patient",
 ]
 
 _MAX_HORIZON_DAYS = 20 * DAYS_PER_YEAR
@@ -382,7 +386,8 @@ class ScreeningOutcome:
     run: ScreeningRun
 
 
-def _screen(patient: PatientParameters, catalog: Catalog) -> ScreeningOutcome:
+def screen_patient(patient: PatientParameters, catalog: Catalog) -> ScreeningOutcome:
+    """Run the screening trial on the virtual patient by the protocol."""
     run = run_screening(
         catalog.screening, patient, titration=catalog.titration, origin=patient.origin
     )
@@ -423,7 +428,8 @@ class ScenarioResult:
 # ------------------------------------------------------------------ building
 
 
-def _patient(scenario: Scenario, catalog: Catalog) -> PatientParameters:
+def scenario_patient(scenario: Scenario, catalog: Catalog) -> PatientParameters:
+    """The scenario's virtual patient (drawn from the population, or as specified)."""
     spec = scenario.patient
     if spec.population is not None:
         seed = scenario.seed if spec.population.seed is None else spec.population.seed
@@ -582,7 +588,7 @@ def build_setup(
     clock = WallClock(scenario.pump.implanted_at, scenario.pump.timezone)
     preset = catalog.preset(scenario.pump.preset)
     catheter = catalog.catheter(scenario.catheter.family, scenario.catheter.implanted_length_cm)
-    patient = _patient(scenario, catalog)
+    patient = scenario_patient(scenario, catalog)
     population = population_for(catalog.library, age_years=patient.age_years, origin=patient.origin)
     guard = catalog.guard(population, declared_hazard=scenario.declared_hazard)
     kind = preset.kind.value
@@ -668,7 +674,7 @@ def build_setup(
     else:
         assert proto.screening is not None
         if proto.screening.run:
-            screening = _screen(patient, catalog)
+            screening = screen_patient(patient, catalog)
             if screening.effective_dose_mcg is None:
                 raise InvalidValue(
                     "protocol.screening.run",
@@ -780,6 +786,7 @@ def run_scenario(
     *,
     progress: Callable[[float], None] | None = None,
     sample_every_h: float | None = None,
+    on_command: Callable[[int, CommandRecord, Applied], None] | None = None,
 ) -> ScenarioResult:
     """Build and run a scenario; metrics included.
 
@@ -788,6 +795,8 @@ def run_scenario(
         catalog: the reviewed data.
         progress: called with the fraction done (0-1) now and then.
         sample_every_h: override the scenario's sampling grid, h.
+        on_command: observes every pump command the course applied (see
+            :class:`~itb.simulation.engine.CourseSetup`).
 
     Raises:
         InvalidValue: the scenario does not fit the reviewed data.
@@ -797,6 +806,8 @@ def run_scenario(
         if not (math.isfinite(sample_every_h) and sample_every_h > 0):
             raise InvalidValue("sample_every_h", sample_every_h, "> 0")
         setup = replace(setup, sample_every_h=sample_every_h)
+    if on_command is not None:
+        setup = replace(setup, on_command=on_command)
     recorder = MemoryRecorder()
     run = run_course(setup, recorder, progress=progress)
     metrics = compute_metrics(

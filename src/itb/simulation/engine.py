@@ -56,6 +56,7 @@ from itb.domain.pump.commands import (
     Applied,
     Authorship,
     BeginMri,
+    CommandRecord,
     EndMri,
     FillAtImplant,
     InjectAccessPort,
@@ -286,6 +287,7 @@ class CourseSetup:
         patient_step: ``(params, state, rate_mcg_per_h, dt_h) -> state`` over one
             constant-rate piece; the exact :func:`itb.domain.patient.advance` unless a
             benchmark or test swaps in a reference solver.
+        on_command: an observer of every accepted pump command.
     """
 
     patient: PatientParameters
@@ -300,6 +302,10 @@ class CourseSetup:
     horizon_h: float
     sample_every_h: float
     patient_step: Callable[[PatientParameters, PatientState, float, float], PatientState] = advance
+    on_command: Callable[[int, CommandRecord, Applied], None] | None = None
+    """Called after every command a pump accepted: the pump's number (0 = the first,
+    then replacements), the command as logged, and what it produced (the clinic
+    registry's virtual clinic records a course from it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,7 +476,9 @@ class _World:
         """Read the pump: alarms raised since the last reading, the calculated view."""
         pump = self._require_pump()
         raised = [a.kind.value for a in pump.alarm_log[self._reading_idx :] if a.action == "raised"]
-        status = pump.interrogate(t_h)
+        applied = self._apply(Interrogate(), t_h, Authorship(entered_by="clinic", reason="reading"))
+        status = applied.status
+        assert status is not None
         self._reading_idx = len(pump.alarm_log)
         self._flush_pump_log()
         forecast = pump.predicted_eri_eos_t_h()
@@ -499,7 +507,10 @@ class _World:
         return Exam(t_h, o.mas, o.psfs, o.withdrawal_signs, o.overdose_signs, o.adverse_reactions)
 
     def _apply(self, command: PumpCommand, t_h: float, by: Authorship) -> Applied:
-        return apply(self._require_pump(), command, t_h, tolerance=self.setup.tolerance, by=by)
+        applied = apply(self._require_pump(), command, t_h, tolerance=self.setup.tolerance, by=by)
+        if self.setup.on_command is not None:
+            self.setup.on_command(len(self.retired), CommandRecord(t_h, command, by), applied)
+        return applied
 
     def implant(
         self, t_h: float, concentration_mcg_per_ml: float, prescription: Prescription, reason: str

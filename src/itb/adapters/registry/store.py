@@ -1,0 +1,497 @@
+"""The registry on SQLAlchemy 2: engine, repositories and the unit of work.
+
+SQLite (the default, a file) runs in WAL mode with a busy timeout, foreign keys
+on and ``synchronous = FULL``; every unit of work begins with ``BEGIN
+IMMEDIATE``, so writers queue instead of failing half-way. PostgreSQL runs at
+READ COMMITTED; the audit chain's head row is locked (``SELECT ... FOR
+UPDATE``) by the unit of work that appends to it, so the chain never forks.
+
+Optimistic locking: ``update`` writes ``WHERE key = :key AND version =
+:expected``; no row updated means someone else changed it first
+(:class:`~itb.domain.errors.StaleVersion`). A database that cannot be reached
+or stays locked raises :class:`~itb.domain.errors.StorageUnavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from itb.adapters.registry import tables as t
+from itb.adapters.registry.mapping import RecordMapper
+from itb.domain.clinic.audit import GENESIS_HASH, AuditEntry, Checkpoint
+from itb.domain.clinic.records import (
+    AssessmentRecord,
+    ClinicInfo,
+    CommandEntry,
+    ContactRecord,
+    ImplantRecord,
+    InterrogationRecord,
+    PatientRecord,
+    ProgrammingChange,
+    PumpSnapshot,
+    RefillVisitRecord,
+    SurgeryRecord,
+    SymptomRecord,
+    UserAccount,
+    VisitRecord,
+)
+from itb.domain.errors import InvalidValue, StaleVersion, StorageUnavailable
+from itb.services.clinic.ports import (
+    AuditLog,
+    ClinicSettings,
+    CommandLog,
+    IdSource,
+    Records,
+    Snapshots,
+    VersionedRecords,
+)
+
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "SqlUnitOfWork",
+    "make_engine",
+    "normalise_url",
+]
+
+R = TypeVar("R")
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+"""How long a SQLite writer waits for another to finish before giving up, ms."""
+
+ID_PREFIXES = ("P", "K", "A", "I", "S", "Q", "R", "C", "V", "Y")
+"""Identifier prefixes: patient, contact, assessment, implant, surgery, interrogation,
+refill, change, visit, symptom report."""
+
+ID_DIGITS = 4
+"""Identifiers are zero-padded to at least this many digits (``P0001``)."""
+
+
+def normalise_url(url: str) -> str:
+    """A database URL with its driver named (``postgresql://`` -> psycopg 3).
+
+    Raises:
+        InvalidValue: not a SQLite or PostgreSQL URL.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise InvalidValue(
+            "database URL", url, "sqlite:///PATH or postgresql://USER@HOST/DB"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise InvalidValue("database URL", url, "sqlite:///PATH or postgresql://USER@HOST/DB")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a registry URL (SQLite pragmas and ``BEGIN IMMEDIATE`` set up)."""
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(
+            url,
+            json_serializer=t.json_dumps,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000.0},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # SQLAlchemy's BEGIN below, not the driver's
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(
+        url,
+        json_serializer=t.json_dumps,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10},
+    )
+
+
+def _storage_error(exc: DBAPIError) -> StorageUnavailable:
+    first = str(exc.orig or exc).strip().splitlines()
+    return StorageUnavailable(
+        f"the registry's database is unavailable: {first[0] if first else type(exc).__name__}"
+    )
+
+
+# ------------------------------------------------------------------ repositories
+
+
+class SqlRecords(Generic[R]):
+    """A table of one kind of record."""
+
+    def __init__(self, conn: Connection, mapper: RecordMapper[R], what: str) -> None:
+        self.conn = conn
+        self.m = mapper
+        self.what = what
+        self.key = mapper.key_column()
+
+    def _order(self) -> list[Any]:
+        return [sa.func.length(self.key), self.key]
+
+    def add(self, record: R) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(self.m.insert, self.m.to_row(record))
+        except IntegrityError:
+            key = getattr(record, self.key.name)
+            raise InvalidValue(self.what, key, f"a {self.what} not yet recorded") from None
+
+    def get(self, key: str) -> R | None:
+        row = self.conn.execute(self.m.select_key, {"_key": key}).mappings().first()
+        return None if row is None else self.m.from_row(row)
+
+    def find(self, **equals: object) -> list[R]:
+        query = sa.select(self.m.table)
+        for name, value in equals.items():
+            query = query.where(self.m.table.c[name] == self.m.column_value(name, value))
+        rows = self.conn.execute(query.order_by(*self._order())).mappings()
+        return [self.m.from_row(r) for r in rows]
+
+    def all(self) -> list[R]:
+        return self.find()
+
+    def update(self, record: R, *, expected_version: int) -> None:
+        row = self.m.to_row(record)
+        key = row[self.key.name]
+        result = self.conn.execute(
+            self.m.update_versioned, {**row, "_key": key, "_expected": expected_version}
+        )
+        if result.rowcount != 1:
+            raise StaleVersion(
+                f"{self.what} {key} was changed by someone else since version "
+                f"{expected_version}; nothing was written: read it again and retry"
+            )
+
+
+class SqlCommandLog:
+    """The implants' command logs."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.m = _mappers().commands
+
+    def append(self, entry: CommandEntry) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(self.m.insert, self.m.to_row(entry))
+        except IntegrityError:
+            raise StaleVersion(
+                f"implant {entry.implant_id} already has command {entry.seq}: someone else "
+                "acted on this pump first; nothing was written"
+            ) from None
+
+    def for_implant(self, implant_id: str, *, after_seq: int = 0) -> list[CommandEntry]:
+        rows = self.conn.execute(
+            sa.select(t.commands)
+            .where(t.commands.c.implant_id == implant_id, t.commands.c.seq > after_seq)
+            .order_by(t.commands.c.seq)
+        ).mappings()
+        return [self.m.from_row(r) for r in rows]
+
+    def count(self) -> int:
+        return int(
+            self.conn.execute(sa.select(sa.func.count()).select_from(t.commands)).scalar_one()
+        )
+
+
+class SqlSnapshots:
+    """The cached pump models."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.m = _mappers().snapshots
+
+    def get(self, implant_id: str) -> PumpSnapshot | None:
+        row = (
+            self.conn.execute(sa.select(t.snapshots).where(t.snapshots.c.implant_id == implant_id))
+            .mappings()
+            .first()
+        )
+        return None if row is None else self.m.from_row(row)
+
+    def put(self, snapshot: PumpSnapshot) -> None:
+        row = self.m.to_row(snapshot)
+        done = self.conn.execute(self.m.update_key, {**row, "_key": snapshot.implant_id})
+        if done.rowcount == 0:
+            self.conn.execute(self.m.insert, row)
+
+    def all(self) -> list[PumpSnapshot]:
+        rows = self.conn.execute(sa.select(t.snapshots)).mappings()
+        return [self.m.from_row(r) for r in rows]
+
+
+class SqlClinic:
+    """The clinic's own record."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.m = _mappers().clinic
+
+    def get(self) -> ClinicInfo | None:
+        row = self.conn.execute(sa.select(t.clinic).where(t.clinic.c.id == 1)).mappings().first()
+        if row is None:
+            return None
+        return self.m.from_row(row)
+
+    def put(self, info: ClinicInfo) -> None:
+        row = self.m.to_row(info)
+        done = self.conn.execute(sa.update(t.clinic).where(t.clinic.c.id == 1).values(**row))
+        if done.rowcount == 0:
+            self.conn.execute(sa.insert(t.clinic).values(id=1, **row))
+
+
+class SqlAuditLog:
+    """The audit trail and its head."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def head(self) -> Checkpoint:
+        row = self.conn.execute(
+            sa.select(t.audit_head.c.seq, t.audit_head.c.hash)
+            .where(t.audit_head.c.id == 1)
+            .with_for_update()
+        ).first()
+        if row is None:
+            return Checkpoint(0, GENESIS_HASH)
+        return Checkpoint(int(row.seq), str(row.hash))
+
+    def recorded_head(self) -> Checkpoint:
+        row = self.conn.execute(
+            sa.select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
+        ).first()
+        return (
+            Checkpoint(0, GENESIS_HASH) if row is None else Checkpoint(int(row.seq), str(row.hash))
+        )
+
+    def append(self, entry: AuditEntry) -> None:
+        self.conn.execute(
+            sa.insert(t.audit_log).values(
+                seq=entry.seq,
+                at=entry.at,
+                actor=entry.actor,
+                role=entry.role,
+                action=entry.action,
+                entity=entry.entity,
+                entity_id=entry.entity_id,
+                before=entry.before,
+                after=entry.after,
+                reason=entry.reason,
+                prev_hash=entry.prev_hash,
+                hash=entry.hash,
+            )
+        )
+        done = self.conn.execute(
+            sa.update(t.audit_head)
+            .where(t.audit_head.c.id == 1)
+            .values(seq=entry.seq, hash=entry.hash)
+        )
+        if done.rowcount == 0:
+            self.conn.execute(sa.insert(t.audit_head).values(id=1, seq=entry.seq, hash=entry.hash))
+
+    @staticmethod
+    def _entry(r: Any) -> AuditEntry:
+        return AuditEntry(
+            int(r.seq),
+            r.at,
+            r.actor,
+            r.role,
+            r.action,
+            r.entity,
+            r.entity_id,
+            r.before,
+            r.after,
+            r.reason,
+            r.prev_hash,
+            r.hash,
+        )
+
+    def entries(self) -> Iterator[AuditEntry]:
+        result = self.conn.execute(
+            sa.select(t.audit_log).order_by(t.audit_log.c.seq).execution_options(yield_per=2000)
+        )
+        for r in result:
+            yield self._entry(r)
+
+    def for_entity(self, entity: str, entity_id: str) -> list[AuditEntry]:
+        rows = self.conn.execute(
+            sa.select(t.audit_log)
+            .where(t.audit_log.c.entity == entity, t.audit_log.c.entity_id == entity_id)
+            .order_by(t.audit_log.c.seq)
+        )
+        return [self._entry(r) for r in rows]
+
+
+class SqlIds:
+    """Identifier counters (``P0001``): one row per prefix, incremented in the transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def next(self, prefix: str) -> str:
+        c = t.id_counters.c
+        bump = (
+            sa.update(t.id_counters)
+            .where(c.prefix == prefix)
+            .values(value=c.value + 1)
+            .returning(c.value)
+        )
+        value = self.conn.execute(bump).scalar()
+        if value is None:
+            insert = (pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert)(
+                t.id_counters
+            )
+            self.conn.execute(insert.values(prefix=prefix, value=0).on_conflict_do_nothing())
+            value = self.conn.execute(bump).scalar_one()
+        return f"{prefix}{int(value):0{ID_DIGITS}d}"
+
+
+# ------------------------------------------------------------------ unit of work
+
+
+@dataclass(frozen=True, slots=True)
+class _Mappers:
+    patients: RecordMapper[PatientRecord]
+    contacts: RecordMapper[ContactRecord]
+    assessments: RecordMapper[AssessmentRecord]
+    implants: RecordMapper[ImplantRecord]
+    surgeries: RecordMapper[SurgeryRecord]
+    interrogations: RecordMapper[InterrogationRecord]
+    refills: RecordMapper[RefillVisitRecord]
+    changes: RecordMapper[ProgrammingChange]
+    visits: RecordMapper[VisitRecord]
+    symptoms: RecordMapper[SymptomRecord]
+    users: RecordMapper[UserAccount]
+    commands: RecordMapper[CommandEntry]
+    snapshots: RecordMapper[PumpSnapshot]
+    clinic: RecordMapper[ClinicInfo]
+
+
+_MAPPERS: _Mappers | None = None
+
+
+def _mappers() -> _Mappers:
+    global _MAPPERS
+    if _MAPPERS is None:
+        _MAPPERS = _Mappers(
+            RecordMapper(PatientRecord, t.patients),
+            RecordMapper(ContactRecord, t.contacts),
+            RecordMapper(AssessmentRecord, t.assessments),
+            RecordMapper(ImplantRecord, t.implants),
+            RecordMapper(SurgeryRecord, t.surgeries),
+            RecordMapper(InterrogationRecord, t.interrogations),
+            RecordMapper(RefillVisitRecord, t.refills),
+            RecordMapper(ProgrammingChange, t.changes),
+            RecordMapper(VisitRecord, t.visits),
+            RecordMapper(SymptomRecord, t.symptoms),
+            RecordMapper(UserAccount, t.users),
+            RecordMapper(CommandEntry, t.commands),
+            RecordMapper(PumpSnapshot, t.snapshots),
+            RecordMapper(ClinicInfo, t.clinic, fixed=("id",)),
+        )
+    return _MAPPERS
+
+
+class SqlUnitOfWork:
+    """One transaction over every repository (rolled back unless committed)."""
+
+    patients: VersionedRecords[PatientRecord]
+    contacts: VersionedRecords[ContactRecord]
+    assessments: Records[AssessmentRecord]
+    implants: VersionedRecords[ImplantRecord]
+    surgeries: Records[SurgeryRecord]
+    commands: CommandLog
+    snapshots: Snapshots
+    interrogations: Records[InterrogationRecord]
+    refills: VersionedRecords[RefillVisitRecord]
+    changes: VersionedRecords[ProgrammingChange]
+    visits: VersionedRecords[VisitRecord]
+    symptoms: Records[SymptomRecord]
+    users: VersionedRecords[UserAccount]
+    clinic: ClinicSettings
+    audit: AuditLog
+    ids: IdSource
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> Self:
+        try:
+            conn = self.engine.connect()
+            conn.begin()
+        except OperationalError as exc:
+            raise _storage_error(exc) from None
+        self._conn = conn
+        m = _mappers()
+        self.patients = SqlRecords(conn, m.patients, "patient")
+        self.contacts = SqlRecords(conn, m.contacts, "contact")
+        self.assessments = SqlRecords(conn, m.assessments, "assessment")
+        self.implants = SqlRecords(conn, m.implants, "implant")
+        self.surgeries = SqlRecords(conn, m.surgeries, "surgery")
+        self.interrogations = SqlRecords(conn, m.interrogations, "interrogation")
+        self.refills = SqlRecords(conn, m.refills, "refill visit")
+        self.changes = SqlRecords(conn, m.changes, "programming change")
+        self.visits = SqlRecords(conn, m.visits, "visit")
+        self.symptoms = SqlRecords(conn, m.symptoms, "symptom report")
+        self.users = SqlRecords(conn, m.users, "user")
+        self.commands = SqlCommandLog(conn)
+        self.snapshots = SqlSnapshots(conn)
+        self.clinic = SqlClinic(conn)
+        self.audit = SqlAuditLog(conn)
+        self.ids = SqlIds(conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn = self._conn
+        self._conn = None
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        finally:
+            conn.close()
+        if isinstance(exc, OperationalError):
+            raise _storage_error(exc) from None
+
+    def commit(self) -> None:
+        if self._conn is None:
+            raise RuntimeError("commit outside the unit of work")
+        try:
+            self._conn.commit()
+        except OperationalError as exc:
+            raise _storage_error(exc) from None
+
+    def rollback(self) -> None:
+        if self._conn is not None and self._conn.in_transaction():
+            self._conn.rollback()

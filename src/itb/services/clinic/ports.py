@@ -1,0 +1,231 @@
+"""The registry's ports: repositories, the unit of work, the clock, password hashing.
+
+The use cases (:mod:`itb.services.clinic.service`) reach storage only through
+these protocols. The SQLAlchemy adapter (:mod:`itb.adapters.registry`)
+implements them on SQLite and PostgreSQL; the unit tests use in-memory fakes.
+
+A unit of work is a context manager: everything done inside it is one
+transaction, rolled back on leaving unless :meth:`UnitOfWork.commit` was
+called, so a use case writes all of its records (and its audit entry) or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self, TypeVar
+
+from itb.domain.clinic.audit import AuditEntry, Checkpoint
+from itb.domain.clinic.records import (
+    AssessmentRecord,
+    ClinicInfo,
+    CommandEntry,
+    ContactRecord,
+    ImplantRecord,
+    InterrogationRecord,
+    PatientRecord,
+    ProgrammingChange,
+    PumpSnapshot,
+    RefillVisitRecord,
+    SurgeryRecord,
+    SymptomRecord,
+    UserAccount,
+    VisitRecord,
+)
+
+__all__ = [
+    "AuditLog",
+    "ClinicSettings",
+    "Clock",
+    "CommandLog",
+    "IdSource",
+    "PasswordHasher",
+    "Records",
+    "Snapshots",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "VersionedRecords",
+]
+
+R = TypeVar("R")
+
+
+class Records(Protocol[R]):
+    """A collection of one kind of record, keyed by ``id`` (users: by ``username``)."""
+
+    def add(self, record: R) -> None:
+        """Store a new record.
+
+        Raises:
+            InvalidValue: a record with the same key (or unique field) exists.
+        """
+        ...
+
+    def get(self, key: str) -> R | None:
+        """The record with this key, or None."""
+        ...
+
+    def find(self, **equals: object) -> list[R]:
+        """The records whose fields equal the given values, in key order."""
+        ...
+
+    def all(self) -> list[R]:
+        """Every record, in key order."""
+        ...
+
+
+class VersionedRecords(Records[R], Protocol[R]):
+    """Records people edit: every update names the version it was made from."""
+
+    def update(self, record: R, *, expected_version: int) -> None:
+        """Replace the stored record (``record.version`` is the new version).
+
+        Raises:
+            StaleVersion: the stored version is not ``expected_version`` (someone else
+                changed it first); nothing is written.
+        """
+        ...
+
+
+class CommandLog(Protocol):
+    """Every implant's pump commands, append-only."""
+
+    def append(self, entry: CommandEntry) -> None:
+        """Append one command.
+
+        Raises:
+            StaleVersion: another command already holds ``entry.seq`` for this implant.
+        """
+        ...
+
+    def for_implant(self, implant_id: str, *, after_seq: int = 0) -> list[CommandEntry]:
+        """The implant's commands after ``after_seq``, in order."""
+        ...
+
+    def count(self) -> int:
+        """How many commands the registry holds."""
+        ...
+
+
+class Snapshots(Protocol):
+    """The cached pump model of each implant (rebuilt from the command log when missing)."""
+
+    def get(self, implant_id: str) -> PumpSnapshot | None:
+        """The snapshot, or None."""
+        ...
+
+    def put(self, snapshot: PumpSnapshot) -> None:
+        """Store or replace the snapshot."""
+        ...
+
+    def all(self) -> list[PumpSnapshot]:
+        """Every snapshot."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The audit trail, append-only and chained by hash."""
+
+    def head(self) -> Checkpoint:
+        """The last entry's position and hash, locked until the unit of work ends (so that
+        two writers never chain onto the same entry)."""
+        ...
+
+    def append(self, entry: AuditEntry) -> None:
+        """Append an entry (its ``seq`` is the head's plus one) and move the head."""
+        ...
+
+    def entries(self) -> Iterator[AuditEntry]:
+        """Every entry in stored order."""
+        ...
+
+    def for_entity(self, entity: str, entity_id: str) -> list[AuditEntry]:
+        """The entries about one record, in order."""
+        ...
+
+    def recorded_head(self) -> Checkpoint:
+        """The head as the database records it (without locking)."""
+        ...
+
+
+class ClinicSettings(Protocol):
+    """The clinic's own record (one per registry)."""
+
+    def get(self) -> ClinicInfo | None:
+        """The clinic's record (None: the registry is not initialised)."""
+        ...
+
+    def put(self, info: ClinicInfo) -> None:
+        """Store or replace it."""
+        ...
+
+
+class IdSource(Protocol):
+    """Human-readable identifiers: ``P0001``, ``I0001`` ..."""
+
+    def next(self, prefix: str) -> str:
+        """The next identifier with ``prefix``."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository."""
+
+    patients: VersionedRecords[PatientRecord]
+    contacts: VersionedRecords[ContactRecord]
+    assessments: Records[AssessmentRecord]
+    implants: VersionedRecords[ImplantRecord]
+    surgeries: Records[SurgeryRecord]
+    commands: CommandLog
+    snapshots: Snapshots
+    interrogations: Records[InterrogationRecord]
+    refills: VersionedRecords[RefillVisitRecord]
+    changes: VersionedRecords[ProgrammingChange]
+    visits: VersionedRecords[VisitRecord]
+    symptoms: Records[SymptomRecord]
+    users: VersionedRecords[UserAccount]
+    clinic: ClinicSettings
+    audit: AuditLog
+    ids: IdSource
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None:
+        """Make everything done in this unit of work permanent."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard everything done in this unit of work."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+"""Makes a fresh unit of work (one per use case)."""
+
+
+class Clock(Protocol):
+    """The registry's clock (aware UTC); tests and the demo clinic pass their own."""
+
+    def now(self) -> datetime:
+        """The present instant, aware UTC."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    """Password hashing (argon2 in production)."""
+
+    def hash(self, password: str) -> str:
+        """A hash of ``password`` to store."""
+        ...
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        """True when ``password`` matches the stored hash."""
+        ...

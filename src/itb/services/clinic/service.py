@@ -1,0 +1,1799 @@
+"""The clinic registry's use cases.
+
+Each public method of :class:`ClinicService` is one use case: it receives the
+actor (who is asking, in what role), decides whether they may
+(:func:`itb.domain.clinic.access.authorize`), checks every value with the
+domain's rules, does its work in **one unit of work** and writes its audit
+entry in the same transaction, so it commits whole or not at all. A refusal
+(a role that may not, a value the domain refuses, a change someone else made
+first) raises, rolls everything back and is recorded in the audit trail in a
+transaction of its own.
+
+Pump settings are never stored as columns: a use case that acts on a pump
+turns into a domain command (:mod:`itb.domain.pump.commands`) applied to the
+registry's model of that pump (:mod:`itb.services.clinic.pump_model`), so the
+pump's own checks and the drug library refuse a bad value exactly as they do
+everywhere else, and the command is appended to the implant's log.
+
+Optimistic locking: every record people edit carries a version; an implant's
+version moves with every command appended to its log. A use case that acts on
+a pump updates the implant "from version v"; when two people act at once, the
+second finds the version moved and gets :class:`~itb.domain.errors.StaleVersion`
+with nothing written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+
+from itb.domain.clinic.access import Action, Actor, Role, authorize
+from itb.domain.clinic.audit import AuditEntry, ChainCheck, Checkpoint, verify_chain
+from itb.domain.clinic.radar import RadarInput, RadarRow, assess_pump, sort_radar
+from itb.domain.clinic.records import (
+    CAUSES,
+    AssessmentRecord,
+    ChangeState,
+    ClinicInfo,
+    CommandEntry,
+    ContactRecord,
+    ImplantRecord,
+    ImplantStatus,
+    InterrogationRecord,
+    PatientRecord,
+    ProgrammingChange,
+    PumpSnapshot,
+    RefillVisitRecord,
+    Stamp,
+    SurgeryRecord,
+    SymptomRecord,
+    UserAccount,
+    VisitRecord,
+    VisitStatus,
+    plain,
+)
+from itb.domain.clinic.rules import SEXES, VISIT_KINDS, RegistryRules
+from itb.domain.clinical.candidacy import CandidacyRecord, assess_candidacy
+from itb.domain.clinical.card import CardData, Contact, WalletCard, build_wallet_card
+from itb.domain.clinical.drug_library import population_for
+from itb.domain.clinical.safety import SafetyChecks, SafetyReview, stage_checked
+from itb.domain.clinical.triage import TriageResult, triage
+from itb.domain.errors import (
+    AuthenticationFailed,
+    BlockedBySafetyCheck,
+    Forbidden,
+    InvalidValue,
+    ITBError,
+    NotFound,
+    OverrideReasonRequired,
+    StaleVersion,
+    VerificationRequired,
+)
+from itb.domain.pump import Pump
+from itb.domain.pump.alarms import AlarmKind
+from itb.domain.pump.codec import command_from_data, command_to_data
+from itb.domain.pump.commands import (
+    Authorship,
+    FillAtImplant,
+    Interrogate,
+    PrimingBolus,
+    PumpCommand,
+    Refill,
+    Reprogram,
+    SingleBolus,
+)
+from itb.domain.pump.prescription import Prescription
+from itb.domain.pump.refill import Discrepancy, Verdict, judge_residual
+from itb.domain.pump.session import ProgrammingSession
+from itb.services.catalog import Catalog
+from itb.services.clinic.inputs import (
+    ChangeRequest,
+    DrugFill,
+    NewImplant,
+    NewPatient,
+    ProgramRequest,
+    Reading,
+    RefillRequest,
+)
+from itb.services.clinic.ports import Clock, PasswordHasher, UnitOfWork, UnitOfWorkFactory
+from itb.services.clinic.pump_model import ModelContext, PumpModel
+from itb.services.screening_record import ScreeningRecord, evaluate_screening_record
+from itb.services.wall_clock import WallClock
+
+__all__ = [
+    "ClinicInfo",
+    "ClinicService",
+    "PatientChart",
+    "PumpNow",
+    "RefillOutcome",
+    "SymptomOutcome",
+]
+
+T = TypeVar("T")
+
+SURGERY_KINDS: tuple[str, ...] = (
+    "catheter_revision",
+    "pump_replacement",
+    "explant",
+    "pocket_revision",
+    "other",
+)
+"""Operations on an implanted system."""
+
+
+@dataclass(frozen=True, slots=True)
+class PatientChart:
+    """Everything the registry holds on one patient."""
+
+    patient: PatientRecord
+    contacts: tuple[ContactRecord, ...]
+    assessments: tuple[AssessmentRecord, ...]
+    implants: tuple[ImplantRecord, ...]
+    visits: tuple[VisitRecord, ...]
+    refills: tuple[RefillVisitRecord, ...]
+    changes: tuple[ProgrammingChange, ...]
+    symptoms: tuple[SymptomRecord, ...]
+    surgeries: tuple[SurgeryRecord, ...]
+
+    @property
+    def active_implant(self) -> ImplantRecord | None:
+        """The implant in use, if any."""
+        return next((i for i in self.implants if i.status is ImplantStatus.ACTIVE), None)
+
+
+@dataclass(frozen=True, slots=True)
+class PumpNow:
+    """ "The pump now": the record's model moved to a date.
+
+    Attributes:
+        at: the date the model is for.
+        snapshot: the model after its last command (dates the programmer shows).
+        reservoir_calculated_ml: the calculated reservoir at ``at``.
+        running, stop_reason, active_alarms, critical_alarms: the model at ``at``.
+        prescription: the program in words.
+        dose_mcg_per_day: the daily dose.
+        battery_used_fraction: battery used, 0-1 (None: no battery).
+        eri_reached: at ``at``.
+        last_command_at: the last command's time.
+    """
+
+    implant: ImplantRecord
+    at: datetime
+    snapshot: PumpSnapshot
+    reservoir_calculated_ml: float
+    running: bool
+    stop_reason: str
+    active_alarms: tuple[str, ...]
+    critical_alarms: tuple[str, ...]
+    prescription: str
+    dose_mcg_per_day: float | None
+    battery_used_fraction: float | None
+    eri_reached: bool
+    last_command_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefillOutcome:
+    """A recorded refill: the visit record and the domain's discrepancy verdict."""
+
+    visit: RefillVisitRecord
+    discrepancy: Discrepancy
+    snapshot: PumpSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class SymptomOutcome:
+    """Recorded signs and the domain's triage."""
+
+    record: SymptomRecord
+    triage: TriageResult
+
+
+@dataclass(slots=True)
+class _Work:
+    """What a use case collects inside its unit of work: the audit entries to chain."""
+
+    uow: UnitOfWork
+    entries: list[tuple[str, str, str, Mapping[str, Any] | None, Mapping[str, Any] | None, str]]
+
+    def audit(
+        self,
+        action: str,
+        entity: str,
+        entity_id: str,
+        before: object | None,
+        after: object | None,
+        reason: str = "",
+    ) -> None:
+        self.entries.append(
+            (
+                action,
+                entity,
+                entity_id,
+                None if before is None else _data(before),
+                None if after is None else _data(after),
+                reason,
+            )
+        )
+
+
+def _data(record: object) -> Mapping[str, Any]:
+    out = plain(record)
+    return out if isinstance(out, dict) else {"value": out}
+
+
+class ClinicService:
+    """The clinic registry's use cases (one instance per database)."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        catalog: Catalog,
+        clock: Clock,
+        hasher: PasswordHasher,
+    ) -> None:
+        self._uow = uow
+        self.catalog = catalog
+        self.rules: RegistryRules = catalog.registry
+        self.clock = clock
+        self.hasher = hasher
+        self.model = PumpModel(catalog)
+
+    # ============================================================ plumbing
+
+    def _now(self) -> datetime:
+        return self.clock.now()
+
+    def _run(
+        self,
+        actor: Actor | None,
+        action: str,
+        entity: str,
+        entity_id: str,
+        body: Callable[[_Work], T],
+    ) -> T:
+        """Run ``body`` in one unit of work; commit it with its audit entries, or record the
+        refusal in a unit of work of its own and raise."""
+        try:
+            with self._uow() as uow:
+                work = _Work(uow, [])
+                result = body(work)
+                self._chain(uow, actor, work.entries)
+                uow.commit()
+                return result
+        except ITBError as exc:
+            self._refused(actor, action, entity, entity_id, exc)
+            raise
+
+    def _read(self, body: Callable[[UnitOfWork], T]) -> T:
+        with self._uow() as uow:
+            return body(uow)
+
+    def _chain(
+        self,
+        uow: UnitOfWork,
+        actor: Actor | None,
+        entries: Iterable[
+            tuple[str, str, str, Mapping[str, Any] | None, Mapping[str, Any] | None, str]
+        ],
+    ) -> None:
+        items = list(entries)
+        if not items:
+            return
+        head = uow.audit.head()
+        now = self._now()
+        seq, prev = head.seq, head.hash
+        for action, entity, entity_id, before, after, reason in items:
+            seq += 1
+            entry = AuditEntry.make(
+                seq=seq,
+                at=now,
+                actor=actor.username if actor else "system",
+                role=actor.role.value if actor else "system",
+                action=action,
+                entity=entity,
+                entity_id=entity_id,
+                before=before,
+                after=after,
+                reason=reason,
+                prev_hash=prev,
+            )
+            uow.audit.append(entry)
+            prev = entry.hash
+
+    def _refused(
+        self, actor: Actor | None, action: str, entity: str, entity_id: str, exc: ITBError
+    ) -> None:
+        try:
+            with self._uow() as uow:
+                self._chain(
+                    uow,
+                    actor,
+                    [(f"refused:{action}", entity, entity_id, None, None, str(exc)[:2000])],
+                )
+                uow.commit()
+        except ITBError:  # the refusal is what the user must see, not a failure to log it
+            pass
+
+    def _stamp(self, actor: Actor) -> Stamp:
+        return Stamp.new(self._now(), actor.username)
+
+    @staticmethod
+    def _patient(uow: UnitOfWork, patient_id: str) -> PatientRecord:
+        p = uow.patients.get(patient_id)
+        if p is None:
+            raise NotFound(f"patient {patient_id} not found")
+        return p
+
+    @staticmethod
+    def _implant(uow: UnitOfWork, implant_id: str) -> ImplantRecord:
+        i = uow.implants.get(implant_id)
+        if i is None:
+            raise NotFound(f"implant {implant_id} not found")
+        return i
+
+    def _patient_of_implant(self, implant_id: str) -> str | None:
+        implant = self._read(lambda uow: uow.implants.get(implant_id))
+        return None if implant is None else implant.patient_id
+
+    def _when(self, at: datetime | None, timezone: str, field: str = "at") -> datetime:
+        """When something happened: now by default; a time without an offset is the
+        patient's local time (a local time skipped by a daylight-saving change is refused)."""
+        now = self._now()
+        if at is None:
+            return now
+        if at.tzinfo is None:
+            at = WallClock(now, timezone).instant(at, field=field)
+        return self.rules.when(at, now=now, field=field)
+
+    def _tz(self, uow: UnitOfWork, implant: ImplantRecord) -> str:
+        return self._patient(uow, implant.patient_id).timezone
+
+    # ============================================================ clinic and users
+
+    def clinic_info(self) -> ClinicInfo | None:
+        """The clinic's name, phone and verification policy (None: not initialised)."""
+        return self._read(lambda uow: uow.clinic.get())
+
+    def initialise(
+        self,
+        *,
+        clinic_name: str,
+        clinic_phone: str,
+        nurses_may_verify: bool,
+        admin_username: str,
+        admin_display_name: str,
+        admin_password: str,
+    ) -> UserAccount:
+        """Set up an empty registry: the clinic's details and its first physician account.
+
+        Raises:
+            InvalidValue: the registry already has users, or a bad name or password.
+        """
+        name = self.rules.name("clinic_name", clinic_name)
+        phone = self.rules.name("clinic_phone", clinic_phone)
+        self._password_ok(admin_password)
+
+        def body(w: _Work) -> UserAccount:
+            if w.uow.users.all() or w.uow.clinic.get() is not None:
+                raise InvalidValue(
+                    "registry", "initialised", "an empty registry (this one is set up already)"
+                )
+            info = ClinicInfo(
+                name=name,
+                phone=phone,
+                nurses_may_verify=bool(nurses_may_verify),
+                version=1,
+                stamp=Stamp.new(self._now(), "system"),
+            )
+            w.uow.clinic.put(info)
+            w.audit("initialise", "clinic", "clinic", None, info)
+            user = self._new_user(
+                w.uow,
+                "system",
+                admin_username,
+                admin_display_name,
+                Role.PHYSICIAN,
+                admin_password,
+                None,
+            )
+            w.audit("create_user", "user", user.username, None, user)
+            return user
+
+        return self._run(None, "initialise", "clinic", "clinic", body)
+
+    @staticmethod
+    def _password_ok(password: str) -> None:
+        if not isinstance(password, str) or len(password) < 8:
+            raise InvalidValue("password", "(hidden)", "at least 8 characters")
+        if len(password) > 256:
+            raise InvalidValue("password", "(hidden)", "at most 256 characters")
+
+    def _new_user(
+        self,
+        uow: UnitOfWork,
+        by: str,
+        username: str,
+        display_name: str,
+        role: Role,
+        password: str,
+        patient_id: str | None,
+    ) -> UserAccount:
+        name = self.rules.name("username", username)
+        if any(c.isspace() for c in name):
+            raise InvalidValue("username", name, "a name without spaces")
+        if uow.users.get(name) is not None:
+            raise InvalidValue("username", name, "a user name not yet taken")
+        self._password_ok(password)
+        if role in (Role.PATIENT, Role.CAREGIVER):
+            if not patient_id:
+                raise InvalidValue("patient_id", None, f"the patient a {role.value} belongs to")
+            self._patient(uow, patient_id)
+        elif patient_id:
+            raise InvalidValue("patient_id", patient_id, f"none for a {role.value}")
+        user = UserAccount(
+            username=name,
+            display_name=self.rules.name("display_name", display_name or name),
+            role=role.value,
+            patient_id=patient_id or None,
+            password_hash=self.hasher.hash(password),
+            active=True,
+            stamp=Stamp.new(self._now(), by),
+            version=1,
+        )
+        uow.users.add(user)
+        return user
+
+    def create_user(
+        self,
+        actor: Actor,
+        *,
+        username: str,
+        role: str,
+        password: str,
+        display_name: str = "",
+        patient_id: str | None = None,
+    ) -> UserAccount:
+        """Add a user account (physicians manage users).
+
+        Raises:
+            Forbidden: the actor may not manage users.
+            InvalidValue: a taken name, unknown role, short password, missing patient.
+        """
+        r = Role(self.rules.choice("role", role, tuple(x.value for x in Role)))
+
+        def body(w: _Work) -> UserAccount:
+            authorize(actor, Action.MANAGE_USERS)
+            user = self._new_user(
+                w.uow, actor.username, username, display_name, r, password, patient_id
+            )
+            w.audit("create_user", "user", user.username, None, user)
+            return user
+
+        return self._run(actor, "create_user", "user", username, body)
+
+    def users(self, actor: Actor) -> list[UserAccount]:
+        """Every user account (staff only)."""
+        authorize(actor, Action.READ)
+        return self._read(lambda uow: uow.users.all())
+
+    def authenticate(self, username: str, password: str) -> Actor:
+        """The actor for a user name and password.
+
+        Raises:
+            AuthenticationFailed: unknown user, inactive account or wrong password (the
+                message does not say which).
+        """
+        user = self._read(lambda uow: uow.users.get(username)) if username else None
+        ok = user is not None and user.active and self.hasher.verify(user.password_hash, password)
+        if not ok or user is None:
+            exc = AuthenticationFailed("user name or password not recognised")
+            self._refused(None, "login", "user", username[:120], exc)
+            raise exc
+        return Actor(user.username, Role(user.role), user.patient_id)
+
+    def actor(self, username: str) -> Actor:
+        """The actor for a user name (the command line, whose user holds the database).
+
+        Raises:
+            AuthenticationFailed: no such active user.
+        """
+        user = self._read(lambda uow: uow.users.get(username)) if username else None
+        if user is None or not user.active:
+            raise AuthenticationFailed(
+                f"user = {username!r} is not an active registry user; allowed: a user of "
+                "this registry (itb clinic user list)"
+            )
+        return Actor(user.username, Role(user.role), user.patient_id)
+
+    # ============================================================ patients
+
+    def _check_patient(self, p: NewPatient) -> dict[str, Any]:
+        r = self.rules
+        today = self._now().date()
+        cause = r.choice("cause", p.cause, CAUSES)
+        level = r.level("injury_level", p.injury_level)
+        return {
+            "mrn": r.name("mrn", p.mrn),
+            "given_name": r.name("given_name", p.given_name),
+            "family_name": r.name("family_name", p.family_name),
+            "birth_date": r.birth_date(p.birth_date, today=today),
+            "sex": r.choice("sex", p.sex, SEXES),
+            "weight_kg": r.weight_kg(p.weight_kg),
+            "cause": cause,
+            "injury_level": level,
+            "sci_at_or_above_t6": bool(p.sci_at_or_above_t6),
+            "communication_difficulty": bool(p.communication_difficulty),
+            "previous_withdrawal": bool(p.previous_withdrawal),
+            "timezone": r.timezone(p.timezone),
+            "notes": r.text("notes", p.notes),
+        }
+
+    def register_patient(self, actor: Actor, new: NewPatient) -> PatientRecord:
+        """Register a patient.
+
+        Raises:
+            Forbidden: the actor may not register patients.
+            InvalidValue: a bad value, or a medical record number already registered.
+        """
+
+        def body(w: _Work) -> PatientRecord:
+            authorize(actor, Action.REGISTER_PATIENT)
+            values = self._check_patient(new)
+            if w.uow.patients.find(mrn=values["mrn"]):
+                raise InvalidValue(
+                    "mrn", values["mrn"], "a medical record number not yet registered"
+                )
+            record = PatientRecord(
+                id=w.uow.ids.next("P"), version=1, stamp=self._stamp(actor), **values
+            )
+            w.uow.patients.add(record)
+            w.audit("register_patient", "patient", record.id, None, record)
+            return record
+
+        return self._run(actor, "register_patient", "patient", new.mrn, body)
+
+    def edit_patient(
+        self, actor: Actor, patient_id: str, *, expected_version: int, **changes: Any
+    ) -> PatientRecord:
+        """Change a patient's details (named fields only), from the version the user saw.
+
+        Raises:
+            StaleVersion: someone changed the record since ``expected_version``.
+            InvalidValue: an unknown field or a bad value.
+        """
+        allowed = set(NewPatient.__dataclass_fields__) - {"mrn"}
+
+        def body(w: _Work) -> PatientRecord:
+            authorize(actor, Action.EDIT_PATIENT, patient_id)
+            before = self._patient(w.uow, patient_id)
+            for key in changes:
+                if key not in allowed:
+                    raise InvalidValue(key, changes[key], "one of " + ", ".join(sorted(allowed)))
+            merged = NewPatient(
+                **{f: changes.get(f, getattr(before, f)) for f in NewPatient.__dataclass_fields__}
+            )
+            values = self._check_patient(merged)
+            after = replace(
+                before,
+                **values,
+                version=before.version + 1,
+                stamp=before.stamp.touched(self._now(), actor.username),
+            )
+            w.uow.patients.update(after, expected_version=expected_version)
+            w.audit("edit_patient", "patient", patient_id, before, after, changes.get("notes", ""))
+            return after
+
+        return self._run(actor, "edit_patient", "patient", patient_id, body)
+
+    def add_contact(
+        self,
+        actor: Actor,
+        patient_id: str,
+        *,
+        name: str,
+        relation: str,
+        phone: str,
+        caregiver: bool = False,
+    ) -> ContactRecord:
+        """Add a contact or caregiver of a patient."""
+
+        def body(w: _Work) -> ContactRecord:
+            authorize(actor, Action.EDIT_PATIENT, patient_id)
+            self._patient(w.uow, patient_id)
+            record = ContactRecord(
+                id=w.uow.ids.next("K"),
+                patient_id=patient_id,
+                name=self.rules.name("name", name),
+                relation=self.rules.name("relation", relation),
+                phone=self.rules.name("phone", phone),
+                caregiver=bool(caregiver),
+                version=1,
+                stamp=self._stamp(actor),
+            )
+            w.uow.contacts.add(record)
+            w.audit("add_contact", "contact", record.id, None, record)
+            return record
+
+        return self._run(actor, "add_contact", "patient", patient_id, body)
+
+    def patients(self, actor: Actor) -> list[PatientRecord]:
+        """The patients the actor may see (staff: all; a patient or caregiver: their own)."""
+        if actor.role.is_staff:
+            authorize(actor, Action.READ)
+            return self._read(lambda uow: uow.patients.all())
+        authorize(actor, Action.READ_OWN, actor.patient_id)
+        own = self._read(lambda uow: uow.patients.get(actor.patient_id or ""))
+        return [] if own is None else [own]
+
+    def chart(self, actor: Actor, patient_id: str) -> PatientChart:
+        """Everything the registry holds on one patient.
+
+        Raises:
+            NotFound: no such patient (or, for a patient or caregiver, not theirs).
+        """
+        self._authorize_read(actor, patient_id)
+
+        def body(uow: UnitOfWork) -> PatientChart:
+            p = self._patient(uow, patient_id)
+            implants = tuple(uow.implants.find(patient_id=patient_id))
+            ids = {i.id for i in implants}
+            refills: list[RefillVisitRecord] = []
+            changes: list[ProgrammingChange] = []
+            surgeries: list[SurgeryRecord] = []
+            for iid in sorted(ids):
+                refills += uow.refills.find(implant_id=iid)
+                changes += uow.changes.find(implant_id=iid)
+                surgeries += uow.surgeries.find(implant_id=iid)
+            return PatientChart(
+                patient=p,
+                contacts=tuple(uow.contacts.find(patient_id=patient_id)),
+                assessments=tuple(
+                    sorted(uow.assessments.find(patient_id=patient_id), key=lambda a: a.at)
+                ),
+                implants=tuple(sorted(implants, key=lambda i: i.implanted_at)),
+                visits=tuple(sorted(uow.visits.find(patient_id=patient_id), key=lambda v: v.at)),
+                refills=tuple(sorted(refills, key=lambda r: r.at)),
+                changes=tuple(sorted(changes, key=lambda c: c.staged_at)),
+                symptoms=tuple(
+                    sorted(uow.symptoms.find(patient_id=patient_id), key=lambda s: s.at)
+                ),
+                surgeries=tuple(sorted(surgeries, key=lambda s: s.at)),
+            )
+
+        return self._read(body)
+
+    def _authorize_read(self, actor: Actor, patient_id: str | None) -> None:
+        action = Action.READ if actor.role.is_staff else Action.READ_OWN
+        try:
+            authorize(actor, action, patient_id)
+        except ITBError as exc:
+            self._refused(actor, "read", "patient", patient_id or "", exc)
+            raise
+
+    # ============================================================ assessments
+
+    def record_candidacy(
+        self, actor: Actor, patient_id: str, record: CandidacyRecord, *, on: date | None = None
+    ) -> AssessmentRecord:
+        """Assess candidacy by the domain's rules and record the verdict.
+
+        Raises:
+            InvalidValue: the record's cause or origin differs from the patient's.
+        """
+
+        def body(w: _Work) -> AssessmentRecord:
+            authorize(actor, Action.RECORD_ASSESSMENT, patient_id)
+            p = self._patient(w.uow, patient_id)
+            if record.cause != p.cause:
+                raise InvalidValue("cause", record.cause, f"the patient's recorded cause {p.cause}")
+            if record.origin != p.origin:
+                raise InvalidValue("origin", record.origin, f"the patient's origin {p.origin}")
+            when = on or self._now().date()
+            result = assess_candidacy(record, self.catalog.candidacy, assessed_on=when)
+            a = AssessmentRecord(
+                id=w.uow.ids.next("A"),
+                patient_id=patient_id,
+                at=self._now(),
+                kind="candidacy",
+                verdict=result.verdict.value,
+                summary="; ".join(r.text for r in result.blocking) or result.verdict.value,
+                detail={"record": plain(record), "reasons": plain(result.reasons)},
+                stamp=self._stamp(actor),
+            )
+            w.uow.assessments.add(a)
+            w.audit("record_candidacy", "assessment", a.id, None, a)
+            return a
+
+        return self._run(actor, "record_candidacy", "patient", patient_id, body)
+
+    def record_screening(
+        self, actor: Actor, patient_id: str, record: ScreeningRecord
+    ) -> AssessmentRecord:
+        """Assess a screening trial by the protocol and record the verdict."""
+
+        def body(w: _Work) -> AssessmentRecord:
+            authorize(actor, Action.RECORD_ASSESSMENT, patient_id)
+            self._patient(w.uow, patient_id)
+            report = evaluate_screening_record(self.catalog.screening, record)
+            step = report.next_step
+            a = AssessmentRecord(
+                id=w.uow.ids.next("A"),
+                patient_id=patient_id,
+                at=self._now(),
+                kind="screening",
+                verdict=str(step.kind),
+                summary=step.text,
+                detail={
+                    "criterion": report.criterion,
+                    "reduced_start": report.reduced_start,
+                    "boluses": [
+                        {"bolus": plain(b), "assessment": plain(a)} for b, a in report.boluses
+                    ],
+                    "next_step": plain(step),
+                },
+                stamp=self._stamp(actor),
+            )
+            w.uow.assessments.add(a)
+            w.audit("record_screening", "assessment", a.id, None, a)
+            return a
+
+        return self._run(actor, "record_screening", "patient", patient_id, body)
+
+    # ============================================================ implants and the pump
+
+    def _fill_checks(self, fill: DrugFill, pump_kind: str, at: datetime) -> None:
+        r = self.rules
+        r.positive("fill.volume_ml", fill.volume_ml, unit="mL")
+        r.positive("fill.concentration_mcg_per_ml", fill.concentration_mcg_per_ml, unit="mcg/mL")
+        product = next((p for p in self.catalog.drugs.products if p.key == fill.product), None)
+        if product is None or product.screening_only:
+            names = [p.key for p in self.catalog.drugs.products if not p.screening_only]
+            raise InvalidValue("fill.product", fill.product, ", ".join(names))
+        if pump_kind not in product.pump_kinds:
+            raise InvalidValue("fill.product", fill.product, f"a product for a {pump_kind} pump")
+        if fill.concentration_mcg_per_ml > product.concentration_mcg_per_ml:
+            raise InvalidValue(
+                "fill.concentration_mcg_per_ml",
+                fill.concentration_mcg_per_ml,
+                f"at most the product's {product.concentration_mcg_per_ml:g} mcg/mL "
+                "(a lower value is a dilution of it)",
+            )
+        self.catalog.library.require_pump_concentration(fill.concentration_mcg_per_ml, pump_kind)
+        r.name("fill.lot", fill.lot)
+        if fill.expiry is not None and fill.expiry < at.date():
+            raise InvalidValue(
+                "fill.expiry",
+                fill.expiry.isoformat(),
+                f"on or after the fill date {at.date().isoformat()} (expired drug is never filled)",
+            )
+
+    def _prescription(
+        self, request: ProgramRequest | None, concentration: float, pump: Pump
+    ) -> Prescription | None:
+        if request is None:
+            return None
+        if not pump.preset.programmable:
+            raise InvalidValue("program", "given", f"none: {pump.preset.label} has a fixed flow")
+        pb = request.patient_bolus
+        if pb is None and concentration == pump.prescription.concentration_mcg_per_ml:
+            pb = pump.prescription.patient_bolus
+        return replace(request, patient_bolus=pb).prescription(concentration)
+
+    def _append(
+        self,
+        w: _Work,
+        ctx: ModelContext,
+        pump: Pump,
+        seq: int,
+        command: PumpCommand,
+        at: datetime,
+        by: Authorship,
+        actor: Actor,
+    ) -> int:
+        """Apply ``command`` to the model and append it to the log; the next ``seq``."""
+        self.model.apply(ctx, pump, command, at, by)
+        seq += 1
+        w.uow.commands.append(
+            CommandEntry(
+                implant_id=ctx.implant.id,
+                seq=seq,
+                at=at,
+                command=command_to_data(command),
+                entered_by=by.entered_by or actor.username,
+                role=by.role or actor.role.value,
+                reason=by.reason,
+                verified_by=by.verified_by,
+                override_reason=by.override_reason,
+                recorded_at=self._now(),
+            )
+        )
+        return seq
+
+    def _bump(
+        self, w: _Work, implant: ImplantRecord, actor: Actor, **changes: Any
+    ) -> ImplantRecord:
+        after = replace(
+            implant,
+            **changes,
+            version=implant.version + 1,
+            stamp=implant.stamp.touched(self._now(), actor.username),
+        )
+        w.uow.implants.update(after, expected_version=implant.version)
+        return after
+
+    def record_implant(self, actor: Actor, patient_id: str, new: NewImplant) -> ImplantRecord:
+        """Record an implanted system with its first fill and program (and a priming bolus).
+
+        A patient with an implant in use has it marked replaced (a pump replacement).
+
+        Raises:
+            Forbidden: only a physician records an implant.
+            InvalidValue, HardLimitExceeded, SoftLimitNeedsReason ...: the pump, the drug
+                library or the registry refuses a value (nothing is written).
+        """
+
+        def body(w: _Work) -> ImplantRecord:
+            authorize(actor, Action.RECORD_IMPLANT, patient_id)
+            p = self._patient(w.uow, patient_id)
+            r = self.rules
+            at = self._when(new.at, p.timezone)
+            preset = self.catalog.preset(new.pump_preset, field="pump_preset")
+            self.catalog.catheter(new.catheter_family, new.catheter_length_cm, field="catheter")
+            self._fill_checks(new.fill, preset.kind.value, at)
+            implant = ImplantRecord(
+                id=w.uow.ids.next("I"),
+                patient_id=patient_id,
+                pump_preset=preset.key,
+                serial=r.name("serial", new.serial),
+                udi=None if not new.udi else r.name("udi", new.udi),
+                implanted_at=at,
+                catheter_family=new.catheter_family,
+                catheter_length_cm=float(new.catheter_length_cm),
+                tip_level=r.level("tip_level", new.tip_level),
+                status=ImplantStatus.ACTIVE,
+                ended_at=None,
+                end_reason="",
+                version=1,
+                stamp=self._stamp(actor),
+            )
+            for old in w.uow.implants.find(patient_id=patient_id):
+                if old.status is ImplantStatus.ACTIVE:
+                    if at <= old.implanted_at:
+                        raise InvalidValue(
+                            "at",
+                            at.isoformat(timespec="minutes"),
+                            f"after the implant in use ({old.implanted_at.date().isoformat()})",
+                        )
+                    ended = self._bump(
+                        w,
+                        old,
+                        actor,
+                        status=ImplantStatus.REPLACED,
+                        ended_at=at,
+                        end_reason=f"replaced by {implant.id}",
+                    )
+                    w.audit("replace_implant", "implant", old.id, old, ended, new.reason)
+                    s = SurgeryRecord(
+                        w.uow.ids.next("S"),
+                        old.id,
+                        at,
+                        "pump_replacement",
+                        f"replaced by {implant.id} ({preset.label})",
+                        self._stamp(actor),
+                    )
+                    w.uow.surgeries.add(s)
+                    w.audit("record_surgery", "surgery", s.id, None, s)
+            w.uow.implants.add(implant)
+            ctx = self.model.context(p, implant)
+            pump = self.model.new_pump(ctx)
+            reason = r.text("reason", new.reason) or "implant"
+            by = Authorship(actor.username, actor.role.value, reason)
+            seq = self._append(
+                w,
+                ctx,
+                pump,
+                0,
+                FillAtImplant(new.fill.volume_ml, new.fill.concentration_mcg_per_ml),
+                at,
+                by,
+                actor,
+            )
+            rx = self._prescription(new.program, new.fill.concentration_mcg_per_ml, pump)
+            if preset.programmable and (
+                rx is not None or new.low_reservoir_alarm_ml is not None or new.prime
+            ):
+                bolus = (
+                    PrimingBolus(self.catalog.protocol["priming_duration_h"]) if new.prime else None
+                )
+                seq = self._append(
+                    w,
+                    ctx,
+                    pump,
+                    seq,
+                    Reprogram(
+                        prescription=rx,
+                        low_reservoir_alarm_ml=new.low_reservoir_alarm_ml,
+                        bolus=bolus,
+                    ),
+                    at,
+                    replace(by, override_reason=_clean(new.override_reason)),
+                    actor,
+                )
+            snap = self.model.snapshot(ctx, pump, seq=seq, last_fill_at=at)
+            w.uow.snapshots.put(snap)
+            w.audit(
+                "record_implant",
+                "implant",
+                implant.id,
+                None,
+                {
+                    "implant": plain(implant),
+                    "fill": plain(new.fill),
+                    "program": None if rx is None else rx.describe(),
+                },
+                reason,
+            )
+            return implant
+
+        return self._run(actor, "record_implant", "patient", patient_id, body)
+
+    def record_surgery(
+        self,
+        actor: Actor,
+        implant_id: str,
+        *,
+        kind: str,
+        at: datetime | None = None,
+        detail: str = "",
+        expected_version: int | None = None,
+    ) -> SurgeryRecord:
+        """Record an operation on an implanted system; an explant ends the implant.
+
+        Raises:
+            InvalidValue: an unknown kind, or an implant no longer in use.
+        """
+
+        def body(w: _Work) -> SurgeryRecord:
+            implant = self._implant(w.uow, implant_id)
+            authorize(actor, Action.RECORD_SURGERY, implant.patient_id)
+            k = self.rules.choice(
+                "kind", kind, tuple(x for x in SURGERY_KINDS if x != "pump_replacement")
+            )
+            when = self._when(at, self._tz(w.uow, implant))
+            self._active(w.uow, implant_id, expected_version)
+            if when < implant.implanted_at:
+                raise InvalidValue("at", when.isoformat(timespec="minutes"), "after the implant")
+            s = SurgeryRecord(
+                w.uow.ids.next("S"),
+                implant_id,
+                when,
+                k,
+                self.rules.text("detail", detail),
+                self._stamp(actor),
+            )
+            w.uow.surgeries.add(s)
+            w.audit("record_surgery", "surgery", s.id, None, s, s.detail)
+            if k == "explant":
+                after = self._bump(
+                    w,
+                    implant,
+                    actor,
+                    status=ImplantStatus.EXPLANTED,
+                    ended_at=when,
+                    end_reason=s.detail or "explanted",
+                )
+                w.audit("explant", "implant", implant_id, implant, after, s.detail)
+            return s
+
+        return self._run(actor, "record_surgery", "implant", implant_id, body)
+
+    def _model(
+        self, uow: UnitOfWork, implant: ImplantRecord
+    ) -> tuple[ModelContext, Pump, PumpSnapshot]:
+        """The model of an implant after its last command (snapshot, or replay)."""
+        patient = self._patient(uow, implant.patient_id)
+        ctx = self.model.context(patient, implant)
+        snap = uow.snapshots.get(implant.id)
+        pump = None if snap is None else self.model.restore(ctx, snap)
+        if pump is None or snap is None:
+            entries = uow.commands.for_implant(implant.id)
+            pump, seq = self.model.replay(ctx, entries)
+            fills = [
+                e.at for e in entries if e.command.get("kind") in ("fill_at_implant", "refill")
+            ]
+            snap = self.model.snapshot(
+                ctx, pump, seq=seq, last_fill_at=fills[-1] if fills else None
+            )
+            uow.snapshots.put(snap)
+        return ctx, pump, snap
+
+    def _active(
+        self, uow: UnitOfWork, implant_id: str, expected_version: int | None = None
+    ) -> ImplantRecord:
+        """An implant in use, at the version the user saw (when they say which)."""
+        implant = self._implant(uow, implant_id)
+        if implant.status is not ImplantStatus.ACTIVE:
+            raise InvalidValue(
+                "implant", implant_id, f"an implant in use (this one was {implant.status.value})"
+            )
+        if expected_version is not None and implant.version != expected_version:
+            raise StaleVersion(
+                f"implant {implant_id} is at version {implant.version}, not {expected_version}: "
+                "someone acted on this pump since you read it; nothing was written: read it "
+                "again and retry"
+            )
+        return implant
+
+    def pump_now(self, actor: Actor, implant_id: str, *, at: datetime | None = None) -> PumpNow:
+        """The pump as the record says it is on ``at`` (default: now): reservoir, dates,
+        alarms, battery, from the domain's pump model."""
+        patient_id = self._patient_of_implant(implant_id)
+        self._authorize_read(actor, patient_id or implant_id)
+
+        def body(uow: UnitOfWork) -> PumpNow:
+            implant = self._implant(uow, implant_id)
+            ctx, pump, snap = self._model(uow, implant)
+            if at is None:
+                when = self._now()
+            elif at.tzinfo is None:
+                when = WallClock(at, self._tz(uow, implant)).instant(at, field="at")
+            else:
+                when = at
+            end = implant.ended_at
+            if end is not None and when > end:
+                when = end
+            if when < snap.at:
+                raise InvalidValue(
+                    "at",
+                    when.isoformat(timespec="minutes"),
+                    f"on or after the last recorded command ({snap.at.isoformat(timespec='minutes')})",
+                )
+            self.model.at_time(ctx, pump, when)
+            battery = pump.battery_used if pump.preset.battery is not None else None
+            program = pump.prescription.program
+            return PumpNow(
+                implant=implant,
+                at=when,
+                snapshot=snap,
+                reservoir_calculated_ml=pump.reservoir_calculated_ml,
+                running=pump.running,
+                stop_reason="; ".join(sorted(r.value for r in pump.stop_reasons)),
+                active_alarms=tuple(sorted(a.value for a in pump.active_alarms)),
+                critical_alarms=pump.critical_alarms(),
+                prescription=pump.status().prescription,
+                dose_mcg_per_day=program.daily_dose_mcg()
+                if pump.preset.programmable
+                else snap.dose_mcg_per_day,
+                battery_used_fraction=battery,
+                eri_reached=pump.eri_t_h is not None and pump.eri_t_h <= pump.t_h,
+                last_command_at=snap.at,
+            )
+
+        return self._read(body)
+
+    def command_log(self, actor: Actor, implant_id: str) -> list[CommandEntry]:
+        """The implant's command log, in order."""
+        patient_id = self._patient_of_implant(implant_id)
+        self._authorize_read(actor, patient_id or implant_id)
+        return self._read(lambda uow: uow.commands.for_implant(self._implant(uow, implant_id).id))
+
+    def record_interrogation(
+        self,
+        actor: Actor,
+        implant_id: str,
+        *,
+        at: datetime | None = None,
+        reading: Reading | None = None,
+        expected_version: int | None = None,
+    ) -> InterrogationRecord:
+        """Record an interrogation: what the programmer showed (or, where not read, what the
+        record's model says) and the alarms it acknowledged."""
+        reading = reading or Reading()
+
+        def body(w: _Work) -> InterrogationRecord:
+            implant = self._implant(w.uow, implant_id)
+            authorize(actor, Action.INTERROGATE, implant.patient_id)
+            implant = self._active(w.uow, implant_id, expected_version)
+            when = self._when(at, self._tz(w.uow, implant))
+            ctx, pump, snap = self._model(w.uow, implant)
+            self._bump(w, implant, actor)
+            seq = self._append(
+                w,
+                ctx,
+                pump,
+                snap.seq,
+                Interrogate(),
+                when,
+                Authorship(actor.username, actor.role.value, "interrogation"),
+                actor,
+            )
+            expected = pump.reservoir_calculated_ml
+            read_ml = (
+                expected
+                if reading.reservoir_ml is None
+                else self.rules.non_negative(
+                    "reservoir_ml", reading.reservoir_ml, upper=pump.preset.reservoir_ml, unit="mL"
+                )
+            )
+            kinds = tuple(a.value for a in AlarmKind)
+            alarms = tuple(self.rules.choice("alarm", a, kinds) for a in reading.alarms)
+            status_alarms = tuple(sorted({a.value for a in pump.active_alarms} | set(alarms)))
+            eri = pump.predicted_eri_eos_t_h()
+            record = InterrogationRecord(
+                id=w.uow.ids.next("Q"),
+                implant_id=implant_id,
+                at=when,
+                reservoir_calculated_ml=read_ml,
+                expected_ml=expected,
+                running=pump.running,
+                stop_reason="; ".join(sorted(r.value for r in pump.stop_reasons)),
+                active_alarms=status_alarms,
+                eri_reached=pump.eri_t_h is not None and pump.eri_t_h <= pump.t_h,
+                predicted_eri_at=None if eri is None else ctx.at(eri[0]),
+                note=self.rules.text("note", reading.note),
+                stamp=self._stamp(actor),
+            )
+            w.uow.interrogations.add(record)
+            snap = self.model.snapshot(ctx, pump, seq=seq, last_fill_at=snap.last_fill_at)
+            w.uow.snapshots.put(snap)
+            w.audit("record_interrogation", "interrogation", record.id, None, record)
+            return record
+
+        return self._run(actor, "record_interrogation", "implant", implant_id, body)
+
+    def record_refill(
+        self,
+        actor: Actor,
+        implant_id: str,
+        request: RefillRequest,
+        *,
+        expected_version: int | None = None,
+    ) -> RefillOutcome:
+        """Record a refill: the residual expected by the record against the one withdrawn
+        (the domain's verdict), the drug filled, any new program, the new dates.
+
+        Raises:
+            Forbidden: the actor may not refill.
+            InvalidValue, ReservoirOverfill, HardLimitExceeded ...: the pump, the drug
+                library or the registry refuses a value.
+            StaleVersion: someone else acted on this pump since it was read.
+        """
+
+        def body(w: _Work) -> RefillOutcome:
+            implant = self._implant(w.uow, implant_id)
+            authorize(actor, Action.REFILL, implant.patient_id)
+            implant = self._active(w.uow, implant_id, expected_version)
+            when = self._when(request.at, self._tz(w.uow, implant))
+            ctx, pump, snap = self._model(w.uow, implant)
+            self._fill_checks(request.fill, pump.preset.kind.value, when)
+            withdrawn = self.rules.non_negative(
+                "withdrawn_ml", request.withdrawn_ml, upper=pump.preset.reservoir_ml, unit="mL"
+            )
+            self.model.at_time(ctx, pump, when)
+            expected = pump.reservoir_calculated_ml
+            verdict = judge_residual(pump, withdrawn, self.catalog.refill_tolerance)
+            rx = self._prescription(request.program, request.fill.concentration_mcg_per_ml, pump)
+            reason = self.rules.text("reason", request.reason) or "refill"
+            by = Authorship(
+                actor.username,
+                actor.role.value,
+                reason,
+                verified_by=_clean(request.verified_by),
+                override_reason=_clean(request.override_reason),
+            )
+            self._bump(w, implant, actor)
+            seq = self._append(
+                w,
+                ctx,
+                pump,
+                snap.seq,
+                Refill(
+                    request.fill.volume_ml,
+                    request.fill.concentration_mcg_per_ml,
+                    prescription=rx,
+                    bridge_bolus=request.bridge_bolus,
+                    low_reservoir_alarm_ml=request.low_reservoir_alarm_ml,
+                ),
+                when,
+                by,
+                actor,
+            )
+            new_snap = self.model.snapshot(ctx, pump, seq=seq, last_fill_at=when)
+            w.uow.snapshots.put(new_snap)
+            visit = RefillVisitRecord(
+                id=w.uow.ids.next("R"),
+                implant_id=implant_id,
+                at=when,
+                expected_ml=expected,
+                withdrawn_ml=withdrawn,
+                allowed_ml=verdict.allowed_ml,
+                verdict=verdict.verdict.value,
+                watch=verdict.watch,
+                advice=verdict.advice,
+                product=request.fill.product,
+                lot=self.rules.name("fill.lot", request.fill.lot),
+                expiry=request.fill.expiry,
+                fill_volume_ml=request.fill.volume_ml,
+                concentration_mcg_per_ml=request.fill.concentration_mcg_per_ml,
+                bridge_bolus=request.bridge_bolus,
+                low_alarm_at=new_snap.low_alarm_at,
+                empty_at=new_snap.empty_at,
+                earliest_dry_at=new_snap.earliest_dry_at,
+                resolved=verdict.verdict is Verdict.WITHIN_TOLERANCE,
+                version=1,
+                stamp=self._stamp(actor),
+            )
+            w.uow.refills.add(visit)
+            w.audit("record_refill", "refill_visit", visit.id, None, visit, reason)
+            self._close_visit(w, actor, implant.patient_id, when, "refill")
+            return RefillOutcome(visit, verdict, new_snap)
+
+        return self._run(actor, "record_refill", "implant", implant_id, body)
+
+    def resolve_discrepancy(
+        self, actor: Actor, refill_id: str, *, expected_version: int, note: str
+    ) -> RefillVisitRecord:
+        """Mark a refill discrepancy as worked up (the note says what was found)."""
+
+        def body(w: _Work) -> RefillVisitRecord:
+            before = w.uow.refills.get(refill_id)
+            if before is None:
+                raise NotFound(f"refill {refill_id} not found")
+            implant = self._implant(w.uow, before.implant_id)
+            authorize(actor, Action.REFILL, implant.patient_id)
+            text = self.rules.text("note", note, required=True)
+            after = replace(
+                before,
+                resolved=True,
+                version=before.version + 1,
+                stamp=before.stamp.touched(self._now(), actor.username),
+            )
+            w.uow.refills.update(after, expected_version=expected_version)
+            w.audit("resolve_discrepancy", "refill_visit", refill_id, before, after, text)
+            return after
+
+        return self._run(actor, "resolve_discrepancy", "refill_visit", refill_id, body)
+
+    # ============================================================ programming changes
+
+    def stage_change(
+        self,
+        actor: Actor,
+        implant_id: str,
+        request: ChangeRequest,
+        *,
+        expected_version: int | None = None,
+    ) -> ProgrammingChange:
+        """Stage a programming change and review it with the safety checks.
+
+        A change with a blocking finding (a hard limit, a unit mix-up) is refused; one
+        that passes a soft limit needs its override reason now.
+
+        Raises:
+            BlockedBySafetyCheck: a blocking finding (recorded as a refusal).
+            OverrideReasonRequired: a soft limit passed without a reason.
+            Forbidden: the actor may not stage changes.
+        """
+
+        def body(w: _Work) -> ProgrammingChange:
+            implant = self._implant(w.uow, implant_id)
+            authorize(actor, Action.STAGE_CHANGE, implant.patient_id)
+            implant = self._active(w.uow, implant_id, expected_version)
+            now = self._now()
+            ctx, pump, _ = self._model(w.uow, implant)
+            self.model.at_time(ctx, pump, now)
+            command, review = self._review(ctx, pump, request, now)
+            override = _clean(request.override_reason)
+            blocks = [f for f in review.findings if f.severity == "block"]
+            if blocks:
+                more = f" (+{len(blocks) - 1} more)" if len(blocks) > 1 else ""
+                raise BlockedBySafetyCheck(f"change refused: {blocks[0].message}{more}")
+            if review.needs_override_reason and not override:
+                first = next(f for f in review.findings if f.needs_override_reason)
+                raise OverrideReasonRequired(
+                    f"change refused: {first.message}; give an override reason to proceed"
+                )
+            change = ProgrammingChange(
+                id=w.uow.ids.next("C"),
+                implant_id=implant_id,
+                state=ChangeState.STAGED,
+                command=command_to_data(command),
+                review=_review_data(review, implant.version),
+                blocked=False,
+                needs_verification=review.verification_required,
+                override_reason=override,
+                staged_by=actor.username,
+                staged_at=now,
+                verified_by=None,
+                verified_at=None,
+                committed_by=None,
+                committed_at=None,
+                reason=self.rules.text("reason", request.reason, required=True),
+                version=1,
+                stamp=self._stamp(actor),
+            )
+            w.uow.changes.add(change)
+            w.audit("stage_change", "programming_change", change.id, None, change, change.reason)
+            return change
+
+        return self._run(actor, "stage_change", "implant", implant_id, body)
+
+    def _review(
+        self, ctx: ModelContext, pump: Pump, request: ChangeRequest, at: datetime
+    ) -> tuple[Reprogram, SafetyReview]:
+        rx = self._prescription(request.program, pump.labelled_concentration_mcg_per_ml, pump)
+        bolus_order = None
+        if request.bolus_mcg is not None:
+            duration = request.bolus_duration_h
+            if duration is None:
+                raise InvalidValue("bolus_duration_h", None, "the bolus duration, h")
+            bolus_order = SingleBolus(request.bolus_mcg, duration)
+        command = Reprogram(
+            prescription=rx,
+            low_reservoir_alarm_ml=request.low_reservoir_alarm_ml,
+            bolus=bolus_order,
+        )
+        if command.low_reservoir_alarm_ml is not None:
+            pump.validate_low_reservoir_alarm(command.low_reservoir_alarm_ml)
+        population = population_for(
+            self.catalog.library,
+            age_years=ctx.patient.age_years(at.date()),
+            origin=ctx.patient.origin,
+        )
+        pump.guard = self.catalog.guard(population)
+        checks = SafetyChecks(
+            self.catalog.safety,
+            self.catalog.library,
+            population,
+            intended_dose_mcg_per_day=None
+            if request.program is None
+            else request.program.intended_dose_mcg_per_day,
+        )
+        session = ProgrammingSession(pump, pump.t_h, clinician="review", reason="review")
+        review = stage_checked(
+            session,
+            checks,
+            prescription=rx,
+            bolus=None if bolus_order is None else bolus_order.bolus(pump),
+            reason=request.reason or "programming change",
+            override_reason=_clean(request.override_reason),
+        )
+        session.abandon(pump.t_h)
+        return command, review
+
+    def _change(self, uow: UnitOfWork, change_id: str) -> ProgrammingChange:
+        c = uow.changes.get(change_id)
+        if c is None:
+            raise NotFound(f"programming change {change_id} not found")
+        return c
+
+    def _change_and_patient(self, uow: UnitOfWork, change_id: str) -> tuple[ProgrammingChange, str]:
+        change = self._change(uow, change_id)
+        return change, self._implant(uow, change.implant_id).patient_id
+
+    def verify_change(self, actor: Actor, change_id: str) -> ProgrammingChange:
+        """A second person verifies a staged change.
+
+        Raises:
+            Forbidden: the actor's role may not verify, or they staged it themselves.
+            InvalidValue: the change is not staged.
+        """
+
+        def body(w: _Work) -> ProgrammingChange:
+            info = w.uow.clinic.get()
+            before, patient_id = self._change_and_patient(w.uow, change_id)
+            authorize(
+                actor,
+                Action.VERIFY_CHANGE,
+                patient_id,
+                nurses_may_verify=bool(info and info.nurses_may_verify),
+            )
+            if before.state is not ChangeState.STAGED:
+                raise InvalidValue(
+                    "change", change_id, f"a staged change (this one is {before.state.value})"
+                )
+            if before.staged_by == actor.username:
+                raise Forbidden(
+                    f"{actor.username} staged {change_id} and may not verify it: a second person verifies"
+                )
+            now = self._now()
+            after = replace(
+                before,
+                state=ChangeState.VERIFIED,
+                verified_by=actor.username,
+                verified_at=now,
+                version=before.version + 1,
+                stamp=before.stamp.touched(now, actor.username),
+            )
+            w.uow.changes.update(after, expected_version=before.version)
+            w.audit("verify_change", "programming_change", change_id, before, after)
+            return after
+
+        return self._run(actor, "verify_change", "programming_change", change_id, body)
+
+    def commit_change(self, actor: Actor, change_id: str) -> ProgrammingChange:
+        """Program the pump with a staged (and, where needed, verified) change.
+
+        The pump's own checks and the drug library run again on the pump as it is now.
+
+        Raises:
+            VerificationRequired: the change needs a second person's verification first.
+            StaleVersion: the pump changed since the change was staged (stage it again).
+        """
+
+        def body(w: _Work) -> ProgrammingChange:
+            before, patient_id = self._change_and_patient(w.uow, change_id)
+            authorize(actor, Action.COMMIT_CHANGE, patient_id)
+            if before.state not in (ChangeState.STAGED, ChangeState.VERIFIED):
+                raise InvalidValue(
+                    "change",
+                    change_id,
+                    f"a staged or verified change (this one is {before.state.value})",
+                )
+            if before.needs_verification and before.verified_by is None:
+                reasons = "; ".join(str(r) for r in before.review.get("verification", []))
+                raise VerificationRequired(
+                    f"commit refused: a second person must verify {change_id} first ({reasons})"
+                )
+            implant = self._active(w.uow, before.implant_id)
+            if implant.version != before.review.get("implant_version"):
+                raise StaleVersion(
+                    f"commit refused: the pump of {implant.id} changed after {change_id} was "
+                    "staged (a refill or another change); stage it again"
+                )
+            now = self._now()
+            ctx, pump, snap = self._model(w.uow, implant)
+            command = command_from_data(before.command)
+            staged_by = w.uow.users.get(before.staged_by)
+            by = Authorship(
+                before.staged_by,
+                staged_by.role if staged_by else "",
+                before.reason,
+                verified_by=before.verified_by,
+                override_reason=before.override_reason,
+            )
+            self._bump(w, implant, actor)
+            seq = self._append(w, ctx, pump, snap.seq, command, now, by, actor)
+            w.uow.snapshots.put(
+                self.model.snapshot(ctx, pump, seq=seq, last_fill_at=snap.last_fill_at)
+            )
+            after = replace(
+                before,
+                state=ChangeState.COMMITTED,
+                committed_by=actor.username,
+                committed_at=now,
+                version=before.version + 1,
+                stamp=before.stamp.touched(now, actor.username),
+            )
+            w.uow.changes.update(after, expected_version=before.version)
+            w.audit("commit_change", "programming_change", change_id, before, after, before.reason)
+            return after
+
+        return self._run(actor, "commit_change", "programming_change", change_id, body)
+
+    def cancel_change(self, actor: Actor, change_id: str, *, reason: str) -> ProgrammingChange:
+        """Cancel a staged or verified change."""
+
+        def body(w: _Work) -> ProgrammingChange:
+            before, patient_id = self._change_and_patient(w.uow, change_id)
+            authorize(actor, Action.STAGE_CHANGE, patient_id)
+            if before.state not in (ChangeState.STAGED, ChangeState.VERIFIED):
+                raise InvalidValue(
+                    "change",
+                    change_id,
+                    f"a staged or verified change (this one is {before.state.value})",
+                )
+            now = self._now()
+            text = self.rules.text("reason", reason, required=True)
+            after = replace(
+                before,
+                state=ChangeState.CANCELLED,
+                version=before.version + 1,
+                stamp=before.stamp.touched(now, actor.username),
+            )
+            w.uow.changes.update(after, expected_version=before.version)
+            w.audit("cancel_change", "programming_change", change_id, before, after, text)
+            return after
+
+        return self._run(actor, "cancel_change", "programming_change", change_id, body)
+
+    def changes(self, actor: Actor, *, open_only: bool = True) -> list[ProgrammingChange]:
+        """Programming changes (default: those staged or verified, awaiting commit)."""
+        authorize(actor, Action.READ)
+        rows = self._read(lambda uow: uow.changes.all())
+        if open_only:
+            rows = [c for c in rows if c.state in (ChangeState.STAGED, ChangeState.VERIFIED)]
+        return rows
+
+    # ============================================================ visits and symptoms
+
+    def book_visit(
+        self, actor: Actor, patient_id: str, *, at: datetime, kind: str, note: str = ""
+    ) -> VisitRecord:
+        """Book a visit (refill, check-up ...)."""
+
+        def body(w: _Work) -> VisitRecord:
+            authorize(actor, Action.BOOK_VISIT, patient_id)
+            p = self._patient(w.uow, patient_id)
+            when = (
+                at if at.tzinfo is not None else WallClock(at, p.timezone).instant(at, field="at")
+            )
+            now = self._now()
+            if when < now - timedelta(minutes=self.rules.future_tolerance_minutes.value):
+                raise InvalidValue(
+                    "at",
+                    at.isoformat(timespec="minutes"),
+                    f"a time from now ({now.isoformat(timespec='minutes')}) on: a booking is for the future",
+                )
+            v = VisitRecord(
+                id=w.uow.ids.next("V"),
+                patient_id=patient_id,
+                at=when,
+                kind=self.rules.choice("kind", kind, VISIT_KINDS),
+                status=VisitStatus.BOOKED,
+                note=self.rules.text("note", note),
+                version=1,
+                stamp=self._stamp(actor),
+            )
+            w.uow.visits.add(v)
+            w.audit("book_visit", "visit", v.id, None, v)
+            return v
+
+        return self._run(actor, "book_visit", "patient", patient_id, body)
+
+    def set_visit_status(
+        self, actor: Actor, visit_id: str, *, status: str, expected_version: int, note: str = ""
+    ) -> VisitRecord:
+        """Mark a booked visit done, missed or cancelled."""
+
+        def body(w: _Work) -> VisitRecord:
+            before = w.uow.visits.get(visit_id)
+            if before is None:
+                raise NotFound(f"visit {visit_id} not found")
+            authorize(actor, Action.BOOK_VISIT, before.patient_id)
+            new = VisitStatus(
+                self.rules.choice("status", status, tuple(s.value for s in VisitStatus))
+            )
+            after = replace(
+                before,
+                status=new,
+                note=self.rules.text("note", note) or before.note,
+                version=before.version + 1,
+                stamp=before.stamp.touched(self._now(), actor.username),
+            )
+            w.uow.visits.update(after, expected_version=expected_version)
+            w.audit("set_visit_status", "visit", visit_id, before, after, note)
+            return after
+
+        return self._run(actor, "set_visit_status", "visit", visit_id, body)
+
+    def _close_visit(
+        self, w: _Work, actor: Actor, patient_id: str, at: datetime, kind: str
+    ) -> None:
+        """A booked visit of this kind within a day of ``at`` is done."""
+        for v in w.uow.visits.find(patient_id=patient_id, status=VisitStatus.BOOKED.value):
+            if v.kind == kind and abs((v.at - at).total_seconds()) <= 86400:
+                after = replace(
+                    v,
+                    status=VisitStatus.DONE,
+                    version=v.version + 1,
+                    stamp=v.stamp.touched(self._now(), actor.username),
+                )
+                w.uow.visits.update(after, expected_version=v.version)
+                w.audit("set_visit_status", "visit", v.id, v, after, f"{kind} recorded")
+
+    def visits(self, actor: Actor, *, patient_id: str | None = None) -> list[VisitRecord]:
+        """Booked visits (of one patient, or every patient the actor may see)."""
+        if patient_id is not None or not actor.role.is_staff:
+            pid = patient_id or actor.patient_id
+            self._authorize_read(actor, pid)
+            return self._read(lambda uow: uow.visits.find(patient_id=pid))
+        authorize(actor, Action.READ)
+        return self._read(lambda uow: uow.visits.all())
+
+    def record_symptoms(
+        self, actor: Actor, patient_id: str, *, signs: Iterable[str], at: datetime | None = None
+    ) -> SymptomOutcome:
+        """Record reported signs with the domain's triage (patients and caregivers may report
+        their own)."""
+        reported = list(signs)
+
+        def body(w: _Work) -> SymptomOutcome:
+            authorize(actor, Action.RECORD_SYMPTOMS, patient_id)
+            self._patient(w.uow, patient_id)
+            result = triage(self.catalog.triage, reported)
+            rec = SymptomRecord(
+                id=w.uow.ids.next("Y"),
+                patient_id=patient_id,
+                at=self._when(at, self._patient(w.uow, patient_id).timezone),
+                signs=result.signs,
+                urgency=result.urgency.value,
+                causes=tuple(c.cause for c in result.causes),
+                actions=result.actions,
+                stamp=self._stamp(actor),
+            )
+            w.uow.symptoms.add(rec)
+            w.audit("record_symptoms", "symptoms", rec.id, None, rec)
+            return SymptomOutcome(rec, result)
+
+        return self._run(actor, "record_symptoms", "patient", patient_id, body)
+
+    # ============================================================ card
+
+    def wallet_card(self, actor: Actor, patient_id: str, *, on: date | None = None) -> WalletCard:
+        """The patient's wallet card, from the record (pump, drug, dose, dates, contacts)."""
+
+        def body(w: _Work) -> WalletCard:
+            authorize(actor, Action.ISSUE_CARD, patient_id)
+            p = self._patient(w.uow, patient_id)
+            info = w.uow.clinic.get()
+            if info is None:
+                raise InvalidValue("registry", "not initialised", "itb clinic init first")
+            implant = next(
+                (
+                    i
+                    for i in w.uow.implants.find(patient_id=patient_id)
+                    if i.status is ImplantStatus.ACTIVE
+                ),
+                None,
+            )
+            if implant is None:
+                raise InvalidValue("patient", patient_id, "a patient with an implant in use")
+            ctx, pump, snap = self._model(w.uow, implant)
+            today = on or self._now().date()
+            visits = sorted(
+                (
+                    v
+                    for v in w.uow.visits.find(
+                        patient_id=patient_id, status=VisitStatus.BOOKED.value
+                    )
+                    if v.kind == "refill" and v.at.date() >= today
+                ),
+                key=lambda v: v.at,
+            )
+            contacts = tuple(
+                Contact(c.name, c.phone, c.relation)
+                for c in w.uow.contacts.find(patient_id=patient_id)
+            )
+            if not contacts:
+                raise InvalidValue(
+                    "contacts", [], "at least one contact on the record (itb clinic contact add)"
+                )
+            next_refill = (
+                visits[0].at.date()
+                if visits
+                else (snap.low_alarm_at.date() if snap.low_alarm_at else today)
+            )
+            data = CardData(
+                patient_name=p.name,
+                pump_model=ctx.preset.label,
+                pump_kind=ctx.preset.kind.value,
+                drug="Baclofen injection (intrathecal)",
+                concentration_mcg_per_ml=snap.concentration_mcg_per_ml,
+                daily_dose_mcg_per_day=snap.dose_mcg_per_day or 0.0,
+                program_summary=pump.status().prescription,
+                next_refill_date=next_refill,
+                implanting_clinic=Contact(info.name, info.phone, "ITB clinic"),
+                emergency_contacts=contacts,
+                issued_on=today,
+                low_reservoir_alarm_date=snap.low_alarm_at.date() if snap.low_alarm_at else None,
+                replacement_due_date=snap.eri_at.date() if snap.eri_at else None,
+                implant_date=implant.implanted_at.date(),
+            )
+            card = build_wallet_card(data, self.catalog.card)
+            w.audit("issue_card", "patient", patient_id, None, {"issued_on": today.isoformat()})
+            return card
+
+        return self._run(actor, "issue_card", "patient", patient_id, body)
+
+    # ============================================================ radar
+
+    def radar(self, actor: Actor, *, on: datetime | None = None) -> list[RadarRow]:
+        """Every pump in use against its next booked visit, most urgent first."""
+        authorize(actor, Action.READ)
+        now = self._now() if on is None else on
+        if now.tzinfo is None:
+            raise InvalidValue("on", now.isoformat(), "a date-time with a time zone")
+        windows = self.rules.radar
+        margin = self.catalog.protocol["refill_margin_days"]
+
+        def body(uow: UnitOfWork) -> list[RadarRow]:
+            patients = {p.id: p for p in uow.patients.all()}
+            snaps = {s.implant_id: s for s in uow.snapshots.all()}
+            visits: dict[str, datetime] = {}
+            for v in uow.visits.find(status=VisitStatus.BOOKED.value):
+                if v.at >= now and (v.patient_id not in visits or v.at < visits[v.patient_id]):
+                    visits[v.patient_id] = v.at
+            open_refills: dict[str, int] = {}
+            for r in uow.refills.find(resolved=False):
+                open_refills[r.implant_id] = open_refills.get(r.implant_id, 0) + 1
+            rows = []
+            for implant in uow.implants.find(status=ImplantStatus.ACTIVE.value):
+                p = patients[implant.patient_id]
+                snap = snaps.get(implant.id)
+                if snap is None:
+                    _, _, snap = self._model(uow, implant)
+                rows.append(
+                    assess_pump(
+                        RadarInput(
+                            patient_id=p.id,
+                            patient_name=p.name,
+                            implant_id=implant.id,
+                            pump_label=self.catalog.preset(implant.pump_preset).label,
+                            running=snap.running,
+                            stop_reason=snap.stop_reason,
+                            reservoir_calculated_ml=snap.reservoir_calculated_ml,
+                            low_alarm_at=snap.low_alarm_at,
+                            empty_at=snap.empty_at,
+                            earliest_dry_at=snap.earliest_dry_at,
+                            stability_until=snap.stability_until,
+                            eri_at=snap.eri_at,
+                            eri_reached=snap.eri_reached
+                            or (snap.eri_at is not None and snap.eri_at <= now),
+                            next_visit_at=visits.get(p.id),
+                            active_alarms=snap.active_alarms,
+                            critical_alarms=snap.critical_alarms,
+                            unresolved_discrepancies=open_refills.get(implant.id, 0),
+                            refill_margin_days=margin,
+                            withdrawal_risk=p.withdrawal_risk,
+                        ),
+                        now=now,
+                        due_window_days=windows.due_window_days.value,
+                        look_ahead_days=windows.look_ahead_days.value,
+                        battery_window_days=windows.battery_window_days.value,
+                    )
+                )
+            return sort_radar(rows)
+
+        return self._read(body)
+
+    # ============================================================ audit
+
+    def verify_audit(self, actor: Actor, *, checkpoint: Checkpoint | None = None) -> ChainCheck:
+        """Walk the audit chain; name the first broken entry."""
+        authorize(actor, Action.VERIFY_AUDIT)
+
+        def body(uow: UnitOfWork) -> ChainCheck:
+            return verify_chain(
+                uow.audit.entries(), checkpoint=checkpoint, head=uow.audit.recorded_head()
+            )
+
+        return self._read(body)
+
+    def audit_trail(
+        self, actor: Actor, *, entity: str | None = None, entity_id: str | None = None
+    ) -> list[AuditEntry]:
+        """Audit entries (all, or those about one record)."""
+        authorize(actor, Action.VERIFY_AUDIT)
+        if entity is not None and entity_id is not None:
+            return self._read(lambda uow: uow.audit.for_entity(entity, entity_id))
+        return self._read(lambda uow: list(uow.audit.entries()))
+
+    def note_backup(self, actor: Actor, *, what: str) -> None:
+        """Record (and allow) a backup or a restore by ``actor``."""
+
+        def body(w: _Work) -> None:
+            authorize(actor, Action.BACKUP)
+            w.audit(what, "registry", "backup", None, {"at": self._now().isoformat()})
+
+        self._run(actor, what, "registry", "backup", body)
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    out = text.strip()
+    return out or None
+
+
+def _review_data(review: SafetyReview, implant_version: int) -> dict[str, Any]:
+    return {
+        "implant_version": implant_version,
+        "findings": [plain(f) for f in review.findings],
+        "verification": [r.text for r in review.verification],
+        "rows": [plain(r) for r in review.rows],
+        "blocked": review.blocked,
+    }
