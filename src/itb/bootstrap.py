@@ -16,10 +16,14 @@ from typing import Any
 
 from itb.adapters.cohort_output import write_trial_output
 from itb.adapters.datafiles import data_files_digest, load_data_table, read_toml_file
+from itb.adapters.passwords import Argon2Hasher
+from itb.adapters.registry import Registry, SystemClock, open_registry
 from itb.adapters.report_files import write_course_report
 from itb.adapters.run_output import write_output_dir, write_pump_run, write_pump_run_files
 from itb.adapters.scenario_files import builtin_scenario_names, load_builtin_scenario_table
 from itb.services.catalog import Catalog, build_catalog
+from itb.services.clinic import ClinicService
+from itb.services.clinic.ports import Clock, PasswordHasher
 from itb.services.cohort_trial import TrialSpec, parse_trial, run_trial
 from itb.services.pump_run import PumpRunResult, run_pump
 from itb.services.pump_spec import PumpSpec, parse_pump_spec
@@ -31,16 +35,19 @@ from itb.simulation.population import Population
 from itb.simulation.vector_engine import CohortData
 
 __all__ = [
+    "ClinicHandle",
     "DemoRun",
     "builtin_scenario",
     "builtin_scenario_names",
     "catalog",
+    "clinic",
     "cohort_setup",
     "data_version",
     "example_pump_specs",
     "load_cohort_trial",
     "load_pump_spec",
     "load_scenario",
+    "password_hasher",
     "read_toml",
     "run_cohort_trial",
     "run_pump_demo",
@@ -222,3 +229,54 @@ def run_cohort_trial(
 def write_cohort_trial(summary: dict[str, Any], out_dir: Path) -> Path:
     """Write summary.json, summary.md, arms.csv and the PNG plots atomically."""
     return write_trial_output(summary, out_dir)
+
+
+# ------------------------------------------------------------------ clinic registry
+
+
+@dataclass
+class ClinicHandle:
+    """The registry at one URL and the clinic service on it."""
+
+    registry: Registry
+    service: ClinicService
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.registry.close()
+
+
+def password_hasher() -> PasswordHasher:
+    """Password hashing for registry accounts (Argon2id, the library's parameters)."""
+    return Argon2Hasher()
+
+
+def clinic(
+    url: str,
+    *,
+    create: bool = False,
+    clock: Clock | None = None,
+    hasher: PasswordHasher | None = None,
+) -> ClinicHandle:
+    """The clinic service on the registry at ``url``.
+
+    Args:
+        url: a SQLite or PostgreSQL URL (``ITB_DATABASE_URL`` / ``--db``).
+        create: set up (or migrate) the schema first; otherwise a registry without this
+            ``itb``'s schema is refused.
+        clock: the registry's clock (default: the machine's, UTC).
+        hasher: password hashing (default: Argon2id with the library's parameters).
+    """
+    registry = open_registry(url)
+    try:
+        if create:
+            registry.create()
+        else:
+            registry.require_current()
+    except BaseException:
+        registry.close()
+        raise
+    service = ClinicService(
+        registry.uow, catalog(), clock or SystemClock(), hasher or password_hasher()
+    )
+    return ClinicHandle(registry, service)

@@ -10,14 +10,16 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 
-from itb.adapters.card_render import write_card_html, write_card_pdf
-from itb.adapters.datafiles import load_data_table, read_toml_file
-from itb.domain.clinical.card import WalletCard, build_wallet_card, parse_card_content
+from itb import bootstrap
+from itb.adapters.card_render import write_card_files
+from itb.adapters.datafiles import read_toml_file
+from itb.adapters.output_paths import check_output_file
+from itb.domain.clinical.card import WalletCard, build_wallet_card
 from itb.domain.errors import InvalidValue
 from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json, jsonable
-from itb.services.clinical_inputs import parse_card_file
+from itb.services.clinical_inputs import card_limits, parse_card_file
 
-__all__ = ["card", "register"]
+__all__ = ["card", "register", "show_card"]
 
 
 def card(
@@ -38,24 +40,29 @@ def card(
 ) -> None:
     """Make the emergency wallet card: pump, drug, dose, dates, contacts, withdrawal signs, MRI.
 
-    Credit-card-sized panels with cut and fold lines, plus a full-size copy.
+    Credit-card-sized panels with cut and fold lines, plus a full-size copy. The PDF
+    and the HTML page are written together or not at all (each into an existing
+    folder; an existing file is replaced).
     """
+    pdf_path = None if pdf is None else check_output_file(pdf, field="--pdf")
+    html_path = None if html_out is None else check_output_file(html_out, field="--html")
+    if pdf_path is not None and pdf_path == html_path:
+        raise InvalidValue("--html", str(html_out), f"a path other than --pdf ({pdf})")
+    cat = bootstrap.catalog()
     data = parse_card_file(
-        read_toml_file(card_file, field="CARD.toml"), default_issued_on=date.today()
+        read_toml_file(card_file, field="CARD.toml"),
+        default_issued_on=date.today(),
+        limits=card_limits(cat.library),
     )
-    wallet = build_wallet_card(data, parse_card_content(load_data_table("card")))
+    wallet = build_wallet_card(data, cat.card)
     written: list[str] = []
-    for path, writer in ((pdf, write_card_pdf), (html_out, write_card_html)):
-        if path is None:
-            continue
-        if not path.parent.is_dir():
-            raise InvalidValue("output", str(path), "a path in an existing folder")
-        writer(wallet, path)
-        written.append(str(path))
+    if pdf_path is not None or html_path is not None:
+        write_card_files(wallet, pdf=pdf_path, html_path=html_path)
+        written = [str(p) for p in (pdf, html_out) if p is not None]
     if as_json:
         echo_json({**_payload(wallet), "written": written})
         return
-    _show(wallet, written)
+    show_card(wallet, written)
 
 
 def _payload(wallet: WalletCard) -> dict[str, object]:
@@ -70,7 +77,8 @@ def _payload(wallet: WalletCard) -> dict[str, object]:
     }
 
 
-def _show(wallet: WalletCard, written: list[str]) -> None:
+def show_card(wallet: WalletCard, written: list[str]) -> None:
+    """Print the card's panels, warnings and the files written."""
     out = console()
     for i, p in enumerate(wallet.panels, start=1):
         lines = [f"[bold]{escape(k)}:[/] {escape(v)}" for k, v in p.rows]

@@ -19,6 +19,7 @@ from itb.domain.errors import ITBError
 from itb.entrypoints.cli import (
     candidacy,
     card,
+    clinic,
     cohort,
     demo,
     drug_library,
@@ -95,6 +96,7 @@ for _module in (
     program,
     simulate,
     cohort,
+    clinic,
 ):
     _module.register(app)
 
