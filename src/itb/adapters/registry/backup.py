@@ -68,7 +68,7 @@ def dump(engine: Engine) -> dict[str, Any]:
             table = t.TABLES[name]
             order = list(table.primary_key.columns)
             rows = conn.execute(sa.select(table).order_by(*order)).mappings()
-            out[name] = [{k: _plain(v) for k, v in r.items()} for r in rows]
+            out[table.name] = [{k: _plain(v) for k, v in r.items()} for r in rows]
         conn.rollback()
     return {
         "format": FORMAT,
@@ -111,8 +111,9 @@ def load(engine: Engine, backup: Any) -> dict[str, int]:
             "backup schema", backup.get("schema"), f"{head_revision()} (this itb's registry schema)"
         )
     tables = backup.get("tables")
-    if not isinstance(tables, dict) or set(tables) != set(_ORDER):
-        raise InvalidValue("backup tables", sorted(tables or {}), ", ".join(_ORDER))
+    names = [t.TABLES[name].name for name in _ORDER]
+    if not isinstance(tables, dict) or set(tables) != set(names):
+        raise InvalidValue("backup tables", sorted(tables or {}), ", ".join(names))
     if _digest(tables) != backup.get("digest"):
         raise InvalidValue(
             "backup digest",
@@ -131,7 +132,9 @@ def load(engine: Engine, backup: Any) -> dict[str, int]:
                 )
         for name in _ORDER:
             table = t.TABLES[name]
-            rows = [_parse(table, r, f"{name}[{i}]") for i, r in enumerate(tables[name])]
+            rows = [
+                _parse(table, r, f"{table.name}[{i}]") for i, r in enumerate(tables[table.name])
+            ]
             if name == "id_counters":
                 conn.execute(sa.delete(table))
             if rows:

@@ -9,10 +9,12 @@ a traceback. Ctrl-C ends with one line and exit code 130.
 
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+import typer.main
 
 from itb import __version__
 from itb.domain.errors import ITBError
@@ -41,6 +43,9 @@ from itb.entrypoints.errors import (
     EXIT_OK,
     outcome_of,
 )
+
+if TYPE_CHECKING:  # the click Typer ships with (its own copy)
+    from typer._click.core import Command
 
 __all__ = ["app", "main"]
 
@@ -101,10 +106,17 @@ for _module in (
     _module.register(app)
 
 
+@functools.cache
+def _command() -> Command:
+    """The click command tree, built once per process (Typer would rebuild it on every call,
+    inspecting every command's signature)."""
+    return typer.main.get_command(app)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the app on ``argv`` (default: the process's); return the exit code."""
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = _command().main(args=argv, prog_name="itb", standalone_mode=False)
     except ITBError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return outcome_of(exc).exit_code

@@ -1,0 +1,286 @@
+"""``itb clinic`` end to end, in-process through the real command (``run(argv)``): a clinic
+set up, a patient implanted, refilled, reprogrammed with a second person's verification,
+the radar, the audit trail, a backup restored; every refusal one line with its exit code.
+Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.support.clinic_setup import CHEAP_HASHER
+
+from itb import bootstrap
+from itb.entrypoints.cli.main import run
+
+PASSWORD = "correct-horse-battery"
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+class Cli:
+    def __init__(self, db: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self.db = db
+        self.capsys = capsys
+
+    def __call__(self, *args: str, user: str | None = "drlee", code: int = 0) -> str:
+        argv = ["clinic", *args, "--db", self.db]
+        if user is not None:
+            argv += ["--user", user]
+        self.capsys.readouterr()
+        rc = run(argv)
+        out, err = self.capsys.readouterr()
+        assert rc == code, f"{argv}: exit {rc}\n{out}\n{err}"
+        if code:
+            lines = [line for line in err.splitlines() if line.strip()]
+            assert len(lines) == 1, err
+            assert lines[0].startswith("error: ")
+            assert "Traceback" not in err
+            return lines[0]
+        return out
+
+    def json(self, *args: str, user: str | None = "drlee") -> object:
+        return json.loads(self(*args, "--json", user=user))
+
+
+@pytest.fixture
+def cli(db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.setenv("ITB_PASSWORD_FOR_TEST", PASSWORD)
+    # real Argon2id, cheap parameters: the suite creates many accounts
+    monkeypatch.setattr(bootstrap, "password_hasher", lambda: CHEAP_HASHER)
+    c = Cli(db_url, capsys)
+    c(
+        "init",
+        "--clinic-name",
+        "North ITB Clinic",
+        "--clinic-phone",
+        "+44 20 7946 0001",
+        "--admin",
+        "drlee",
+        "--admin-name",
+        "Dr Lee",
+        "--password-env",
+        "ITB_PASSWORD_FOR_TEST",
+        user=None,
+    )
+    for name, role in (("drkim", "physician"), ("nina", "nurse")):
+        c("user", "add", name, "--role", role, "--password-env", "ITB_PASSWORD_FOR_TEST")
+    return c
+
+
+IMPLANT = ("--pump", "synchromed_ii_20", "--serial", "NGP1", "--catheter", "ascenda_like",
+           "--catheter-length-cm", "60", "--fill-ml", "20", "--concentration", "500",
+           "--product", "baclofen_500", "--lot", "L1", "--expiry", "2099-01-01", "--dose", "100",
+           "--low-alarm-ml", "2")  # fmt: skip
+
+
+def _patient(cli: Cli) -> str:
+    p = cli.json("patient", "add", "--mrn", "M1", "--given-name", "Ada", "--family-name", "Jones",
+                 "--birth-date", "1970-03-01", "--sex", "female", "--cause", "spinal_cord_injury",
+                 "--weight-kg", "70", "--injury-level", "T4", "--sci-at-or-above-t6",
+                 "--timezone", "Europe/London", user="nina")  # fmt: skip
+    assert isinstance(p, dict)
+    return str(p["id"])
+
+
+def test_a_clinic_day(cli: Cli, tmp_path: Path) -> None:
+    pid = _patient(cli)
+    cli(
+        "patient",
+        "contact",
+        pid,
+        "--name",
+        "Bob Jones",
+        "--relation",
+        "husband",
+        "--phone",
+        "+44 7700 900001",
+        "--caregiver",
+        user="nina",
+    )
+    assert "nurse nina may not record implant" in cli("implant", pid, *IMPLANT, user="nina", code=1)
+    out = cli.json("implant", pid, *IMPLANT)
+    assert isinstance(out, dict)
+    iid = out["implant"]["id"]
+    assert out["pump_now"]["reservoir_calculated_ml"] == pytest.approx(20.0)
+    now = cli.json("pump", iid, user="nina")
+    assert isinstance(now, dict)
+    version = now["implant"]["version"]
+    assert "Interrogation" in cli("interrogate", iid, user="nina")
+    assert "is at version" in cli("refill", iid, "--withdrawn-ml", "19.9", "--fill-ml", "20",
+                                  "--concentration", "500", "--product", "baclofen_500", "--lot", "L2",
+                                  "--expect-version", str(version), user="nina", code=1)  # fmt: skip
+    refill = cli.json("refill", iid, "--withdrawn-ml", "19.9", "--fill-ml", "20", "--concentration", "500",
+                      "--product", "baclofen_500", "--lot", "L2", user="nina")  # fmt: skip
+    assert isinstance(refill, dict)
+    assert refill["refill"]["verdict"] == "within tolerance"
+    change = cli.json(
+        "program", "stage", iid, "--dose", "125", "--reason", "tone still high", user="nina"
+    )
+    assert isinstance(change, dict)
+    cid = change["id"]
+    assert "verify" in cli("program", "commit", cid, user="nina", code=1)
+    assert "may not verify" in cli("program", "verify", cid, user="nina", code=1)
+    cli("program", "verify", cid, user="drkim")
+    assert "125 mcg/day" in cli("program", "commit", cid, user="nina")
+    assert "change refused" in cli(
+        "program", "stage", iid, "--dose", "5000", "--reason", "typo", user="nina", code=1
+    )
+    cli("visit", "book", pid, "--at", "2099-02-10T10:00", user="nina")
+    radar = cli.json("radar", user="nina")
+    assert isinstance(radar, list)
+    assert radar[0]["patient_id"] == pid
+    assert radar[0]["next_visit_at"].startswith("2099-02-10")
+    triaged = cli.json("symptoms", pid, "--sign", "itching", "--sign", "fever", user="nina")
+    assert isinstance(triaged, dict)
+    assert triaged["record"]["urgency"] == "emergency"
+    card = tmp_path / "card.html"
+    cli("card", pid, "--html", str(card), user="nina")
+    assert "North ITB Clinic" in card.read_text(encoding="utf-8")
+    assert "verified" in cli("audit", "verify", user="nina")
+    cp = tmp_path / "cp.json"
+    cli("audit", "checkpoint", "--out", str(cp), user="nina")
+    assert json.loads(cp.read_text())["seq"] > 10
+    shown = cli.json("audit", "show", "--entity", "programming_change", "--id", cid, user="nina")
+    assert isinstance(shown, list)
+    assert [e["action"] for e in shown] == [
+        "stage_change",
+        "refused:commit_change",
+        "refused:verify_change",
+        "verify_change",
+        "commit_change",
+    ]
+    backup = tmp_path / "b.json"
+    assert "may not backup" in cli("backup", "--out", str(backup), user="nina", code=1)
+    cli("backup", "--out", str(backup))
+    restored = f"sqlite:///{tmp_path / 'restored.db'}"
+    cli.db, original = restored, cli.db
+    assert "audit chain verified" in _flat(cli("restore", str(backup), user=None))
+    assert "matches the checkpoint" in _flat(cli("audit", "verify", "--checkpoint", str(cp)))
+    cli.db = original
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (
+            (
+                "patient",
+                "add",
+                "--mrn",
+                "X",
+                "--given-name",
+                "A",
+                "--family-name",
+                "B",
+                "--birth-date",
+                "2990-01-01",
+                "--sex",
+                "female",
+                "--cause",
+                "stroke",
+            ),
+            "--birth-date",
+        ),
+        (
+            (
+                "patient",
+                "add",
+                "--mrn",
+                "X",
+                "--given-name",
+                "A",
+                "--family-name",
+                "B",
+                "--birth-date",
+                "1990-01-01",
+                "--sex",
+                "female",
+                "--cause",
+                "stroke",
+                "--weight-kg",
+                "7000",
+            ),
+            "--weight-kg",
+        ),
+        (
+            (
+                "patient",
+                "add",
+                "--mrn",
+                "X",
+                "--given-name",
+                "A",
+                "--family-name",
+                "B",
+                "--birth-date",
+                "1990-02-30",
+                "--sex",
+                "female",
+                "--cause",
+                "stroke",
+            ),
+            "--birth-date",
+        ),
+        (
+            (
+                "patient",
+                "add",
+                "--mrn",
+                "X",
+                "--given-name",
+                "A",
+                "--family-name",
+                "B",
+                "--birth-date",
+                "1990-01-01",
+                "--sex",
+                "female",
+                "--cause",
+                "flu",
+            ),
+            "--cause",
+        ),
+        (("patient", "show", "P9999"), "P9999"),
+        (("radar", "--on", "tomorrow"), "--on"),
+        (("visit", "book", "P0001", "--at", "soon"), "--at"),
+        (("audit", "verify", "--checkpoint", "/nonexistent/cp.json"), "--checkpoint"),
+        (("restore", "/nonexistent/b.json"), "BACKUP.json"),
+        (("backup", "--out", "/nonexistent/dir/b.json"), "--out"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_flag_exit_2(
+    cli: Cli, args: tuple[str, ...], named: str
+) -> None:
+    line = cli(*args, code=2, user=None if args[0] == "restore" else "drlee")
+    assert named in line
+
+
+def test_bad_fill_values_name_their_flags(cli: Cli) -> None:
+    pid = _patient(cli)
+    for flag, value, named in (
+        ("--fill-ml", "45", "fill_ml"),
+        ("--concentration", "3000", "--concentration"),
+        ("--product", "baclofen_50", "--product"),
+        ("--catheter-length-cm", "999", "--catheter-length-cm"),
+        ("--dose", "-5", "--dose"),
+        ("--low-alarm-ml", "40", "--low-alarm-ml"),
+    ):
+        args = list(IMPLANT)
+        args[args.index(flag) + 1] = value
+        line = cli("implant", pid, *args, code=2)
+        assert named in line or flag in line, line
+
+
+def test_an_unknown_user_and_a_missing_registry(cli: Cli, tmp_path: Path) -> None:
+    assert "not an active registry user" in cli("patient", "list", user="mallory", code=1)
+    assert "--user" in cli("patient", "list", user=None, code=2)
+    cli.db = f"sqlite:///{tmp_path / 'none.db'}"
+    assert "itb clinic init" in cli("patient", "list", code=2)
+    cli.db = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"
+    assert "existing folder" in cli("patient", "list", code=2)
+    cli.db = "mysql://x@y/z"
+    assert "database URL" in cli("patient", "list", code=2)
