@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -100,8 +100,9 @@ class MemorySnapshots:
     def put(self, snapshot: PumpSnapshot) -> None:
         self.rows[snapshot.implant_id] = snapshot
 
-    def all(self) -> list[PumpSnapshot]:
-        return list(self.rows.values())
+    def all(self, *, with_state: bool = True) -> list[PumpSnapshot]:
+        rows = list(self.rows.values())
+        return rows if with_state else [replace(r, state={}) for r in rows]
 
 
 class MemoryClinic:

@@ -130,6 +130,14 @@ def make_engine(url: str) -> Engine:
     )
 
 
+def _unique_violation(exc: IntegrityError) -> bool:
+    """A duplicate key (not another constraint: those are bugs and stay loud)."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23505":  # psycopg: unique_violation
+        return True
+    return "UNIQUE constraint failed" in str(orig)  # sqlite3
+
+
 def _storage_error(exc: DBAPIError) -> StorageUnavailable:
     first = str(exc.orig or exc).strip().splitlines()
     return StorageUnavailable(
@@ -156,7 +164,9 @@ class SqlRecords(Generic[R]):
         try:
             with self.conn.begin_nested():
                 self.conn.execute(self.m.insert, self.m.to_row(record))
-        except IntegrityError:
+        except IntegrityError as exc:
+            if not _unique_violation(exc):
+                raise
             key = getattr(record, self.key.name)
             raise InvalidValue(self.what, key, f"a {self.what} not yet recorded") from None
 
@@ -198,7 +208,9 @@ class SqlCommandLog:
         try:
             with self.conn.begin_nested():
                 self.conn.execute(self.m.insert, self.m.to_row(entry))
-        except IntegrityError:
+        except IntegrityError as exc:
+            if not _unique_violation(exc):
+                raise
             raise StaleVersion(
                 f"implant {entry.implant_id} already has command {entry.seq}: someone else "
                 "acted on this pump first; nothing was written"
@@ -239,9 +251,13 @@ class SqlSnapshots:
         if done.rowcount == 0:
             self.conn.execute(self.m.insert, row)
 
-    def all(self) -> list[PumpSnapshot]:
-        rows = self.conn.execute(sa.select(t.snapshots)).mappings()
-        return [self.m.from_row(r) for r in rows]
+    def all(self, *, with_state: bool = True) -> list[PumpSnapshot]:
+        if with_state:
+            rows = self.conn.execute(sa.select(t.snapshots)).mappings()
+            return [self.m.from_row(r) for r in rows]
+        columns = [c for c in t.snapshots.columns if c.name != "state"]
+        rows = self.conn.execute(sa.select(*columns)).mappings()
+        return [self.m.from_row({**r, "state": {}}) for r in rows]
 
 
 class SqlClinic:

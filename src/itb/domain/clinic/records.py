@@ -195,6 +195,8 @@ class ImplantRecord:
         catheter_family: catheter family key (``catheters.toml``).
         catheter_length_cm: implanted catheter length, cm.
         tip_level: the catheter tip's spinal level (``T10``).
+        fill_product, fill_lot, fill_expiry, fill_volume_ml, fill_concentration_mcg_per_ml:
+            the drug filled at implant (later fills are on the refill visits).
         status: active, replaced or explanted.
         ended_at: when it was replaced or explanted.
         end_reason: why.
@@ -211,6 +213,11 @@ class ImplantRecord:
     catheter_family: str
     catheter_length_cm: float
     tip_level: str | None
+    fill_product: str
+    fill_lot: str
+    fill_expiry: date | None
+    fill_volume_ml: float
+    fill_concentration_mcg_per_ml: float
     status: ImplantStatus
     ended_at: datetime | None
     end_reason: str

@@ -581,8 +581,10 @@ def patient_show(
     for i in chart.implants:
         con.print(
             f"Implant {i.id}: {i.pump_preset} serial {escape(i.serial)}, implanted "
-            f"{_d(i.implanted_at)}, catheter {i.catheter_family} {i.catheter_length_cm:g} cm, "
-            f"{i.status.value}"
+            f"{_d(i.implanted_at)}, catheter {i.catheter_family} {i.catheter_length_cm:g} cm"
+            + (f" tip {i.tip_level}" if i.tip_level else "")
+            + f", filled {i.fill_volume_ml:g} mL {i.fill_concentration_mcg_per_ml:g} mcg/mL "
+            f"({i.fill_product} lot {escape(i.fill_lot)}), {i.status.value}"
             + (f" {_d(i.ended_at)} ({escape(i.end_reason)})" if i.ended_at else "")
         )
     refills = Table(title=f"Refills (last 8 of {len(chart.refills)})")

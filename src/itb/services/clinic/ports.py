@@ -119,8 +119,9 @@ class Snapshots(Protocol):
         """Store or replace the snapshot."""
         ...
 
-    def all(self) -> list[PumpSnapshot]:
-        """Every snapshot."""
+    def all(self, *, with_state: bool = True) -> list[PumpSnapshot]:
+        """Every snapshot (``with_state=False``: the dates only, ``state`` empty — what
+        the radar reads)."""
         ...
 
 

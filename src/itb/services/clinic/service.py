@@ -853,6 +853,11 @@ class ClinicService:
                 catheter_family=new.catheter_family,
                 catheter_length_cm=float(new.catheter_length_cm),
                 tip_level=r.level("tip_level", new.tip_level),
+                fill_product=new.fill.product,
+                fill_lot=r.name("fill.lot", new.fill.lot),
+                fill_expiry=new.fill.expiry,
+                fill_volume_ml=float(new.fill.volume_ml),
+                fill_concentration_mcg_per_ml=float(new.fill.concentration_mcg_per_ml),
                 status=ImplantStatus.ACTIVE,
                 ended_at=None,
                 end_reason="",
@@ -1702,7 +1707,7 @@ class ClinicService:
 
         def body(uow: UnitOfWork) -> list[RadarRow]:
             patients = {p.id: p for p in uow.patients.all()}
-            snaps = {s.implant_id: s for s in uow.snapshots.all()}
+            snaps = {s.implant_id: s for s in uow.snapshots.all(with_state=False)}
             visits: dict[str, datetime] = {}
             for v in uow.visits.find(status=VisitStatus.BOOKED.value):
                 if v.at >= now and (v.patient_id not in visits or v.at < visits[v.patient_id]):

@@ -162,6 +162,11 @@ def upgrade() -> None:
         sa.Column("catheter_family", sa.String(length=40), nullable=False),
         sa.Column("catheter_length_cm", sa.Double(), nullable=False),
         sa.Column("tip_level", sa.String(length=4), nullable=True),
+        sa.Column("fill_product", sa.String(length=40), nullable=False),
+        sa.Column("fill_lot", sa.String(length=120), nullable=False),
+        sa.Column("fill_expiry", sa.Date(), nullable=True),
+        sa.Column("fill_volume_ml", sa.Double(), nullable=False),
+        sa.Column("fill_concentration_mcg_per_ml", sa.Double(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column(
             "ended_at", itb.adapters.registry.tables.UtcDateTime(timezone=True), nullable=True
