@@ -40,6 +40,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support import pgcluster  # noqa: E402
+
 from itb import bootstrap  # noqa: E402
 from itb.adapters.passwords import Argon2Hasher  # noqa: E402
 from itb.adapters.registry import tables as t  # noqa: E402
@@ -53,7 +55,6 @@ from itb.services.clinic import (  # noqa: E402
     RefillRequest,
 )
 from itb.services.clinic.demo import build_demo_clinic  # noqa: E402
-from tests.support import pgcluster  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 HASHER = Argon2Hasher(time_cost=1, memory_cost_kib=8)
@@ -195,10 +196,10 @@ def _clone(url: str, copies: int) -> None:
         }
         for c in range(1, copies):
 
-            def pid(x: str) -> str:
+            def pid(x: str, c: int = c) -> str:
                 return f"P{c:03d}{x[1:]}"
 
-            def iid(x: str) -> str:
+            def iid(x: str, c: int = c) -> str:
                 return f"I{c:03d}{x[1:]}"
 
             batches = {
