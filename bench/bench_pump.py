@@ -26,9 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from itb.bootstrap import load_pump_spec, pump_catalog
-from itb.services.pump_run import PumpCatalog, PumpRunResult, WallClock, run_pump
+from itb.bootstrap import catalog as reviewed_catalog
+from itb.bootstrap import load_pump_spec
+from itb.services.catalog import Catalog
+from itb.services.pump_run import PumpRunResult, run_pump
 from itb.services.pump_spec import FlexRx, PumpSpec, RefillEvent
+from itb.services.wall_clock import WallClock
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "examples" / "pump" / "seven_years_flex.toml"
@@ -46,7 +49,7 @@ def _times_ms(fn: Callable[[], object], repeat: int) -> list[float]:
     return out
 
 
-def fixed_step_reference(spec: PumpSpec, catalog: PumpCatalog) -> dict[str, float]:
+def fixed_step_reference(spec: PumpSpec, catalog: Catalog) -> dict[str, float]:
     """The same 7 years at 1-minute steps (left-point rule), vectorised with numpy."""
     assert isinstance(spec.prescription, FlexRx)
     assert spec.days is not None
@@ -54,7 +57,7 @@ def fixed_step_reference(spec: PumpSpec, catalog: PumpCatalog) -> dict[str, floa
     preset = catalog.presets[spec.pump.preset]
     battery = preset.battery
     assert battery is not None
-    _, ml_per_cm, _ = catalog.catheters[spec.catheter.family]
+    ml_per_cm = catalog.catheters[spec.catheter.family].volume_ml_per_cm
     dead_ml = preset.internal_path_ml + spec.catheter.implanted_length_cm * ml_per_cm
     conc = spec.fill.concentration_mcg_per_ml
     clock = WallClock(spec.pump.implanted_at, spec.pump.timezone)
@@ -108,12 +111,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="timed repetitions (default 7)")
     args = parser.parse_args()
-    catalog = pump_catalog()
+    catalog = reviewed_catalog()
     spec = load_pump_spec(SPEC)
 
-    exact: PumpRunResult = run_pump(spec, None, catalog)  # warm-up and the answer
+    exact: PumpRunResult = run_pump(spec, catalog)  # warm-up and the answer
     ref = fixed_step_reference(spec, catalog)
-    exact_ms = _times_ms(lambda: run_pump(spec, None, catalog), args.repeat)
+    exact_ms = _times_ms(lambda: run_pump(spec, catalog), args.repeat)
     ref_ms = _times_ms(lambda: fixed_step_reference(spec, catalog), args.repeat)
 
     e_min, e_med = min(exact_ms), statistics.median(exact_ms)
