@@ -13,6 +13,7 @@ module only draws it.
 from __future__ import annotations
 
 import html
+import io
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,17 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from itb.adapters.output_paths import write_files_atomic
 from itb.domain.clinical.card import CardPanel, WalletCard
 from itb.domain.errors import InvalidValue
 
 __all__ = [
     "CARD_HEIGHT_MM",
     "CARD_WIDTH_MM",
+    "check_card_fits",
     "render_card_html",
+    "render_card_pdf",
+    "write_card_files",
     "write_card_html",
     "write_card_pdf",
 ]
@@ -138,6 +143,16 @@ def _panel_font_size(panel: CardPanel, number: int) -> float:
     )
 
 
+def check_card_fits(card: WalletCard) -> list[float]:
+    """The body size (pt) of each credit-card panel.
+
+    Raises:
+        InvalidValue: a panel's text does not fit at a readable size (the HTML page
+            would cut it off, the PDF cannot print it).
+    """
+    return [_panel_font_size(p, n) for n, p in enumerate(card.panels, start=1)]
+
+
 def _draw_panel(
     canvas: Any, panel: CardPanel, x: float, y: float, number: int, size: float
 ) -> None:
@@ -204,15 +219,15 @@ def _draw_card_block(
     return float(y0 - 6 * mm)
 
 
-def write_card_pdf(card: WalletCard, path: Path) -> None:
-    """Write the printable card (A4) to ``path``.
+def render_card_pdf(card: WalletCard) -> bytes:
+    """The printable card (A4) as PDF bytes.
 
     Raises:
         InvalidValue: a panel's text does not fit the card at a readable size.
     """
-    # Fit every panel before anything is drawn or written (an error inside reportlab's
-    # page callback would be re-wrapped, and a half-written file left behind).
-    sizes = [_panel_font_size(p, n) for n, p in enumerate(card.panels, start=1)]
+    # Fit every panel before anything is drawn (an error inside reportlab's page
+    # callback would be re-wrapped).
+    sizes = check_card_fits(card)
     page_w, page_h = A4
     margin = _PAGE_MARGIN_MM * mm
     card_top = page_h - margin - _TITLE_BLOCK_MM * mm
@@ -242,8 +257,9 @@ def write_card_pdf(card: WalletCard, path: Path) -> None:
     flow_h_first = card_bottom - margin
     frame_first = Frame(margin, margin, page_w - 2 * margin, flow_h_first, id="first")
     frame_next = Frame(margin, margin, page_w - 2 * margin, page_h - 2 * margin, id="next")
+    buffer = io.BytesIO()
     doc = BaseDocTemplate(
-        str(path),
+        buffer,
         pagesize=A4,
         leftMargin=margin,
         rightMargin=margin,
@@ -261,6 +277,37 @@ def write_card_pdf(card: WalletCard, path: Path) -> None:
     )
     story = _details_story(card, page_w - 2 * margin)
     doc.build(story)
+    return buffer.getvalue()
+
+
+def write_card_pdf(card: WalletCard, path: Path) -> None:
+    """Write the printable card (A4) to ``path`` (atomically).
+
+    Raises:
+        InvalidValue: a panel's text does not fit the card at a readable size.
+    """
+    write_card_files(card, pdf=path)
+
+
+def write_card_files(
+    card: WalletCard, *, pdf: Path | None = None, html_path: Path | None = None
+) -> list[Path]:
+    """Write the PDF and/or the HTML page: both or neither.
+
+    Both are rendered in memory first (the fit check runs for either: the HTML page
+    has the same credit-card panels, which would cut off text that does not fit),
+    then written through temporary siblings renamed into place together.
+
+    Raises:
+        InvalidValue: a panel's text does not fit the card at a readable size.
+    """
+    check_card_fits(card)
+    items: list[tuple[Path, bytes]] = []
+    if pdf is not None:
+        items.append((pdf, render_card_pdf(card)))
+    if html_path is not None:
+        items.append((html_path, render_card_html(card).encode("utf-8")))
+    return write_files_atomic(items)
 
 
 def _details_story(card: WalletCard, width: float) -> list[Any]:
@@ -420,5 +467,9 @@ card after every dose change or refill.</p>
 
 
 def write_card_html(card: WalletCard, path: Path) -> None:
-    """Write :func:`render_card_html` to ``path`` (UTF-8)."""
-    path.write_text(render_card_html(card), encoding="utf-8")
+    """Write :func:`render_card_html` to ``path`` (UTF-8, atomically).
+
+    Raises:
+        InvalidValue: a panel's text does not fit the card at a readable size.
+    """
+    write_card_files(card, html_path=path)

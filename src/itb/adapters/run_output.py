@@ -4,6 +4,8 @@ A failed run or a failed write leaves no partial output: the files are
 written into ``.<name>.tmp-*`` beside the target and only then renamed into
 place. An existing target is replaced only when an earlier itb run wrote it
 (it holds the marker file), so ``--out .`` can never wipe a user's folder.
+Commands check the target with :func:`itb.adapters.output_paths.check_output_dir`
+before they run; :func:`write_output_dir` checks it again.
 """
 
 from __future__ import annotations
@@ -16,40 +18,28 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from itb.domain.errors import InvalidValue
+from itb.adapters.output_paths import MARKER, check_output_dir
 from itb.services.pump_run import PumpRunResult, result_to_dict
 
 __all__ = ["MARKER", "write_output_dir", "write_pump_run", "write_pump_run_files"]
 
-MARKER = ".itb-output"
-"""File that marks a directory as written by itb (and so replaceable)."""
 
-
-def _check_target(out_dir: Path) -> None:
-    if out_dir.exists() and not (out_dir.is_dir() and (out_dir / MARKER).exists()):
-        raise InvalidValue(
-            "--out",
-            str(out_dir),
-            "a new directory, or one an earlier itb run wrote (it is replaced)",
-        )
-
-
-def write_output_dir(out_dir: Path, fill: Callable[[Path], None]) -> Path:
+def write_output_dir(out_dir: Path, fill: Callable[[Path], None], *, field: str = "--out") -> Path:
     """Create ``out_dir`` atomically: ``fill(tmp)`` writes into a temporary sibling first.
 
     Raises:
-        InvalidValue: ``out_dir`` exists and was not written by itb.
+        InvalidValue: ``out_dir`` cannot be written (it exists and was not written by
+            itb, a parent is a file, a name is too long ...), named as ``field``.
     """
-    out_dir = out_dir.resolve()
-    _check_target(out_dir)
+    out_dir = check_output_dir(out_dir, field=field)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name[:40]}.tmp-", dir=out_dir.parent))
     old: Path | None = None
     try:
         fill(tmp)
         (tmp / MARKER).write_text("written by itb; this directory is replaced on the next run\n")
         if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name[:40]}.old-", dir=out_dir.parent))
             old.rmdir()
             out_dir.rename(old)
         tmp.rename(out_dir)

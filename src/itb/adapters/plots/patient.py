@@ -8,6 +8,7 @@ overdose stages are shaded on the score panel.
 
 from __future__ import annotations
 
+import io
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 
+from itb.adapters.output_paths import write_file_atomic
 from itb.domain.delivery import DeliverySegment
 from itb.domain.patient import Observation, WithdrawalStage, rate_pieces
 
@@ -31,7 +33,7 @@ def plot_patient_response(
     *,
     title: str = "Virtual patient response",
 ) -> Path:
-    """Write the response plot to ``out`` (PNG) and return the path.
+    """Write the response plot to ``out`` (PNG, atomically) and return the path.
 
     Args:
         observations: the patient observed at ascending times (``respond``).
@@ -80,7 +82,8 @@ def plot_patient_response(
         ax_score.legend(loc="upper right", fontsize="small")
         fig.suptitle(title)
         fig.tight_layout()
-        fig.savefig(out, format="png", dpi=100)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
     finally:
         plt.close(fig)
-    return out
+    return write_file_atomic(out, buffer.getvalue())

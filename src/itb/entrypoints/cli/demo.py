@@ -19,7 +19,8 @@ import typer
 from rich.panel import Panel
 
 from itb import bootstrap
-from itb.domain.errors import InvalidValue
+from itb.adapters.output_paths import check_output_dir
+from itb.domain.errors import InvalidValue, ITBError
 from itb.domain.units import DAYS_PER_YEAR
 from itb.entrypoints.cli.pump import DISCLAIMER, run_console
 from itb.entrypoints.cli.simulate import print_course, progress_bar
@@ -30,16 +31,28 @@ FLAGSHIP = "seven_years_end_to_end"
 """The built-in scenario ``itb demo`` runs."""
 
 
-def _pump_examples(out_dir: Path, examples: Path | None) -> None:
-    paths = (
-        sorted(examples.glob("*.toml")) if examples is not None else bootstrap.example_pump_specs()
-    )
+def _spec_paths(examples: Path | None) -> list[Path]:
+    if examples is None:
+        return bootstrap.example_pump_specs()
+    allowed = "a folder with pump spec files (*.toml)"
+    try:
+        if not examples.is_dir():
+            raise InvalidValue("--examples", str(examples), allowed)
+        paths = sorted(examples.glob("*.toml"))
+    except OSError as exc:
+        raise InvalidValue("--examples", str(examples), f"{allowed} ({exc.strerror})") from None
     if not paths:
-        raise InvalidValue(
-            "--examples",
-            str(examples or "examples/pump"),
-            "a folder with pump spec files (*.toml)",
-        )
+        raise InvalidValue("--examples", str(examples), allowed)
+    return paths
+
+
+def _pump_examples(out_dir: Path, examples: Path | None) -> None:
+    paths = _spec_paths(examples)
+    for path in paths:  # every spec read and checked first, each error naming its file
+        try:
+            bootstrap.run_pump_spec(bootstrap.load_pump_spec(path, field="--examples"), 1.0)
+        except ITBError as exc:
+            raise exc.within(f"{path.name} (--examples)") from None
     runs, written = bootstrap.run_pump_demo(paths, out_dir)
     out = run_console()
     out.print(
@@ -79,8 +92,9 @@ def demo(
     ] = None,
 ) -> None:
     """Seven years of ITB therapy for one patient, end to end, with a report for a clinician."""
+    target = check_output_dir(out_dir, field="--out")
     if pump_examples or examples is not None:
-        _pump_examples(out_dir, examples)
+        _pump_examples(target, examples)
         return
     scenario = bootstrap.builtin_scenario(FLAGSHIP)
     out = run_console()
@@ -98,7 +112,7 @@ def demo(
         True, f"simulating {scenario.horizon_days / DAYS_PER_YEAR:.0f} years"
     ) as progress:
         result = bootstrap.run_scenario_course(scenario, progress=progress)
-    written = bootstrap.write_course_report(result, out_dir)
+    written = bootstrap.write_course_report(result, target)
     print_course(result, written, out)
     out.print(f"[bold]Open the report:[/] {(written / 'report.html').as_uri()}")
     out.print(

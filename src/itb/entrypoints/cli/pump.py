@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from itb import bootstrap
+from itb.adapters.output_paths import check_output_dir
 from itb.domain.pump import PumpPreset
 from itb.entrypoints.cli.clinical_common import flags
 from itb.services.pump_run import PumpRunResult, result_to_dict
@@ -211,10 +212,11 @@ def run(
     The whole spec is validated before anything runs; bad input gives one line on
     stderr and exit code 2, and no output files.
     """
+    target = None if out_dir is None else check_output_dir(out_dir, field="--out")
     spec = bootstrap.load_pump_spec(spec_file)
     with flags(days="--days"):
         result = bootstrap.run_pump_spec(spec, days)
-    written = None if out_dir is None else bootstrap.write_pump_run(result, out_dir)
+    written = None if target is None else bootstrap.write_pump_run(result, target)
     if as_json:
         typer.echo(json.dumps(result_to_dict(result), indent=2, ensure_ascii=False))
         return

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from itb import bootstrap
+from itb.adapters.output_paths import check_output_dir
 from itb.domain.errors import InvalidValue
 from itb.services.scenario import Scenario, ScenarioResult
 from itb.services.scenario_summary import DISCLAIMER, METRIC_LABELS, format_metric, highlights
@@ -139,6 +140,7 @@ def simulate(
             str(scenario_path or builtin),
             "exactly one of a scenario file or --builtin NAME (or --list)",
         )
+    target = None if out_dir is None else check_output_dir(out_dir, field="--out")
     scenario: Scenario = (
         bootstrap.load_scenario(scenario_path)
         if scenario_path is not None
@@ -147,7 +149,7 @@ def simulate(
     long_run = scenario.horizon_days >= _PROGRESS_MIN_DAYS
     with progress_bar(long_run, f"simulating {scenario.horizon_days:g} days") as progress:
         result = bootstrap.run_scenario_course(scenario, progress=progress)
-    written = bootstrap.write_course_report(result, out_dir) if out_dir is not None else None
+    written = bootstrap.write_course_report(result, target) if target is not None else None
     if as_json:
         typer.echo(json.dumps(result.metrics, indent=2, ensure_ascii=False))
         return
