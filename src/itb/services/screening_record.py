@@ -94,7 +94,34 @@ def parse_screening_record(table: Mapping[str, Any]) -> ScreeningRecord:
                 observations=tuple(observations),
             )
         )
+    if not boluses:
+        raise InvalidValue(
+            "bolus",
+            None,
+            "at least one [[bolus]] with dose_mcg, given_at and observations (an empty "
+            "record has nothing to assess; itb screen plans a trial)",
+        )
     return ScreeningRecord(reduced, criterion, tuple(boluses))
+
+
+def _check_observations(protocol: ScreeningProtocol, i: int, b: RecordedBolus) -> None:
+    """Each observation of bolus ``i`` (1-based) within the screening interval around it,
+    and each score on its scale, named by its place in the file."""
+    window = protocol.min_interval_h.value
+    for j, o in enumerate(b.observations, start=1):
+        where = f"bolus[{i}].observations[{j}]"
+        if not -window <= o.t_after_h <= window:
+            raise InvalidValue(
+                f"{where}.after_h",
+                o.t_after_h,
+                f"-{window:g} to {window:g} h (observations of a bolus fall within the "
+                f"{window:g} h screening interval around it {protocol.min_interval_h.source})",
+            )
+        for measure in ("mas", "psfs"):
+            value = getattr(o, measure)
+            top = protocol.scale_max[measure].value
+            if value is not None and value > top:
+                raise InvalidValue(f"{where}.{measure}", value, f"0 to {top:g}")
 
 
 def evaluate_screening_record(
@@ -107,6 +134,8 @@ def evaluate_screening_record(
             field names the bolus (``bolus[2].given_at``).
     """
     crit = protocol.criterion(record.criterion)
+    for i, b in enumerate(record.boluses, start=1):
+        _check_observations(protocol, i, b)
     start = record.boluses[0].given_at if record.boluses else None
     history: list[GivenBolus] = []
     rows: list[tuple[RecordedBolus, BolusAssessment | None]] = []
@@ -137,8 +166,9 @@ def evaluate_screening_record(
             try:
                 assessment = assess_bolus(protocol, b.observations, criterion=crit.key)
             except InvalidValue as exc:
-                raise InvalidValue(
-                    f"bolus[{i}].observations.{exc.field}", exc.value, exc.allowed
+                field = exc.field if exc.field != "observations" else ""
+                raise exc.renamed(
+                    f"bolus[{i}].observations" + (f".{field}" if field else "")
                 ) from None
         outcome = assessment.outcome if assessment is not None else "pending"
         history.append(GivenBolus(b.dose_mcg, at_h, outcome))

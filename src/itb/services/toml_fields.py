@@ -16,10 +16,18 @@ from typing import Any
 from itb.domain.errors import InvalidValue
 
 __all__ = [
+    "MAX_TEXT_CHARS",
+    "MAX_YEAR",
+    "MIN_YEAR",
     "Fields",
 ]
 
 _MISSING = object()
+MIN_YEAR, MAX_YEAR = 1900, 2200
+"""Dates in a clinical record: within a person's lifetime and the therapy's, and far inside
+what calendar arithmetic can reach (year 1 or 9999 is a typing error, not a date)."""
+MAX_TEXT_CHARS = 2000
+"""The longest text in a record (a name, a note): longer is pasted by mistake."""
 
 
 class Fields:
@@ -51,21 +59,57 @@ class Fields:
             raise InvalidValue(self.name(key), None, f"{what} (required)")
         return value
 
-    def number(self, key: str, *, minimum: float | None = None) -> float:
-        """A required finite number, optionally ``>= minimum``."""
+    def number(
+        self,
+        key: str,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        why: str = "",
+    ) -> float:
+        """A required finite number, optionally ``>= minimum`` and ``<= maximum`` (``why``
+        says where the maximum comes from)."""
         value = self._get(key, True, "a number")
-        return self._as_number(key, value, minimum)
+        return self._as_number(key, value, minimum, maximum, why)
 
-    def opt_number(self, key: str, *, minimum: float | None = None) -> float | None:
+    def opt_number(
+        self,
+        key: str,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        why: str = "",
+    ) -> float | None:
         """An optional finite number (``None`` when absent)."""
         value = self._get(key, False, "a number")
-        return None if value is _MISSING else self._as_number(key, value, minimum)
+        if value is _MISSING:
+            return None
+        return self._as_number(key, value, minimum, maximum, why)
 
-    def _as_number(self, key: str, value: object, minimum: float | None) -> float:
-        allowed = "a finite number" + (f" >= {minimum:g}" if minimum is not None else "")
+    def _as_number(
+        self,
+        key: str,
+        value: object,
+        minimum: float | None,
+        maximum: float | None = None,
+        why: str = "",
+    ) -> float:
+        allowed = "a finite number"
+        if minimum is not None and maximum is not None:
+            allowed += f" from {minimum:g} to {maximum:g}"
+        elif minimum is not None:
+            allowed += f" >= {minimum:g}"
+        elif maximum is not None:
+            allowed += f" <= {maximum:g}"
+        if why:
+            allowed += f" ({why})"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidValue(self.name(key), value, allowed)
-        if not math.isfinite(value) or (minimum is not None and value < minimum):
+        if (
+            not math.isfinite(value)
+            or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)
+        ):
             raise InvalidValue(self.name(key), value, allowed)
         return float(value)
 
@@ -85,14 +129,16 @@ class Fields:
             raise InvalidValue(self.name(key), value, "true or false, or leave it out")
         return value
 
-    def text(self, key: str, *, default: str | None = None) -> str:
-        """A non-empty string (required unless ``default`` is given)."""
+    def text(self, key: str, *, default: str | None = None, max_chars: int = MAX_TEXT_CHARS) -> str:
+        """A non-empty string of at most ``max_chars`` (required unless ``default`` is given)."""
         value = self._get(key, default is None, "a non-empty string")
         if value is _MISSING:
             assert default is not None
             return default
         if not isinstance(value, str) or not value.strip():
             raise InvalidValue(self.name(key), value, "a non-empty string")
+        if len(value.strip()) > max_chars:
+            raise InvalidValue(self.name(key), value, f"a string of at most {max_chars} characters")
         return value.strip()
 
     def choice(self, key: str, choices: Iterable[str], *, default: str | None = None) -> str:
@@ -131,16 +177,18 @@ class Fields:
         return self._as_date(key, self._get(key, True, "a date like 2026-03-01"))
 
     def _as_date(self, key: str, value: object) -> date:
+        allowed = f"a date like 2026-03-01, in the years {MIN_YEAR} to {MAX_YEAR}"
         if isinstance(value, datetime):
-            raise InvalidValue(self.name(key), value.isoformat(), "a date like 2026-03-01")
-        if isinstance(value, date):
-            return value
+            raise InvalidValue(self.name(key), value.isoformat(), allowed)
+        out: date | None = value if isinstance(value, date) else None
         if isinstance(value, str):
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                pass
-        raise InvalidValue(self.name(key), value, "a date like 2026-03-01")
+            with contextlib.suppress(ValueError):
+                out = date.fromisoformat(value)
+        if out is None or not MIN_YEAR <= out.year <= MAX_YEAR:
+            raise InvalidValue(
+                self.name(key), out.isoformat() if out is not None else value, allowed
+            )
+        return out
 
     def local_datetime(self, key: str) -> datetime:
         """A required local date-time (TOML ``2026-03-01T09:00:00``, no time zone)."""
@@ -148,11 +196,16 @@ class Fields:
         if isinstance(value, str):
             with contextlib.suppress(ValueError):
                 value = datetime.fromisoformat(value)
-        if not isinstance(value, datetime) or value.tzinfo is not None:
+        if (
+            not isinstance(value, datetime)
+            or value.tzinfo is not None
+            or not MIN_YEAR <= value.year <= MAX_YEAR
+        ):
             raise InvalidValue(
                 self.name(key),
                 value.isoformat() if isinstance(value, (date, datetime)) else value,
-                "a local date-time like 2026-03-01T09:00:00 (no time zone)",
+                "a local date-time like 2026-03-01T09:00:00 (no time zone), in the years "
+                f"{MIN_YEAR} to {MAX_YEAR}",
             )
         return value
 

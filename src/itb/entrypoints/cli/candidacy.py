@@ -24,7 +24,8 @@ from itb.entrypoints.cli.clinical_common import (
     reason_dict,
     reasons_table,
 )
-from itb.services.clinical_inputs import parse_candidacy_record
+from itb.services.clinical_inputs import RecordLimits, parse_candidacy_record
+from itb.services.toml_fields import MAX_YEAR, MIN_YEAR
 
 __all__ = ["candidacy", "register"]
 
@@ -38,10 +39,14 @@ _VERDICT_STYLE = {
 def _parse_on(on: str | None) -> date | None:
     if on is None:
         return None
+    allowed = f"a date like 2026-03-01, in the years {MIN_YEAR} to {MAX_YEAR}"
     try:
-        return date.fromisoformat(on)
+        out = date.fromisoformat(on)
     except ValueError:
-        raise InvalidValue("--on", on, "a date like 2026-03-01") from None
+        raise InvalidValue("--on", on, allowed) from None
+    if not MIN_YEAR <= out.year <= MAX_YEAR:
+        raise InvalidValue("--on", on, allowed)
+    return out
 
 
 def candidacy(
@@ -61,10 +66,12 @@ def candidacy(
 
     Every reason names its rule and its source tags.
     """
+    given_on = _parse_on(on)
     table = read_toml_file(record_file, field="RECORD.toml")
-    record, file_on = parse_candidacy_record(table)
-    assessed_on = _parse_on(on) or file_on or date.today()
-    rules = parse_candidacy_rules(load_data_table("candidacy"))
+    data = load_data_table("candidacy")
+    record, file_on = parse_candidacy_record(table, RecordLimits.from_table(data))
+    assessed_on = given_on or file_on or date.today()
+    rules = parse_candidacy_rules(data)
     result = assess_candidacy(record, rules, assessed_on=assessed_on)
     if as_json:
         echo_json(_payload(result))
