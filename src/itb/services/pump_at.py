@@ -20,6 +20,7 @@ from itb.domain.errors import InvalidValue
 from itb.domain.pump import Pump
 from itb.domain.pump.commands import Applied, FillAtImplant, Refill
 from itb.services.catalog import Catalog
+from itb.services.pump_check import check_spec
 from itb.services.pump_plan import PlannedCommand, PumpPlan, build_pump, plan, replay
 from itb.services.pump_spec import MAX_RUN_DAYS, MAX_YEAR, MIN_YEAR, PumpSpec
 from itb.services.wall_clock import WallClock
@@ -104,6 +105,7 @@ def pump_at(
             spec is refused (one line naming the field), or ``at`` is before the implant.
         PumpStateError: a command before ``at`` is refused by the pump.
     """
+    check_spec(spec, catalog)
     clock = WallClock(spec.pump.implanted_at, spec.pump.timezone)
     t_at = _at_hours(clock, at, field) if until_h is None else until_h
     p = plan(spec, catalog, end_h=t_at)

@@ -27,6 +27,7 @@ from itb.domain.pump import CRITICAL, Pump
 from itb.domain.pump.commands import Applied, InjectAccessPort, Refill
 from itb.domain.units import HOURS_PER_DAY
 from itb.services.catalog import Catalog
+from itb.services.pump_check import check_spec
 from itb.services.pump_plan import PlannedCommand, PumpPlan, build_pump, plan, replay, run_length_h
 from itb.services.pump_spec import PumpSpec
 from itb.services.wall_clock import WallClock
@@ -299,6 +300,7 @@ def run_pump(spec: PumpSpec, catalog: Catalog, *, days: float | None = None) -> 
             another runs); nothing is returned.
     """
     run_days, end_h = run_length_h(spec, days)
+    check_spec(spec, catalog)
     p = plan(spec, catalog, end_h=end_h)
     pump = build_pump(p)
     collect = _Collect(p, catalog)

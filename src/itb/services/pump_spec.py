@@ -57,6 +57,7 @@ __all__ = [
     "EnvironmentEvent",
     "Event",
     "FaultEvent",
+    "FieldError",
     "FillSection",
     "FlexRx",
     "FlexStepSpec",
@@ -106,6 +107,8 @@ MAX_RUN_DAYS = 20 * DAYS_PER_YEAR
 """The longest run, days (longer than any pump's battery and any follow-up)."""
 MIN_REPEAT_DAYS = 1.0 / 24.0
 """The shortest repeat interval, days (one hour: nothing in a pump run repeats faster)."""
+MAX_RUN_H = MAX_RUN_DAYS * 24.0
+"""The longest run, hours: no time or duration in a spec can be longer."""
 
 
 # ----------------------------------------------------------------- field types
@@ -148,6 +151,11 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Hours = Annotated[float, Field(gt=0, le=MAX_RUN_H, allow_inf_nan=False)]
+"""A duration, hours: positive and no longer than the longest run."""
+HoursOrZero = Annotated[float, Field(ge=0, le=MAX_RUN_H, allow_inf_nan=False)]
+Days = Annotated[float, Field(ge=0, le=MAX_RUN_DAYS, allow_inf_nan=False)]
+"""Days after the implant: within the longest run."""
 
 
 class _Model(BaseModel):
@@ -208,8 +216,8 @@ class PatientBolusSpec(_Model):
     """Patient-activated bolus limits."""
 
     dose_mcg: Positive
-    duration_h: Positive
-    lockout_h: NonNegative
+    duration_h: Hours
+    lockout_h: HoursOrZero
     max_per_day: Annotated[int, Field(ge=1, le=100)]
 
 
@@ -264,7 +272,7 @@ class FlexRx(_RxBase):
     def _complete_week(self) -> FlexRx:
         missing = [d for d in WEEKDAYS if getattr(self, d) is None]
         if self.every_day is None and missing:
-            raise _FieldError(
+            raise FieldError(
                 ("every_day",),
                 None,
                 f"a list of steps, or all seven weekdays mon..sun (missing: {', '.join(missing)})",
@@ -276,7 +284,7 @@ class FlexRx(_RxBase):
             starts = [s.start for s in steps]
             for i in range(1, len(starts)):
                 if starts[i] <= starts[i - 1]:
-                    raise _FieldError(
+                    raise FieldError(
                         (name, i, "start"),
                         _hhmm(starts[i]),
                         f"later than the previous step's {_hhmm(starts[i - 1])} "
@@ -300,14 +308,14 @@ class PeriodicRx(_RxBase):
     mode: Literal["periodic"]
     basal_mcg_per_day: NonNegative
     bolus_mcg: Positive
-    bolus_duration_h: Positive
-    interval_h: Positive
+    bolus_duration_h: Hours
+    interval_h: Hours
     first_start: ClockHours = 0.0
 
     @model_validator(mode="after")
     def _fits(self) -> PeriodicRx:
         if self.bolus_duration_h >= self.interval_h:
-            raise _FieldError(
+            raise FieldError(
                 ("bolus_duration_h",), self.bolus_duration_h, f"< interval_h ({self.interval_h:g})"
             )
         return self
@@ -323,7 +331,7 @@ class PrimingBolusSpec(_Model):
 
     volume_ml: Positive | None = None
     """Default: the whole dead space (pump path + implanted catheter)."""
-    duration_h: Positive = 1.0
+    duration_h: Hours = 1.0
 
 
 # ------------------------------------------------------------------- events
@@ -331,8 +339,8 @@ class PrimingBolusSpec(_Model):
 
 class _EventBase(_Model):
     at: DateTime | None = None
-    day: NonNegative | None = None
-    t_h: NonNegative | None = None
+    day: Days | None = None
+    t_h: HoursOrZero | None = None
     repeat_every_days: (
         Annotated[float, Field(ge=MIN_REPEAT_DAYS, le=MAX_RUN_DAYS, allow_inf_nan=False)] | None
     ) = None
@@ -344,14 +352,14 @@ class _EventBase(_Model):
     def _one_time(self) -> _EventBase:
         given = [n for n in ("at", "day", "t_h") if getattr(self, n) is not None]
         if len(given) != 1:
-            raise _FieldError(
+            raise FieldError(
                 ("at" if not given else given[1],),
                 None if not given else getattr(self, given[1]),
                 "exactly one of at (date-time), day (days after implant) or "
                 "t_h (hours after implant)",
             )
         if self.repeat_count is not None and self.repeat_every_days is None:
-            raise _FieldError(
+            raise FieldError(
                 ("repeat_count",), self.repeat_count, "only together with repeat_every_days"
             )
         return self
@@ -383,7 +391,7 @@ class ReprogramEvent(_EventBase):
     @model_validator(mode="after")
     def _something(self) -> ReprogramEvent:
         if self.prescription is None and self.low_reservoir_alarm_ml is None and not self.set_clock:
-            raise _FieldError(
+            raise FieldError(
                 ("prescription",),
                 None,
                 "something to program: prescription, low_reservoir_alarm_ml or set_clock = true",
@@ -393,7 +401,7 @@ class ReprogramEvent(_EventBase):
             and self.prescription.low_reservoir_alarm_ml is not None
             and self.low_reservoir_alarm_ml is not None
         ):
-            raise _FieldError(
+            raise FieldError(
                 ("low_reservoir_alarm_ml",),
                 self.low_reservoir_alarm_ml,
                 "only one of low_reservoir_alarm_ml and prescription.low_reservoir_alarm_ml",
@@ -412,7 +420,7 @@ class SingleBolusEvent(_EventBase):
 
     kind: Literal["single_bolus"]
     dose_mcg: Positive
-    duration_h: Positive
+    duration_h: Hours
 
 
 class PatientBolusEvent(_EventBase):
@@ -427,7 +435,7 @@ class AccessPortEvent(_EventBase):
     kind: Literal["access_port_injection"]
     volume_ml: Positive
     concentration_mcg_per_ml: NonNegative
-    duration_h: Positive = 1.0 / 60.0
+    duration_h: Hours = 1.0 / 60.0
     acknowledge_overdose_hazard: bool = Field(default=False, validate_default=True)
 
     @field_validator("acknowledge_overdose_hazard")
@@ -492,7 +500,7 @@ class MriEvent(_EventBase):
     """An MRI scan of ``duration_h`` (start and end)."""
 
     kind: Literal["mri"]
-    duration_h: Positive
+    duration_h: Hours
 
 
 class EnvironmentEvent(_EventBase):
@@ -505,7 +513,7 @@ class EnvironmentEvent(_EventBase):
     @model_validator(mode="after")
     def _something(self) -> EnvironmentEvent:
         if self.body_temperature_degc is None and self.ambient_pressure_kpa is None:
-            raise _FieldError(
+            raise FieldError(
                 ("body_temperature_degc",),
                 None,
                 "body_temperature_degc and/or ambient_pressure_kpa",
@@ -562,8 +570,9 @@ assert set(FAULT_KINDS) == set(typing.get_args(FaultEvent.model_fields["fault"].
 # ---------------------------------------------------------- one-line errors
 
 
-class _FieldError(ValueError):
-    """Raised inside a model validator to name a sub-field, its value and what is allowed."""
+class FieldError(ValueError):
+    """Raised inside a model validator to name a sub-field, its value and what is allowed
+    (:func:`format_validation_error` puts the sub-field's path in the message)."""
 
     def __init__(self, loc: tuple[str | int, ...], value: object, allowed: str) -> None:
         super().__init__(allowed)
@@ -580,15 +589,16 @@ def _hhmm(hours: float) -> str:
 _UNION_TAGS: dict[str, tuple[str, ...]] = {"kind": EVENT_KINDS, "mode": MODES}
 
 
-def _field_name(loc: tuple[str | int, ...]) -> str:
+def _field_name(loc: tuple[str | int, ...], event_kinds: tuple[str, ...] = EVENT_KINDS) -> str:
     """``('events', 3, 'refill', 'prescription', 'flex', 'every_day', 0, 'start')``
-    -> ``events[3].prescription.every_day[0].start`` (union tags dropped)."""
+    -> ``events[3].prescription.every_day[0].start`` (union tags dropped: an event's
+    kind right after its index, a prescription's mode right after ``prescription``)."""
     parts: list[str] = []
     prev: str | int | None = None
     prev2: str | int | None = None
     for item in loc:
         is_tag = isinstance(item, str) and (
-            (prev2 == "events" and isinstance(prev, int) and item in EVENT_KINDS)
+            (prev2 == "events" and isinstance(prev, int) and item in event_kinds)
             or (prev == "prescription" and item in MODES)
         )
         if not is_tag:
@@ -699,18 +709,22 @@ def _allowed_text(err: Mapping[str, Any], root: type[BaseModel]) -> str:
 
 
 def format_validation_error(
-    exc: ValidationError, root: type[BaseModel] = BaseModel
+    exc: ValidationError,
+    root: type[BaseModel] = BaseModel,
+    *,
+    event_kinds: tuple[str, ...] = EVENT_KINDS,
 ) -> InvalidValue:
-    """The first pydantic error as one :class:`InvalidValue` (field path, value, allowed)."""
+    """The first pydantic error as one :class:`InvalidValue` (field path, value, allowed);
+    ``event_kinds`` are the tags of the file's ``[[events]]`` union."""
     err = exc.errors(include_url=False)[0]
     loc = tuple(err["loc"])
     ctx = err.get("ctx") or {}
     raw = ctx.get("error")
-    if isinstance(raw, _FieldError):
-        return InvalidValue(_field_name(loc + raw.loc), _plain(raw.value), raw.allowed)
+    if isinstance(raw, FieldError):
+        return InvalidValue(_field_name(loc + raw.loc, event_kinds), _plain(raw.value), raw.allowed)
     kind = err["type"]
     value: object = err.get("input")
-    field = _field_name(loc)
+    field = _field_name(loc, event_kinds)
     if kind == "missing":
         value = None
     elif kind in ("union_tag_invalid", "union_tag_not_found"):

@@ -45,6 +45,13 @@ def plan_refill_for_spec(
         InvalidValue, DoseOutOfRange, ...: one-line domain errors (bad spec, date,
             margin or concentration).
     """
+    stability = catalog.drugs_stability()
+    if margin_days is not None and not 0 <= margin_days <= stability.value:
+        raise InvalidValue(
+            "margin_days",
+            margin_days,
+            f"0 to {stability.value:g} days (the drug's stability in the pump)",
+        )
     state = pump_at(spec, catalog, at)
     if new_concentration_mcg_per_ml is not None:
         require_finite("new_concentration_mcg_per_ml", new_concentration_mcg_per_ml)
@@ -142,11 +149,19 @@ def check_refill(
     Raises:
         InvalidValue: a negative or non-finite volume, or an unknown pump.
     """
-    for name, v in (("expected_ml", expected_ml), ("withdrawn_ml", withdrawn_ml)):
-        require_non_negative(name, v)
     preset = catalog.preset(pump, field="pump")
-    if programmed_since_fill_ml is not None:
-        require_non_negative("programmed_since_fill_ml", programmed_since_fill_ml)
+    for name, v in (
+        ("expected_ml", expected_ml),
+        ("withdrawn_ml", withdrawn_ml),
+        ("programmed_since_fill_ml", programmed_since_fill_ml),
+    ):
+        if v is None:
+            continue
+        require_non_negative(name, v)
+        if v > preset.reservoir_ml:
+            raise InvalidValue(
+                name, v, f"0 to {preset.reservoir_ml:g} mL (the {preset.key} reservoir holds)"
+            )
     return judge_discrepancy(
         expected_ml,
         withdrawn_ml,

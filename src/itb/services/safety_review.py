@@ -93,7 +93,7 @@ def _population(
     """The library population: from origin and age when given, else the spec's patient."""
     if origin is None and age_years is None and spec.patient is not None:
         return spec.patient.population, ()
-    origin = origin or "spinal"
+    origin = "spinal" if origin is None else origin
     if origin not in ("spinal", "cerebral"):
         raise InvalidValue("origin", origin, "spinal or cerebral")
     if age_years is None:

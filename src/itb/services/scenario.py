@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from itb.domain.clinical.dose_guard import DoseGuard
 from itb.domain.clinical.drug_library import population_for
 from itb.domain.errors import InvalidValue, ITBError
 from itb.domain.patient import (
@@ -32,7 +33,7 @@ from itb.domain.patient import (
     advance,
     typical_parameters,
 )
-from itb.domain.pump import Fault, FaultKind, Prescription, Pump
+from itb.domain.pump import CatheterSpec, Fault, FaultKind, Prescription, Pump, PumpPreset
 from itb.domain.pump.commands import (
     Applied,
     BeginMri,
@@ -51,12 +52,14 @@ from itb.domain.pump.commands import (
 from itb.domain.pump.programs import Continuous
 from itb.domain.units import DAYS_PER_YEAR, HOURS_PER_DAY
 from itb.services.catalog import Catalog
+from itb.services.pump_check import check_access_port_drug
 from itb.services.pump_spec import (
     AccessPortEvent,
     CatheterSection,
     ClockHours,
     EnvironmentEvent,
     FaultEvent,
+    FieldError,
     InterrogateEvent,
     MriEndEvent,
     MriEvent,
@@ -85,7 +88,9 @@ from itb.simulation.population import Population, draw_patient
 from itb.simulation.screening_run import ScreeningRun, run_screening
 
 __all__ = [
+    "MAX_SEED",
     "SCENARIO_EVENT_KINDS",
+    "WEIGHT_KG_RANGE",
     "Scenario",
     "ScenarioResult",
     "ScreeningOutcome",
@@ -97,6 +102,10 @@ __all__ = [
 ]
 
 _MAX_HORIZON_DAYS = 20 * DAYS_PER_YEAR
+MAX_SEED = 2**63 - 1
+"""The largest seed (a 64-bit signed whole number, as a trial's seed)."""
+WEIGHT_KG_RANGE = (10.0, 250.0)
+"""A patient's body weight, kg: above 10 and at most 250 (the model's scaling range)."""
 
 
 class _Model(BaseModel):
@@ -109,11 +118,15 @@ Score = Annotated[float, Field(ge=0, le=4, allow_inf_nan=False)]
 # ------------------------------------------------------------------ patient
 
 
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+"""A seed (or a patient's index in a seeded cohort): a 64-bit signed whole number >= 0."""
+
+
 class PopulationDraw(_Model):
     """Patient ``index`` of the population drawn with ``seed`` (default: the scenario's seed)."""
 
-    index: Annotated[int, Field(ge=0)]
-    seed: Annotated[int, Field(ge=0)] | None = None
+    index: Seed
+    seed: Seed | None = None
 
 
 class RiskSpec(_Model):
@@ -152,7 +165,10 @@ class PatientSection(_Model):
         | None
     ) = None
     age_years: Annotated[float, Field(ge=4, le=100, allow_inf_nan=False)] = 40.0
-    weight_kg: Annotated[float, Field(gt=10, le=250, allow_inf_nan=False)] | None = None
+    weight_kg: (
+        Annotated[float, Field(gt=WEIGHT_KG_RANGE[0], le=WEIGHT_KG_RANGE[1], allow_inf_nan=False)]
+        | None
+    ) = None
     baseline_mas: Score | None = None
     baseline_psfs: Score = 3.0
     risk: RiskSpec = RiskSpec()
@@ -243,7 +259,9 @@ class ProtocolSection(_Model):
         if self.therapeutic_mas is not None:
             low, high = self.therapeutic_mas
             if not low < high:
-                raise ValueError("therapeutic_mas = [low, high] with low < high")
+                raise FieldError(
+                    ("therapeutic_mas",), "[...]", "[low, high] with low < high (MAS 0-4)"
+                )
         return self
 
 
@@ -331,7 +349,7 @@ class Scenario(_Model):
     declared_hazard: Annotated[str, Field(min_length=1, max_length=500)] | None = None
     """What the scenario deliberately models (an overdose, a mix-up): drug-library limits
     it passes are reported, not refused, and its outputs flag it."""
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Seed = 0
     horizon_days: Annotated[float, Field(gt=0, le=_MAX_HORIZON_DAYS)]
     patient: PatientSection
     pump: PumpSection
@@ -342,15 +360,11 @@ class Scenario(_Model):
     output: OutputSection = OutputSection()
 
 
-def _tidy(exc: InvalidValue, table: Mapping[str, Any]) -> InvalidValue:
-    """Drop union tags from the field path and name this file's event kinds."""
-    field = exc.field
-    for kind in SCENARIO_EVENT_KINDS:
-        field = field.replace(f"].{kind}.", "].").replace(f"].{kind}", "]")
-    allowed = exc.allowed
-    if field.startswith("events[") and field.endswith(".kind"):
-        allowed = ", ".join(SCENARIO_EVENT_KINDS)
-    return InvalidValue(field, exc.value, allowed)
+def _tidy(exc: InvalidValue) -> InvalidValue:
+    """Name this file's event kinds where an event's kind is refused."""
+    if exc.field.startswith("events[") and exc.field.endswith(".kind"):
+        return InvalidValue(exc.field, exc.value, ", ".join(SCENARIO_EVENT_KINDS))
+    return exc
 
 
 def parse_scenario(table: Mapping[str, Any]) -> Scenario:
@@ -362,7 +376,8 @@ def parse_scenario(table: Mapping[str, Any]) -> Scenario:
     try:
         return Scenario.model_validate(dict(table))
     except ValidationError as exc:
-        raise _tidy(format_validation_error(exc, Scenario), table) from None
+        error = format_validation_error(exc, Scenario, event_kinds=SCENARIO_EVENT_KINDS)
+        raise _tidy(error) from None
 
 
 # ------------------------------------------------------------------ catalog
@@ -517,7 +532,7 @@ def _events(scenario: Scenario, clock: WallClock) -> tuple[ScheduledEvent, ...]:
             raise InvalidValue(
                 f"{where}.{field}",
                 getattr(ev, field, None),
-                f"within the horizon ({scenario.horizon_days:g} days)",
+                f"within horizon_days ({scenario.horizon_days:g} days)",
             )
         for t in times:
             match ev:
@@ -654,6 +669,7 @@ def build_setup(
                 guard.check_bolus(ev.dose_mcg, scenario.drug.concentration_mcg_per_ml, kind, None)
             except ITBError as exc:
                 raise exc.within(f"events[{i}]") from None
+    _check_against_pump(scenario, catalog, preset, catheter, guard, population)
 
     screening: ScreeningOutcome | None = None
     state = PatientState()
@@ -701,6 +717,13 @@ def build_setup(
     )
     offset = (check_hour - implant_hour) % HOURS_PER_DAY or HOURS_PER_DAY
     mas_band = proto.therapeutic_mas or [d["therapeutic_mas_low"], d["therapeutic_mas_high"]]
+    goal_mas = d["goal_mas"] if proto.goal_mas is None else proto.goal_mas
+    if not mas_band[0] <= goal_mas <= 4.0:
+        raise InvalidValue(
+            "protocol.goal_mas",
+            goal_mas,
+            f"between protocol.therapeutic_mas low ({mas_band[0]:g}) and 4",
+        )
 
     def given(value: float | None, key: str) -> float:
         return d[key] if value is None else value
@@ -768,6 +791,74 @@ def build_setup(
         sample_every_h=scenario.output.sample_every_h,
     )
     return setup, clock, patient, screening
+
+
+def _check_against_pump(
+    scenario: Scenario,
+    catalog: Catalog,
+    preset: PumpPreset,
+    catheter: CatheterSpec,
+    guard: DoseGuard,
+    population: str,
+) -> None:
+    """What the pump (and the screening protocol) would refuse only when it happens,
+    checked before the course runs and named by the scenario's field."""
+    scratch = Pump(preset, catheter, t_h=0.0, guard=guard)
+    conc = scenario.drug.concentration_mcg_per_ml
+    for i, ev in enumerate(scenario.events):
+        try:
+            if isinstance(ev, AccessPortEvent):
+                scratch.validate_access_port_injection(
+                    ev.volume_ml, ev.concentration_mcg_per_ml, ev.duration_h
+                )
+                check_access_port_drug(catalog.library, ev.concentration_mcg_per_ml)
+            elif isinstance(ev, FaultEvent):
+                scratch.validate_fault(Fault(FaultKind(ev.fault), ev.fraction, ev.factor))
+        except ITBError as exc:
+            raise exc.within(f"events[{i}]") from None
+    proto = scenario.protocol
+    if proto.established is not None and preset.programmable:
+        try:
+            scratch.validate_prescription(
+                Prescription(Continuous(proto.established.dose_mcg_per_day), conc),
+                held_concentration_mcg_per_ml=conc,
+                override_reason=proto_soft_reason(catalog),
+            )
+        except InvalidValue as exc:
+            raise exc.renamed("protocol.established.dose_mcg_per_day") from None
+    screening = proto.screening
+    if screening is not None and screening.effective_dose_mcg is not None:
+        doses = [d.value for seq in catalog.screening.sequences.values() for d in seq]
+        hard = catalog.library.limits(population).bolus_hard_max_mcg.value
+        if not min(doses) <= screening.effective_dose_mcg <= hard:
+            raise InvalidValue(
+                "protocol.screening.effective_dose_mcg",
+                screening.effective_dose_mcg,
+                f"a screening dose from {min(doses):g} mcg (the smallest the protocol gives) "
+                f"to {hard:g} mcg (the drug library's bolus hard limit, {population})",
+            )
+    interval = catalog.screening.min_interval_h.value
+    if (
+        screening is not None
+        and screening.effect_duration_h is not None
+        and screening.effect_duration_h > interval
+    ):
+        raise InvalidValue(
+            "protocol.screening.effect_duration_h",
+            screening.effect_duration_h,
+            f"<= {interval:g} h (the next screening bolus comes {interval:g} h later)",
+        )
+    if proto.flex is not None and preset.programmable:
+        day, night = _flex_plan(proto.flex).rates_mcg_per_h(HOURS_PER_DAY)
+        most = preset.max_rate_ml_per_day / preset.min_rate_ml_per_day
+        if max(day, night) > most * min(day, night):
+            raise InvalidValue(
+                "protocol.flex.day_rate_factor",
+                proto.flex.day_rate_factor,
+                f"a factor whose day and night rates differ at most {most:g}-fold (the "
+                f"pump's rate range {preset.min_rate_ml_per_day:g} to "
+                f"{preset.max_rate_ml_per_day:g} mL/day)",
+            )
 
 
 def proto_soft_reason(catalog: Catalog) -> str:

@@ -9,6 +9,7 @@ concentration; flow shifts with body temperature and ambient pressure).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -95,6 +96,12 @@ class PumpPreset:
     flow_change_pct_per_kpa_below_reference: float = 0.0
     reference_body_temperature_degc: float = 37.0
     reference_ambient_pressure_kpa: float = 101.325
+    access_port_max_injection_ml: float = math.inf
+    """The largest injection through the catheter access port, mL (its kit's syringe)."""
+    overinfusion_drift_factor_max: float = math.inf
+    """The largest true/programmed flow an overinfusion_drift fault may step to."""
+    battery_depletion_factor_max: float = math.inf
+    """The largest drain multiplier of a battery_depletion fault."""
     sources: Mapping[str, Sourced] = field(default_factory=dict)
 
     @property
@@ -117,6 +124,11 @@ _PROGRAMMABLE_FIELDS = (
     "empty_reservoir_alarm_ml",
     "max_bolus_rate_ml_per_h",
     "stopped_alarm_h",
+)
+_EVERY_PRESET_FIELDS = (
+    "access_port_max_injection_ml",
+    "overinfusion_drift_factor_max",
+    "battery_depletion_factor_max",
 )
 _CONSTANT_FLOW_FIELDS = (
     "nominal_flow_ml_per_day",
@@ -173,7 +185,7 @@ def _preset(key: str, table: Mapping[str, Any]) -> PumpPreset:
             eri_to_eos_days=num("eri_to_eos_days"),
         )
     required = _CONSTANT_FLOW_FIELDS if kind is PumpKind.CONSTANT_FLOW else _PROGRAMMABLE_FIELDS
-    for name in required:
+    for name in (*required, *_EVERY_PRESET_FIELDS):
         num(name)
     return PumpPreset(
         key=key,
@@ -202,6 +214,9 @@ def _preset(key: str, table: Mapping[str, Any]) -> PumpPreset:
         flow_change_pct_per_kpa_below_reference=num("flow_change_pct_per_kpa_below_sea_level", 0.0),
         reference_body_temperature_degc=num("reference_body_temperature_degc", 37.0),
         reference_ambient_pressure_kpa=num("reference_ambient_pressure_kpa", 101.325),
+        access_port_max_injection_ml=num("access_port_max_injection_ml"),
+        overinfusion_drift_factor_max=num("overinfusion_drift_factor_max"),
+        battery_depletion_factor_max=num("battery_depletion_factor_max"),
         sources=numbers,
     )
 

@@ -774,9 +774,7 @@ class Pump:
             NotAllowedForPump: the hazard was not acknowledged.
         """
         self.require_now(t_h)
-        require_positive("access port volume_ml", volume_ml)
-        require_non_negative("access port concentration_mcg_per_ml", concentration_mcg_per_ml)
-        require_positive("access port duration_h", duration_h)
+        self.validate_access_port_injection(volume_ml, concentration_mcg_per_ml, duration_h)
         if not acknowledge_overdose_hazard:
             raise NotAllowedForPump(
                 "catheter access port injection refused: it flushes the catheter's drug straight "
@@ -922,6 +920,59 @@ class Pump:
             )
         return verdict
 
+    def validate_access_port_injection(
+        self, volume_ml: float, concentration_mcg_per_ml: float, duration_h: float
+    ) -> None:
+        """Check an injection through the catheter access port against the kit.
+
+        The largest injection is the kit's syringe, or, for the error the model exists
+        for (a refill pushed into the access port instead of the reservoir), a reservoir's
+        worth, whichever is larger.
+
+        Raises:
+            InvalidValue: a volume that is not positive or larger than either, a negative
+                concentration, a duration that is not positive.
+        """
+        require_positive("volume_ml", volume_ml)
+        require_non_negative("concentration_mcg_per_ml", concentration_mcg_per_ml)
+        require_positive("duration_h", duration_h)
+        kit = self.preset.access_port_max_injection_ml
+        refill = self.preset.reservoir_ml
+        if volume_ml > max(kit, refill):
+            source = self.preset.sources.get("access_port_max_injection_ml")
+            tag = f" {source.source.split(' ')[0]}" if source else ""
+            raise InvalidValue(
+                "volume_ml",
+                volume_ml,
+                f"<= {max(kit, refill):g} mL (the catheter access port kit's syringe holds "
+                f"{kit:g} mL{tag}; a refill pushed into the wrong port by mistake, at most the "
+                f"{refill:g} mL reservoir's worth [D57])",
+            )
+
+    def validate_fault(self, fault: Fault) -> None:
+        """Check a fault's size against what the pump could do.
+
+        Raises:
+            InvalidValue: an overinfusion drift or a battery drain beyond the preset's bound.
+        """
+        bounds = {
+            FaultKind.OVERINFUSION_DRIFT: (
+                "overinfusion_drift_factor_max",
+                "true/programmed flow",
+            ),
+            FaultKind.BATTERY_DEPLETION: ("battery_depletion_factor_max", "x the normal drain"),
+        }
+        if fault.kind not in bounds:
+            return
+        name, what = bounds[fault.kind]
+        most = float(getattr(self.preset, name))
+        if fault.factor > most:
+            source = self.preset.sources.get(name)
+            status = f", {source.status}" if source else ""
+            raise InvalidValue(
+                "factor", fault.factor, f"> 0 and <= {most:g} ({what}; {self.preset.key}{status})"
+            )
+
     def validate_reservoir_volume(self, volume_ml: float) -> None:
         """Raises ReservoirOverfill unless 0 <= volume <= the reservoir (mL)."""
         require_non_negative("reservoir_volume_ml", volume_ml)
@@ -1047,8 +1098,13 @@ class Pump:
         return PatientBolusOutcome(t_h, True, "accepted")
 
     def apply_fault(self, t_h: float, fault: Fault) -> None:
-        """Start a fault now."""
+        """Start a fault now.
+
+        Raises:
+            InvalidValue: the fault's factor is beyond what the pump could do.
+        """
         self.require_now(t_h)
+        self.validate_fault(fault)
         f = self.faults
         match fault.kind:
             case FaultKind.OCCLUSION:
