@@ -17,7 +17,7 @@ from typing import Any
 from itb.domain.errors import InvalidValue
 from itb.domain.patient import Cause
 from itb.domain.pump import PatientBolusSettings, PumpKind, PumpPreset
-from itb.domain.units import DAYS_PER_YEAR
+from itb.domain.units import DAYS_PER_YEAR, HOURS_PER_DAY
 from itb.services.catalog import Catalog
 from itb.services.toml_fields import Fields
 from itb.simulation.arm_program import PROGRAM_KINDS, ProgramShape
@@ -38,6 +38,9 @@ __all__ = [
 
 MAX_PATIENTS = 10_000_000
 MAX_HORIZON_YEARS = 10.0
+MAX_NAME_CHARS = 200
+"""The longest trial or arm name (it titles tables and plots), as a pump spec's name."""
+MAX_DESCRIPTION_CHARS = 2000
 ARM_KEYS = (
     "name",
     "pump",
@@ -197,7 +200,7 @@ def _arm(table: object, where: str, catalog: Catalog) -> ArmPolicy:
         min_interval = _num(f, "min_refill_interval_days", 0.0, 365.0, 0.0) or None
     catheter = f.choice("catheter", sorted(catalog.catheters), default=d.catheter)
     return ArmPolicy(
-        name=f.text("name"),
+        name=f.text("name", max_chars=MAX_NAME_CHARS),
         pump=pump,
         refill=f.choice("refill", ("interval", "margin"), default=d.refill),  # type: ignore[arg-type]
         refill_interval_days=_int(f, "refill_interval_days", 1, 365, d.refill_interval_days),
@@ -302,11 +305,19 @@ def _patient_bolus(
                 g.name("request_hours"), raw, "a list of hours of the day, 0 <= h < 24"
             )
         hours = tuple(sorted({float(h) for h in raw}))
+    library = catalog.library
+    hard = max(p.bolus_hard_max_mcg.value for p in library.populations.values())
     try:
         settings = PatientBolusSettings(
-            dose_mcg=g.number("dose_mcg", minimum=0.0),
-            duration_h=g.number("duration_h", minimum=0.0),
-            lockout_h=g.number("lockout_h", minimum=0.0),
+            dose_mcg=g.number(
+                "dose_mcg", minimum=0.0, maximum=hard, why="the drug library's bolus hard limit"
+            ),
+            duration_h=g.number(
+                "duration_h", minimum=0.0, maximum=HOURS_PER_DAY, why="a bolus, not a program"
+            ),
+            lockout_h=g.number(
+                "lockout_h", minimum=0.0, maximum=HOURS_PER_DAY, why="at least one bolus a day"
+            ),
             max_per_day=_int(g, "max_per_day", 1, 24),
         )
     except InvalidValue as error:
@@ -315,7 +326,33 @@ def _patient_bolus(
         raise InvalidValue(
             f"{g.where}.{error.field.removeprefix('patient_bolus ')}", error.value, error.allowed
         ) from None
+    _bolus_rate_fits(g, settings, preset, catalog.library.pump_strengths(preset.kind.value))
     return settings, hours
+
+
+def _bolus_rate_fits(
+    g: Fields,
+    settings: PatientBolusSettings,
+    preset: PumpPreset,
+    strengths: tuple[float, ...],
+) -> None:
+    """The bolus's rate within the pump's range at every product strength it may hold."""
+    if settings.duration_h <= 0.0 or settings.dose_mcg <= 0.0:
+        return
+    lo = preset.min_rate_ml_per_day / HOURS_PER_DAY
+    hi = preset.max_bolus_rate_ml_per_h
+    for conc in strengths:
+        rate = settings.dose_mcg / conc / settings.duration_h
+        if not lo <= rate <= hi:
+            shortest = settings.dose_mcg / conc / hi
+            longest = settings.dose_mcg / conc / lo
+            raise InvalidValue(
+                g.name("duration_h"),
+                settings.duration_h,
+                f"{shortest:.3g} to {longest:.3g} h for {g.name('dose_mcg')} = "
+                f"{settings.dose_mcg:g} mcg at {conc:g} mcg/mL (the pump's {preset.min_rate_ml_per_day:g} mL/day to "
+                f"{hi:g} mL/h)",
+            )
 
 
 def parse_trial(table: Mapping[str, Any], catalog: Catalog) -> TrialSpec:
@@ -359,8 +396,8 @@ def parse_trial(table: Mapping[str, Any], catalog: Catalog) -> TrialSpec:
         if name in names[:i]:
             raise InvalidValue(f"arm[{i}].name", name, "a name not used by another arm")
     return TrialSpec(
-        name=t.text("name"),
-        description=t.text("description", default=""),
+        name=t.text("name", max_chars=MAX_NAME_CHARS),
+        description=t.text("description", default="", max_chars=MAX_DESCRIPTION_CHARS),
         patients=patients,
         horizon_years=horizon,
         seed=seed,

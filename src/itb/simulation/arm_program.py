@@ -73,11 +73,17 @@ class ProgramShape:
             if not steps or steps[0][0] != 0.0:
                 raise InvalidValue("flex_steps", list(steps), "a first step at 0 h")
             starts = [s for s, _ in steps]
-            if any(b <= a for a, b in itertools.pairwise(starts)) or starts[-1] >= 24:
-                raise InvalidValue("flex_steps start hours", starts, "strictly increasing, < 24")
+            if (
+                not all(math.isfinite(s) for s in starts)
+                or any(b <= a for a, b in itertools.pairwise(starts))
+                or starts[-1] >= 24
+            ):
+                raise InvalidValue(
+                    "flex_steps", starts, "start hours strictly increasing from 0, below 24"
+                )
             rel = [r for _, r in steps]
             if any(not math.isfinite(r) or r < 0.0 for r in rel) or max(rel) <= 0.0:
-                raise InvalidValue("flex_steps relative rates", rel, ">= 0 and not all 0")
+                raise InvalidValue("flex_steps", rel, "relative rates >= 0 (finite, and not all 0)")
         if self.kind == "periodic":
             f, iv, d, s0 = (
                 self.periodic_fraction,
@@ -219,9 +225,10 @@ class ProgramShape:
             )
         lo, hi = self.dose_bounds_factor()
         if hi / lo > preset.max_rate_ml_per_day / preset.min_rate_ml_per_day:
+            shaped_by = {"flex": "flex_steps", "periodic": "periodic_fraction"}
             raise InvalidValue(
-                f"{where}.program",
-                self.kind,
+                f"{where}.{shaped_by.get(self.kind, 'program')}",
+                [list(s) for s in self.flex_steps] if self.kind == "flex" else self.kind,
                 f"highest/lowest rate within the pump's range ratio "
                 f"{preset.max_rate_ml_per_day / preset.min_rate_ml_per_day:g}",
             )

@@ -15,12 +15,25 @@ worker processes with one thread each. Each chunk is one task; the setup
 from __future__ import annotations
 
 import importlib
+import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
+from itb.domain.errors import InvalidValue
 from itb.simulation.cohort_trial import TrialPartial, TrialSetup, chunk_bounds, simulate_chunk
 
-__all__ = ["run_chunks", "run_chunks_dask", "run_chunks_local"]
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "check_scheduler",
+    "run_chunks",
+    "run_chunks_dask",
+    "run_chunks_local",
+]
+
+CONNECT_TIMEOUT_S = 5.0
+"""How long to wait for a dask scheduler to answer, s (an unreachable one fails fast)."""
+_SCHEDULER_ALLOWED = "the address of a running dask scheduler, like tcp://10.0.0.5:8786"
 
 
 def run_chunks_local(
@@ -39,6 +52,27 @@ def _chunk_task(setup: TrialSetup, start: int, size: int) -> tuple[int, TrialPar
     return size, simulate_chunk(setup, start, size)
 
 
+def check_scheduler(address: str) -> None:
+    """Refuse, within seconds, an address no dask scheduler answers at.
+
+    Raises:
+        InvalidValue: not a scheduler address, or nothing listens there (``scheduler``).
+    """
+    dist: Any = importlib.import_module("distributed.comm")
+    try:
+        host, port = dist.get_address_host_port(address)
+    except (ValueError, TypeError):
+        raise InvalidValue("scheduler", address, _SCHEDULER_ALLOWED) from None
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except (OSError, ValueError, OverflowError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise InvalidValue(
+            "scheduler", address, f"{_SCHEDULER_ALLOWED} (nothing answers there: {reason})"
+        ) from None
+
+
 def run_chunks_dask(
     setup: TrialSetup,
     *,
@@ -52,15 +86,28 @@ def run_chunks_dask(
     dist: Any = importlib.import_module("distributed")
     cluster = None
     if scheduler is not None:
-        client = dist.Client(scheduler)
+        check_scheduler(scheduler)
+        try:
+            client = dist.Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S:g}s")
+        except (OSError, TimeoutError) as exc:
+            raise InvalidValue(
+                "scheduler", scheduler, f"{_SCHEDULER_ALLOWED} ({type(exc).__name__})"
+            ) from None
     else:
         cluster = dist.LocalCluster(
             n_workers=workers or 1,
             threads_per_worker=1,
             processes=True,
             dashboard_address=":0",
+            # the cluster's own warnings (a task cancelled by Ctrl-C, a worker restarting)
+            # are not the user's business: errors reach them through the futures
+            silence_logs=logging.ERROR,
         )
-        client = dist.Client(cluster)
+        try:
+            client = dist.Client(cluster)
+        except BaseException:  # Ctrl-C while connecting: the worker processes must go too
+            cluster.close()
+            raise
     try:
         [setup_future] = client.scatter([setup], broadcast=True)
         futures = [

@@ -91,7 +91,10 @@ def test_program_shapes_and_boluses_parse() -> None:
             lambda a: a.update(program="flex", flex_steps=[[h, 1.0] for h in range(14)]),
             "arm[0].flex_steps",
         ),
-        (lambda a: a.update(program="flex", flex_steps=[[0, 1.0], [6, 1000.0]]), "arm[0].program"),
+        (
+            lambda a: a.update(program="flex", flex_steps=[[0, 1.0], [6, 1000.0]]),
+            "arm[0].flex_steps",
+        ),
         (
             lambda a: a.update(program="periodic", periodic_interval_h=5),
             "arm[0].periodic_interval_h",

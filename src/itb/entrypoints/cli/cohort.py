@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,11 @@ from rich.table import Table
 
 from itb import bootstrap
 from itb.adapters.cohort_output import summary_rows
+from itb.adapters.output_paths import check_output_dir
 from itb.domain.errors import InvalidValue
+from itb.entrypoints.cli.clinical_common import flags
+from itb.services.cohort_trial import MAX_PATIENTS
+from itb.simulation.cohort_runner import check_scheduler
 
 __all__ = ["cohort", "register"]
 
@@ -49,21 +54,36 @@ def cohort(
 
     Writes summary.json, summary.md, arms.csv and PNG plots into --out. The
     result depends on the trial file and its seed only: not on --chunk-size,
-    --workers or --scheduler.
+    --workers or --scheduler. --workers is at most the number of CPUs; an
+    unreachable --scheduler is refused within seconds.
     """
     if workers is not None and scheduler is not None:
         raise InvalidValue("--workers", workers, "either --workers or --scheduler, not both")
+    if not 1 <= chunk_size <= MAX_PATIENTS:
+        raise InvalidValue("--chunk-size", chunk_size, f"a whole number from 1 to {MAX_PATIENTS:,}")
+    cpus = os.cpu_count() or 1
+    if workers is not None and not 1 <= workers <= cpus:
+        raise InvalidValue(
+            "--workers", workers, f"a whole number from 1 to {cpus} (the CPUs of this machine)"
+        )
+    target = check_output_dir(out, field="--out")
     spec = bootstrap.load_cohort_trial(trial_file)
+    if scheduler is not None:
+        with flags(scheduler="--scheduler"):
+            check_scheduler(scheduler)
     err = Console(stderr=True, highlight=False)
     started = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=as_json,
-    ) as progress:
+    with (
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress,
+        flags(chunk_size="--chunk-size", workers="--workers", scheduler="--scheduler"),
+    ):
         task = progress.add_task(f"{spec.name}: patients", total=spec.patients)
         summary = bootstrap.run_cohort_trial(
             spec,
@@ -79,7 +99,7 @@ def cohort(
         "workers": workers,
         "scheduler": scheduler,
     }
-    written = bootstrap.write_cohort_trial(summary, out)
+    written = bootstrap.write_cohort_trial(summary, target)
     if as_json:
         sys.stdout.write(json.dumps(summary) + "\n")
         return
