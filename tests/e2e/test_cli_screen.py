@@ -31,4 +31,4 @@ def test_screen_refuses_a_child_under_4() -> None:
     result = runner.invoke(app, ["screen", "--age-years", "3"])
     assert result.exit_code != 0
     assert isinstance(result.exception, Exception)
-    assert "--age-years = 3.0 is not allowed; allowed: >= 4" in str(result.exception)
+    assert "--age-years = 3.0 is not allowed; allowed: 4 to" in str(result.exception)

@@ -194,10 +194,10 @@ def test_triage_human_output_and_list(cli: Cli) -> None:
 def test_triage_unknown_or_no_sign(cli: Cli) -> None:
     code, _, err = cli("triage", "--sign", "sneezing")
     assert code == 2
-    one_line_error(err, "sign")
+    one_line_error(err, "--sign")
     code, _, err = cli("triage")
     assert code == 2
-    one_line_error(err, "sign")
+    one_line_error(err, "--sign")
 
 
 # ---------------------------------------------------------------- library
@@ -229,7 +229,7 @@ def test_library_within_limits_json(cli: Cli) -> None:
 def test_library_soft_limit_needs_reason_then_records_it(cli: Cli) -> None:
     code, out, err = _check(cli, "--dose", "1200")
     assert (code, out) == (2, "")
-    one_line_error(err, "dose_mcg_per_day")
+    one_line_error(err, "--dose")
     code, out, _ = _check(cli, "--dose", "1200", "--reason", "documented tolerance", "--json")
     payload = json.loads(out)
     assert code == 0
@@ -240,7 +240,7 @@ def test_library_soft_limit_needs_reason_then_records_it(cli: Cli) -> None:
 def test_library_hard_limit_cannot_be_passed(cli: Cli) -> None:
     code, _, err = _check(cli, "--dose", "2500", "--reason", "anything")
     assert code == 2
-    one_line_error(err, "dose_mcg_per_day")
+    one_line_error(err, "--dose")
     assert "hard limit" in err
 
 
@@ -258,7 +258,7 @@ def test_library_screening_strength_refused_in_pump(cli: Cli) -> None:
         "100",
     )
     assert code == 2
-    one_line_error(err, "concentration_mcg_per_ml")
+    one_line_error(err, "--concentration")
 
 
 @pytest.mark.parametrize(("option", "value"), [("--dose", "lots"), ("--previous-dose", "nan")])
@@ -358,7 +358,7 @@ def test_card_bad_input(cli: Cli, tmp_path: Path) -> None:
     assert not (tmp_path / "x.pdf").exists()
 
 
-def test_card_refuses_text_too_long_for_the_card(cli: Cli, tmp_path: Path) -> None:
+def test_card_refuses_an_entry_too_long_for_the_card(cli: Cli, tmp_path: Path) -> None:
     card = tmp_path / "card.toml"
     long_program = "Flex dosing: " + "; ".join(
         f"step {i} at {i:02d}:00 {i * 10} mcg per hour" for i in range(40)
@@ -370,7 +370,28 @@ def test_card_refuses_text_too_long_for_the_card(cli: Cli, tmp_path: Path) -> No
     )
     code, _, err = cli("card", str(card), "--pdf", str(tmp_path / "x.pdf"))
     assert code == 2
+    one_line_error(err, "therapy.program")
+    assert not (tmp_path / "x.pdf").exists()
+
+
+def test_card_refuses_text_too_long_for_the_card(cli: Cli, tmp_path: Path) -> None:
+    """Entries each short enough, together too much for a credit-card panel: refused, and
+    neither the PDF nor the HTML page is written (the HTML would cut the text off)."""
+    card = tmp_path / "card.toml"
+    entry = json.dumps(("Abcdefgh " * 20)[:118])
+    text = re.sub(
+        r'^((?:patient_name|model|drug|program|name|phone|role) = )"[^"]*"',
+        lambda m: m.group(1) + entry,
+        (EXAMPLES / "wallet_card.toml").read_text(),
+        flags=re.MULTILINE,
+    )
+    card.write_text(text)
+    pdf, page = tmp_path / "x.pdf", tmp_path / "x.html"
+    code, _, err = cli("card", str(card), "--pdf", str(pdf), "--html", str(page))
+    assert code == 2
     one_line_error(err, "card panel 2 (Therapy and dates)")
+    assert not pdf.exists()
+    assert not page.exists()
 
 
 def test_console_script_maps_errors_to_exit_2() -> None:
@@ -381,5 +402,5 @@ def test_console_script_maps_errors_to_exit_2() -> None:
     )
     assert done.returncode == 2
     assert done.stdout == ""
-    assert done.stderr.strip().startswith("error: sign = 'sneezing' is not allowed; allowed:")
+    assert done.stderr.strip().startswith("error: --sign = 'sneezing' is not allowed; allowed:")
     assert len(done.stderr.strip().splitlines()) == 1

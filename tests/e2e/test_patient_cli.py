@@ -110,10 +110,10 @@ def test_titrate_next_table() -> None:
 @pytest.mark.parametrize(
     ("args", "field", "value"),
     [
-        (["--change-pct", "50"], "change_pct", "50.0"),
-        (["--assessment", "fine"], "assessment", "'fine'"),
-        (["--origin", "lumbar"], "origin", "'lumbar'"),
-        (["--dose-mcg-per-day", "-10"], "current_dose_mcg_per_day", "-10.0"),
+        (["--change-pct", "50"], "--change-pct", "50.0"),
+        (["--assessment", "fine"], "--assessment", "'fine'"),
+        (["--origin", "lumbar"], "--origin", "'lumbar'"),
+        (["--dose-mcg-per-day", "-10"], "--dose-mcg-per-day", "-10.0"),
     ],
 )
 def test_titrate_bad_input_exits_2_with_one_line(args: list[str], field: str, value: str) -> None:

@@ -18,7 +18,7 @@ from itb.domain.clinical.drug_library import (
     check_dose_against_library,
 )
 from itb.domain.errors import InvalidValue
-from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json
+from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json, flags
 
 __all__ = ["check", "library_app", "register", "show"]
 
@@ -42,7 +42,10 @@ def show(
 ) -> None:
     """Show every limit with its unit, status and source."""
     lib = _library()
-    pops = [lib.limits(population)] if population else list(lib.populations.values())
+    with flags(population="--population"):
+        pops = (
+            [lib.limits(population)] if population is not None else list(lib.populations.values())
+        )
     if as_json:
         echo_json(
             {
@@ -139,23 +142,41 @@ def check(
         raise InvalidValue(
             "--dose/--bolus", "both" if dose_v is not None else "neither", "exactly one"
         )
-    if dose_v is not None:
-        if pump_kind is None:
+    with flags(
+        population="--population",
+        concentration_mcg_per_ml="--concentration",
+        pump_kind="--pump-kind",
+        dose_mcg_per_day="--dose",
+        previous_dose_mcg_per_day="--previous-dose",
+        bolus_mcg="--bolus",
+    ):
+        limits = lib.limits(population)
+        if prev_v is not None and prev_v > limits.daily_dose_hard_max_mcg_per_day.value:
             raise InvalidValue(
-                "--pump-kind", None, "peristaltic, valve or constant_flow for --dose"
+                "--previous-dose",
+                prev_v,
+                f"> 0 and <= {limits.daily_dose_hard_max_mcg_per_day.value:g} mcg/day (the hard "
+                f"limit, {population}: no pump could have been giving more)",
             )
-        decision = check_dose_against_library(
-            lib,
-            population,
-            conc,
-            pump_kind,
-            dose_v,
-            reason,
-            previous_dose_mcg_per_day=prev_v,
-        )
-    else:
-        assert bolus_v is not None
-        decision = check_bolus_against_library(lib, population, conc, pump_kind, bolus_v, reason)
+        if dose_v is not None:
+            if pump_kind is None:
+                raise InvalidValue(
+                    "--pump-kind", None, "peristaltic, valve or constant_flow for --dose"
+                )
+            decision = check_dose_against_library(
+                lib,
+                population,
+                conc,
+                pump_kind,
+                dose_v,
+                reason,
+                previous_dose_mcg_per_day=prev_v,
+            )
+        else:
+            assert bolus_v is not None
+            decision = check_bolus_against_library(
+                lib, population, conc, pump_kind, bolus_v, reason
+            )
     if as_json:
         echo_json(_payload(decision))
         return

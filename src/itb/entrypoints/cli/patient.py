@@ -20,6 +20,7 @@ seeded population with ``--seed`` and ``--index``.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,7 +29,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from itb import bootstrap
 from itb.adapters.datafiles import load_data_table, read_toml_file
+from itb.adapters.output_paths import check_output_file
 from itb.adapters.plots.patient import plot_patient_response
 from itb.domain.delivery import DeliverySegment, bolus_segment
 from itb.domain.errors import InvalidValue
@@ -39,10 +42,13 @@ from itb.domain.patient import (
     respond,
     typical_parameters,
 )
-from itb.domain.units import HOURS_PER_DAY
+from itb.domain.units import DAYS_PER_YEAR, HOURS_PER_DAY
+from itb.services.scenario import MAX_SEED, WEIGHT_KG_RANGE
 from itb.simulation.population import Population, draw_patient
 
 __all__ = ["patient_app", "register"]
+
+_DEFAULT_CAUSE = "spinal_cord_injury"
 
 patient_app = typer.Typer(
     help="One virtual patient's response to a dosing history (table, JSON or PNG plot).",
@@ -50,39 +56,74 @@ patient_app = typer.Typer(
 )
 
 
+MAX_HOURS = 24.0 * DAYS_PER_YEAR
+"""The longest history, h (one year: the patient model's response, not a course)."""
+MAX_SAMPLES = 100_000
+"""The most observations a run prints or plots (hours / step)."""
+
+
+def _limits() -> tuple[float, float]:
+    """(highest daily dose, largest single bolus) that can reach the CSF, mcg: the fastest
+    pump at the strongest product, and a full access-port syringe of it."""
+    cat = bootstrap.catalog()
+    strongest = max(c.concentration_mcg_per_ml for c in cat.library.concentrations)
+    fastest = max(p.max_rate_ml_per_day for p in cat.presets.values())
+    syringe = max(p.access_port_max_injection_ml for p in cat.presets.values())
+    return fastest * strongest, syringe * strongest
+
+
 def _cause(value: str) -> Cause:
     allowed = tuple(c.value for c in Cause)
     if value not in allowed:
-        raise InvalidValue("cause", value, ", ".join(allowed))
+        raise InvalidValue("--cause", value, ", ".join(allowed))
     return Cause(value)
 
 
-def _number(entry: Mapping[str, Any], key: str, where: str) -> float:
+def _number(entry: Mapping[str, Any], key: str, where: str, lo: float, hi: float) -> float:
     value = entry.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidValue(f"{where}.{key}", value, "a number")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not lo <= value <= hi
+    ):
+        raise InvalidValue(f"{where}.{key}", value, f"a number from {lo:g} to {hi:g}")
     return float(value)
 
 
 def _history_from_file(path: Path) -> list[DeliverySegment]:
     data = read_toml_file(path, field="--history")
+    most_daily, most_bolus = _limits()
+    unknown = sorted(set(data) - {"infusion", "bolus"})
+    if unknown:
+        raise InvalidValue(unknown[0], data[unknown[0]], "known keys: infusion, bolus")
     segments: list[DeliverySegment] = []
+    for key in ("infusion", "bolus"):
+        if not isinstance(data.get(key, []), list) or not all(
+            isinstance(e, Mapping) for e in data.get(key, [])
+        ):
+            raise InvalidValue(key, data[key], f"an array of tables [[{key}]]")
     for i, entry in enumerate(data.get("infusion", [])):
         where = f"infusion[{i}]"
-        start, end = _number(entry, "start_h", where), _number(entry, "end_h", where)
-        dose = _number(entry, "dose_mcg_per_day", where)
-        if dose < 0:
-            raise InvalidValue(f"{where}.dose_mcg_per_day", dose, ">= 0")
+        start = _number(entry, "start_h", where, 0.0, MAX_HOURS)
+        end = _number(entry, "end_h", where, start, MAX_HOURS)
+        dose = _number(entry, "dose_mcg_per_day", where, 0.0, most_daily)
         segments.append(DeliverySegment(start, end, dose / HOURS_PER_DAY))
     for i, entry in enumerate(data.get("bolus", [])):
         where = f"bolus[{i}]"
-        amount = _number(entry, "amount_mcg", where)
+        amount = _number(entry, "amount_mcg", where, 0.0, most_bolus)
         if amount <= 0:
             raise InvalidValue(f"{where}.amount_mcg", amount, "> 0")
-        segments.append(bolus_segment(_number(entry, "at_h", where), amount))
+        segments.append(bolus_segment(_number(entry, "at_h", where, 0.0, MAX_HOURS), amount))
     if not segments:
         raise InvalidValue("--history", str(path), "a file with [[infusion]] or [[bolus]] entries")
     return segments
+
+
+def _within(flag: str, value: float, lo: float, hi: float, why: str = "") -> float:
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise InvalidValue(flag, value, f"from {lo:g} to {hi:g}" + (f" ({why})" if why else ""))
+    return value
 
 
 def _history(
@@ -93,12 +134,16 @@ def _history(
     bolus_at_h: float,
     stop_at_h: float | None,
 ) -> list[DeliverySegment]:
+    if not (math.isfinite(hours) and 0.0 < hours <= MAX_HOURS):
+        raise InvalidValue("--hours", hours, f"> 0 and <= {MAX_HOURS:g} (one year)")
     if history is not None:
         return _history_from_file(history)
-    if dose_mcg_per_day < 0:
-        raise InvalidValue("dose_mcg_per_day", dose_mcg_per_day, ">= 0")
-    if not hours > 0:
-        raise InvalidValue("hours", hours, "> 0")
+    most_daily, most_bolus = _limits()
+    _within("--dose-mcg-per-day", dose_mcg_per_day, 0.0, most_daily, "the fastest pump")
+    _within("--bolus-mcg", bolus_mcg, 0.0, most_bolus, "a full access-port syringe")
+    _within("--bolus-at-h", bolus_at_h, 0.0, hours, "within --hours")
+    if stop_at_h is not None:
+        _within("--stop-at-h", stop_at_h, 0.0, hours, "within --hours")
     segments: list[DeliverySegment] = []
     end = hours if stop_at_h is None else min(stop_at_h, hours)
     if dose_mcg_per_day > 0 and end > 0:
@@ -106,27 +151,46 @@ def _history(
     if bolus_mcg > 0:
         segments.append(bolus_segment(bolus_at_h, bolus_mcg))
     if not segments:
-        raise InvalidValue("dose_mcg_per_day", dose_mcg_per_day, "> 0 (or give --bolus-mcg)")
+        raise InvalidValue(
+            "--dose-mcg-per-day",
+            dose_mcg_per_day,
+            "> 0 before --stop-at-h (or give --bolus-mcg)",
+        )
     return segments
 
 
 def _patient(
-    cause: str, weight_kg: float | None, seed: int | None, index: int
+    cause: str | None, weight_kg: float | None, seed: int | None, index: int | None
 ) -> PatientParameters:
     table = load_data_table("patient")
     if seed is not None:
-        if index < 0:
-            raise InvalidValue("index", index, ">= 0")
-        return draw_patient(Population.from_table(table), seed, index)
-    if weight_kg is not None and not weight_kg > 0:
-        raise InvalidValue("weight_kg", weight_kg, "> 0")
-    return typical_parameters(table, _cause(cause), weight_kg=weight_kg)
+        for flag, value in (("--cause", cause), ("--weight-kg", weight_kg)):
+            if value is not None:
+                raise InvalidValue(
+                    flag, value, "nothing with --seed (a seeded patient comes from the draw)"
+                )
+        for flag, number in (("--seed", seed), ("--index", index or 0)):
+            if not 0 <= number <= MAX_SEED:
+                raise InvalidValue(flag, number, f"a whole number from 0 to {MAX_SEED}")
+        return draw_patient(Population.from_table(table), seed, index or 0)
+    if index is not None:
+        raise InvalidValue("--index", index, "only with --seed (the patient's place in the draw)")
+    lo, hi = WEIGHT_KG_RANGE
+    if weight_kg is not None and not (math.isfinite(weight_kg) and lo < weight_kg <= hi):
+        raise InvalidValue("--weight-kg", weight_kg, f"> {lo:g} and <= {hi:g}")
+    return typical_parameters(
+        table, _cause(_DEFAULT_CAUSE if cause is None else cause), weight_kg=weight_kg
+    )
 
 
 def _times(segments: list[DeliverySegment], hours: float, step_h: float) -> list[float]:
-    if not step_h > 0:
-        raise InvalidValue("step_h", step_h, "> 0")
     end = max([hours, *(s.t1_h for s in segments)])
+    if not (math.isfinite(step_h) and end / MAX_SAMPLES <= step_h <= end):
+        raise InvalidValue(
+            "--step-h",
+            step_h,
+            f"from {end / MAX_SAMPLES:.3g} to {end:g} h (at most {MAX_SAMPLES:,} samples)",
+        )
     n = int(end / step_h + 1e-9)
     return [i * step_h for i in range(n + 1)]
 
@@ -160,12 +224,27 @@ HoursOpt = Annotated[float, typer.Option(help="Length of the run, h.")]
 BolusOpt = Annotated[float, typer.Option(help="Bolus amount, mcg (0: none).")]
 BolusAtOpt = Annotated[float, typer.Option(help="Bolus time, h.")]
 StopOpt = Annotated[float | None, typer.Option(help="Abrupt stop of the infusion at this time, h.")]
-CauseOpt = Annotated[str, typer.Option(help="Cause: " + ", ".join(c.value for c in Cause) + ".")]
-WeightOpt = Annotated[float | None, typer.Option(help="Body weight, kg (default: 70).")]
-SeedOpt = Annotated[
-    int | None, typer.Option(help="Draw the patient from the population with this seed.")
+CauseOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Cause: "
+        + ", ".join(c.value for c in Cause)
+        + f" (default {_DEFAULT_CAUSE}; not with --seed)."
+    ),
 ]
-IndexOpt = Annotated[int, typer.Option(help="Index of the patient in the seeded cohort.")]
+WeightOpt = Annotated[
+    float | None, typer.Option(help="Body weight, kg (default: 70; not with --seed).")
+]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Draw the patient from the population with this seed (then --cause and "
+        "--weight-kg are refused: they come from the draw)."
+    ),
+]
+IndexOpt = Annotated[
+    int | None, typer.Option(help="Index of the patient in the seeded cohort (with --seed).")
+]
 
 
 @patient_app.command("simulate")
@@ -176,10 +255,10 @@ def simulate_command(
     bolus_mcg: BolusOpt = 0.0,
     bolus_at_h: BolusAtOpt = 0.0,
     stop_at_h: StopOpt = None,
-    cause: CauseOpt = "spinal_cord_injury",
+    cause: CauseOpt = None,
     weight_kg: WeightOpt = None,
     seed: SeedOpt = None,
-    index: IndexOpt = 0,
+    index: IndexOpt = None,
     step_h: Annotated[float, typer.Option(help="Sampling interval, h.")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -225,22 +304,19 @@ def plot_command(
     bolus_mcg: BolusOpt = 0.0,
     bolus_at_h: BolusAtOpt = 0.0,
     stop_at_h: StopOpt = None,
-    cause: CauseOpt = "spinal_cord_injury",
+    cause: CauseOpt = None,
     weight_kg: WeightOpt = None,
     seed: SeedOpt = None,
-    index: IndexOpt = 0,
+    index: IndexOpt = None,
     step_h: Annotated[float, typer.Option(help="Sampling interval, h.")] = 0.1,
 ) -> None:
     """Plot CSF and effect-site concentration and the spasticity scores over time (PNG)."""
-    if out.suffix.lower() != ".png":
-        raise InvalidValue("out", str(out), "a .png file name")
-    if not out.parent.exists():
-        raise InvalidValue("out", str(out), "a path in an existing directory")
+    target = check_output_file(out, field="--out", suffix=".png")
     segments = _history(history, dose_mcg_per_day, hours, bolus_mcg, bolus_at_h, stop_at_h)
     params = _patient(cause, weight_kg, seed, index)
     obs = respond(params, segments, _times(segments, hours, step_h))
     title = f"Virtual patient: {params.cause.value.replace('_', ' ')}, {params.weight_kg:.0f} kg"
-    plot_patient_response(obs, segments, out, title=title)
+    plot_patient_response(obs, segments, target, title=title)
     typer.echo(f"wrote {out}")
 
 

@@ -23,6 +23,7 @@ from itb.entrypoints.cli.clinical_common import (
     reasons_table,
 )
 from itb.services.pump_at import parse_when
+from itb.services.pump_spec import MAX_YEAR, MIN_YEAR
 from itb.services.refill_plan import check_refill, discrepancy_to_dict, plan_refill_for_spec
 
 __all__ = ["check", "plan", "refill_app", "register"]
@@ -35,10 +36,14 @@ refill_app = typer.Typer(
 
 
 def _holiday(text: str) -> date:
+    allowed = f"a date YYYY-MM-DD in the years {MIN_YEAR} to {MAX_YEAR}"
     try:
-        return date.fromisoformat(text.strip())
+        out = date.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidValue("--holiday", text, "a date YYYY-MM-DD") from None
+        raise InvalidValue("--holiday", text, allowed) from None
+    if not MIN_YEAR <= out.year <= MAX_YEAR:
+        raise InvalidValue("--holiday", text, allowed)
+    return out
 
 
 def _num(value: float | None, fmt: str = ".1f", unit: str = "") -> str:

@@ -12,38 +12,68 @@ from rich.panel import Panel
 from rich.table import Table
 
 from itb.adapters.datafiles import load_data_table
+from itb.adapters.output_paths import check_output_file, write_file_atomic
 from itb.adapters.plots.screening import screening_plot_png
 from itb.domain.clinical.screening import parse_screening_protocol
 from itb.domain.clinical.titration import parse_titration_rules
 from itb.domain.errors import InvalidValue
 from itb.domain.patient import Cause, PatientParameters, typical_parameters
+from itb.services.clinical_inputs import RecordLimits
+from itb.services.scenario import MAX_SEED
 from itb.simulation.population import Population, draw_patient
 from itb.simulation.screening_run import ScreeningRun, run_screening
 
 __all__ = ["register", "screen"]
 
 _CEREBRAL = {Cause.CEREBRAL_PALSY, Cause.TRAUMATIC_BRAIN_INJURY, Cause.STROKE}
+_DEFAULT_CAUSE = Cause.SPINAL_CORD_INJURY.value
+_DEFAULT_AGE_YEARS = 40.0
 
 
 def _patient(
-    cause: str, age_years: float, baseline_mas: float | None, seed: int | None, index: int
+    cause: str | None,
+    age_years: float | None,
+    baseline_mas: float | None,
+    seed: int | None,
+    index: int | None,
 ) -> PatientParameters:
     table = load_data_table("patient")
     if seed is not None:
-        if seed < 0 or index < 0:
-            raise InvalidValue("seed/index", f"{seed}/{index}", "non-negative integers")
-        return draw_patient(Population.from_table(table), seed, index)
+        for flag, value in (
+            ("--cause", cause),
+            ("--age-years", age_years),
+            ("--baseline-mas", baseline_mas),
+        ):
+            if value is not None:
+                raise InvalidValue(
+                    flag,
+                    value,
+                    "nothing with --seed (a seeded patient's cause, age and baseline come from "
+                    "the population draw; leave out --seed to choose them)",
+                )
+        for flag, value in (("--seed", seed), ("--index", index or 0)):
+            if not 0 <= value <= MAX_SEED:
+                raise InvalidValue(flag, value, f"a whole number from 0 to {MAX_SEED}")
+        return draw_patient(Population.from_table(table), seed, index or 0)
+    if index is not None:
+        raise InvalidValue("--index", index, "only with --seed (the patient's place in the draw)")
+    cause = _DEFAULT_CAUSE if cause is None else cause
+    age = _DEFAULT_AGE_YEARS if age_years is None else age_years
     try:
         c = Cause(cause)
     except ValueError:
         raise InvalidValue("--cause", cause, ", ".join(x.value for x in Cause)) from None
-    if age_years < 4.0:
-        raise InvalidValue("--age-years", age_years, ">= 4 (ITB is approved from age 4)")
+    limits = RecordLimits.from_table(load_data_table("candidacy"))
+    oldest = limits.max_age_years.value
+    if not 4.0 <= age <= oldest:
+        raise InvalidValue(
+            "--age-years", age, f"4 to {oldest:g} (ITB is approved from age 4; a human life)"
+        )
     if baseline_mas is not None and not 0.0 < baseline_mas <= 4.0:
         raise InvalidValue("--baseline-mas", baseline_mas, "0 < MAS <= 4")
-    weight_kg = Population.from_table(table).expected_weight_kg(age_years)
+    weight_kg = Population.from_table(table).expected_weight_kg(age)
     return typical_parameters(
-        table, c, age_years=age_years, weight_kg=weight_kg, baseline_mas=baseline_mas
+        table, c, age_years=age, weight_kg=weight_kg, baseline_mas=baseline_mas
     )
 
 
@@ -81,20 +111,38 @@ def _payload(run: ScreeningRun, patient: PatientParameters) -> dict[str, object]
 
 def screen(
     cause: Annotated[
-        str, typer.Option(help="Cause of spasticity: " + ", ".join(c.value for c in Cause))
-    ] = Cause.SPINAL_CORD_INJURY.value,
-    age_years: Annotated[float, typer.Option(help="Age, years (>= 4).")] = 40.0,
+        str | None,
+        typer.Option(
+            help="Cause of spasticity: "
+            + ", ".join(c.value for c in Cause)
+            + f" (default {_DEFAULT_CAUSE}; not with --seed)."
+        ),
+    ] = None,
+    age_years: Annotated[
+        float | None,
+        typer.Option(help=f"Age, years (>= 4; default {_DEFAULT_AGE_YEARS:g}; not with --seed)."),
+    ] = None,
     baseline_mas: Annotated[
-        float | None, typer.Option(help="Baseline Modified Ashworth score (default: typical).")
+        float | None,
+        typer.Option(help="Baseline Modified Ashworth score (default: typical; not with --seed)."),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Draw the patient from the population with this seed.")
+        int | None,
+        typer.Option(
+            help="Draw the patient from the population with this seed (its cause, age and "
+            "baseline come from the draw: --cause, --age-years and --baseline-mas are refused)."
+        ),
     ] = None,
-    index: Annotated[int, typer.Option(help="Patient index within the seeded cohort.")] = 0,
+    index: Annotated[
+        int | None, typer.Option(help="Patient index within the seeded cohort (with --seed).")
+    ] = None,
     reduced_start: Annotated[
         bool, typer.Option(help="Start at 25 mcg (small child, or relies on tone).")
     ] = False,
-    plot: Annotated[Path | None, typer.Option(help="Write the response curves as PNG.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Write the response curves as PNG (written atomically)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Run the screening trial (50, 75, 100 mcg, 24 h apart) on a virtual patient.
@@ -102,8 +150,12 @@ def screen(
     The clinic sees only timed MAS/PSFS scores; each bolus is judged by the
     protocol's response criterion; a responder gets the starting daily dose
     (2 x the effective dose per 24 h, or 1 x if the effect lasted over 8 h).
-    Simulation, not clinical advice.
+    The patient is the typical patient of --cause and --age-years, or, with --seed
+    (and --index), one drawn from the virtual population: its cause, age and
+    baseline then come from the draw, so --cause, --age-years and --baseline-mas
+    are refused rather than silently ignored. Simulation, not clinical advice.
     """
+    target = None if plot is None else check_output_file(plot, field="--plot", suffix=".png")
     patient = _patient(cause, age_years, baseline_mas, seed, index)
     origin = "cerebral" if patient.cause in _CEREBRAL else "spinal"
     run = run_screening(
@@ -113,14 +165,12 @@ def screen(
         origin=origin,
         reduced_start=reduced_start,
     )
-    if plot is not None:
+    if target is not None:
         data = screening_plot_png(
             run,
             f"Screening trial, virtual patient ({patient.cause.value}, {patient.age_years:g} y)",
         )
-        tmp = plot.with_name(plot.name + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(plot)
+        write_file_atomic(target, data)
     if as_json:
         typer.echo(json.dumps(_payload(run, patient), indent=2))
         return

@@ -9,6 +9,7 @@ the value and what is allowed; exit code 2.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from typing import Annotated
 
@@ -16,7 +17,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from itb import bootstrap
 from itb.adapters.datafiles import load_data_table
+from itb.domain.clinical.drug_library import population_for
 from itb.domain.clinical.titration import (
     Assessment,
     Phase,
@@ -26,8 +29,37 @@ from itb.domain.clinical.titration import (
     plan_next_step,
 )
 from itb.domain.errors import InvalidValue
+from itb.entrypoints.cli.clinical_common import flags
+from itb.services.clinical_inputs import RecordLimits
+from itb.services.pump_spec import MAX_RUN_H
 
 __all__ = ["register", "titrate_app"]
+
+_FLAGS = {
+    "effective_screening_dose_mcg": "--screening-dose-mcg",
+    "effect_duration_h": "--effect-duration-h",
+    "origin": "--origin",
+    "age_years": "--age-years",
+    "current_dose_mcg_per_day": "--dose-mcg-per-day",
+    "hours_since_implant": "--hours-since-implant",
+    "hours_since_last_change": "--hours-since-last-change",
+    "phase": "--phase",
+    "assessment": "--assessment",
+    "change_pct": "--change-pct",
+}
+"""The rules' parameter names as the user types them."""
+
+
+def _check_age(age_years: float) -> None:
+    oldest = RecordLimits.from_table(load_data_table("candidacy")).max_age_years.value
+    if not (math.isfinite(age_years) and 0.0 < age_years <= oldest):
+        raise InvalidValue("--age-years", age_years, f"> 0 and <= {oldest:g} (a human life)")
+
+
+def _check_hours(flag: str, hours: float | None) -> None:
+    if hours is not None and not (math.isfinite(hours) and 0.0 <= hours <= MAX_RUN_H):
+        raise InvalidValue(flag, hours, f"0 to {MAX_RUN_H:g} h (20 years, the longest run)")
+
 
 titrate_app = typer.Typer(
     help="Label titration rules after implant: the starting dose and the next step.",
@@ -90,14 +122,34 @@ def start(
     age_years: Annotated[float, typer.Option(help="Age, years.")] = 40.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Initial daily dose after implant: 2 x the screening dose, or 1 x if it lasted > 8 h."""
+    """Initial daily dose after implant: 2 x the screening dose, or 1 x if it lasted > 8 h.
+
+    The screening dose is one the drug library allows as a bolus; the effect lasted at
+    most the 24 h between two screening boluses.
+    """
     rules = parse_titration_rules(load_data_table("titration"))
-    _show(
-        initial_daily_dose(
+    with flags(**_FLAGS):
+        _check_age(age_years)
+        cat = bootstrap.catalog()
+        population = population_for(cat.library, age_years=age_years, origin=origin)
+        hard = cat.library.limits(population).bolus_hard_max_mcg.value
+        if math.isfinite(screening_dose_mcg) and screening_dose_mcg > hard:
+            raise InvalidValue(
+                "--screening-dose-mcg",
+                screening_dose_mcg,
+                f"> 0 and <= {hard:g} mcg (the drug library's bolus hard limit, {population})",
+            )
+        interval = cat.screening.min_interval_h.value
+        if math.isfinite(effect_duration_h) and effect_duration_h > interval:
+            raise InvalidValue(
+                "--effect-duration-h",
+                effect_duration_h,
+                f">= 0 and <= {interval:g} h (the next screening bolus comes {interval:g} h later)",
+            )
+        step = initial_daily_dose(
             rules, screening_dose_mcg, effect_duration_h, origin=origin, age_years=age_years
-        ),
-        as_json,
-    )
+        )
+    _show(step, as_json)
 
 
 @titrate_app.command("next")
@@ -124,26 +176,39 @@ def next_step(
 ) -> None:
     """Propose the next step under the label rules, with reason, allowed range and source."""
     rules = parse_titration_rules(load_data_table("titration"))
-    phase_value = _phase(phase)
-    assessment_value = _assessment(assessment)
-    try:
-        step = plan_next_step(
-            rules,
-            origin=origin,
-            age_years=age_years,
-            phase=phase_value,
-            current_dose_mcg_per_day=dose_mcg_per_day,
-            assessment=assessment_value,
-            hours_since_implant=hours_since_implant,
-            hours_since_last_change=hours_since_implant
-            if hours_since_last_change is None
-            else hours_since_last_change,
-            requested_change_fraction=None if change_pct is None else change_pct / 100.0,
-        )
-    except InvalidValue as exc:
-        if exc.field == "requested_change_fraction":
-            raise InvalidValue("change_pct", change_pct, exc.allowed) from None
-        raise
+    with flags(**_FLAGS):
+        phase_value = _phase(phase)
+        assessment_value = _assessment(assessment)
+        _check_age(age_years)
+        _check_hours("--hours-since-implant", hours_since_implant)
+        _check_hours("--hours-since-last-change", hours_since_last_change)
+        cat = bootstrap.catalog()
+        population = population_for(cat.library, age_years=age_years, origin=origin)
+        hard = cat.library.limits(population).daily_dose_hard_max_mcg_per_day.value
+        if math.isfinite(dose_mcg_per_day) and dose_mcg_per_day > hard:
+            raise InvalidValue(
+                "--dose-mcg-per-day",
+                dose_mcg_per_day,
+                f"> 0 and <= {hard:g} mcg/day (the drug library's hard limit, {population})",
+            )
+        try:
+            step = plan_next_step(
+                rules,
+                origin=origin,
+                age_years=age_years,
+                phase=phase_value,
+                current_dose_mcg_per_day=dose_mcg_per_day,
+                assessment=assessment_value,
+                hours_since_implant=hours_since_implant,
+                hours_since_last_change=hours_since_implant
+                if hours_since_last_change is None
+                else hours_since_last_change,
+                requested_change_fraction=None if change_pct is None else change_pct / 100.0,
+            )
+        except InvalidValue as exc:
+            if exc.field == "requested_change_fraction":
+                raise InvalidValue("--change-pct", change_pct, exc.allowed) from None
+            raise
     _show(step, as_json)
 
 

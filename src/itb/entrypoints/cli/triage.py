@@ -17,7 +17,13 @@ from itb.domain.clinical.triage import (
     parse_triage_guide,
     triage,
 )
-from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json, reason_dict
+from itb.entrypoints.cli.clinical_common import (
+    DISCLAIMER,
+    console,
+    echo_json,
+    flags,
+    reason_dict,
+)
 
 __all__ = ["register", "triage_command"]
 
@@ -51,7 +57,8 @@ def triage_command(
     if list_signs:
         _list_signs(guide, as_json)
         return
-    result = triage(guide, sign or [])
+    with flags(sign="--sign"):
+        result = triage(guide, sign or [])
     if as_json:
         echo_json(_payload(result))
         return

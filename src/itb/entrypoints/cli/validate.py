@@ -17,9 +17,14 @@ from rich.table import Table
 
 from itb import bootstrap
 from itb.entrypoints.errors import EXIT_CHECK_FAILED
+from itb.services.scenario import MAX_SEED
 from itb.simulation.validation import ValidationRow, run_validation
 
-__all__ = ["register", "validate"]
+__all__ = ["MAX_VALIDATION_COHORT", "register", "validate"]
+
+MAX_VALIDATION_COHORT = 200_000
+"""The largest validation cohort, patients (the rows are stable at a few thousand; a larger
+cohort only takes longer and more memory)."""
 
 
 def _table(rows: list[ValidationRow]) -> Table:
@@ -51,16 +56,24 @@ def validate(
     ] = False,
     seed: Annotated[
         int | None,
-        typer.Option(min=0, help="Cohort seed (default: the documented seed in patient.toml)."),
+        typer.Option(
+            min=0,
+            max=MAX_SEED,
+            help="Cohort seed (default: the documented seed in patient.toml).",
+        ),
     ] = None,
     pk_cohort_size: Annotated[
         int | None,
-        typer.Option(min=50, help="Patients for T1/T2 (default: patient.toml)."),
+        typer.Option(
+            min=50, max=MAX_VALIDATION_COHORT, help="Patients for T1/T2 (default: patient.toml)."
+        ),
     ] = None,
     titration_cohort_size: Annotated[
         int | None,
         typer.Option(
-            min=50, help="Patients screened and titrated for T8b-T16 (default: patient.toml)."
+            min=50,
+            max=MAX_VALIDATION_COHORT,
+            help="Patients screened and titrated for T8b-T16 (default: patient.toml).",
         ),
     ] = None,
 ) -> None:
