@@ -82,7 +82,7 @@ def ode_step(
 def _setup(years: float, sample_every_h: float) -> tuple[CourseSetup, float]:
     scenario = bootstrap.builtin_scenario(SCENARIO)
     scenario = scenario.model_copy(update={"horizon_days": round(years * 365.25, 2)})
-    setup, clock, _patient, _screening = build_setup(scenario, bootstrap.scenario_catalog())
+    setup, clock, _patient, _screening = build_setup(scenario, bootstrap.catalog())
     return replace(setup, sample_every_h=sample_every_h), clock.pump_clock_offset_h(0.0)
 
 
