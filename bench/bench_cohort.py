@@ -41,20 +41,30 @@ from typing import Any
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from itb.bootstrap import cohort_setup
+from itb.bootstrap import catalog, cohort_setup
 from itb.domain.patient import PatientState, advance, derivatives
 from itb.domain.pump import PatientBolusSettings
 from itb.domain.units import HOURS_PER_DAY
+from itb.services.cohort_trial import default_arm
 from itb.simulation.arm_program import ProgramShape
 from itb.simulation.blas import single_threaded_blas
 from itb.simulation.cohort_runner import run_chunks_dask, run_chunks_local
 from itb.simulation.cohort_trial import TrialSetup, implant, run_implanted
 from itb.simulation.population import draw_patient
-from itb.simulation.vector_engine import ArmPolicy, draw_pump_randomness
+from itb.simulation.vector_engine import draw_pump_randomness
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-ARM = ArmPolicy("refill 7 days early", refill_margin_days=7)
+ARM = default_arm(catalog(), "refill 7 days early", refill_margin_days=7)
+"""The protocol's default arm (``protocol.toml``) with refills 7 days before the alarm date."""
+_PROTOCOL = catalog().protocol
+PERIODIC = ProgramShape(
+    "periodic",
+    periodic_fraction=_PROTOCOL["periodic_bolus_fraction"],
+    periodic_interval_h=_PROTOCOL["periodic_interval_h"],
+    periodic_duration_h=_PROTOCOL["periodic_bolus_duration_h"],
+)
+"""The periodic program a trial arm gets from the protocol (a share of the dose as boluses)."""
 
 
 def _setup(n: int, years: float, seed: int = 2026) -> TrialSetup:
@@ -134,7 +144,7 @@ SHAPES = (
         name="flex, 3 steps",
         program=ProgramShape("flex", flex_steps=((0.0, 1.3), (7.0, 0.8), (21.0, 1.3))),
     ),
-    replace(ARM, name="periodic, 6-hourly", program=ProgramShape("periodic")),
+    replace(ARM, name=f"periodic, {PERIODIC.periodic_interval_h:g}-hourly", program=PERIODIC),
     replace(
         ARM,
         name="patient + bridge boluses",
