@@ -35,8 +35,8 @@ BATCHES: dict[str, list[Case]] = {}
 for _case in CASES:
     BATCHES.setdefault(_case.group, []).append(_case)
 
-OWNED_ELSEWHERE = frozenset({"clinic"})
-"""Command groups another campaign covers (the clinic registry's own tests)."""
+OWNED_ELSEWHERE = frozenset({"clinic", "serve"})
+"""Commands the clinic registry's own tests cover (its records and its web server)."""
 
 
 def test_the_campaign_has_at_least_a_thousand_cases() -> None:
