@@ -203,3 +203,49 @@ def test_ctrl_c_in_a_dask_trial_stops_its_workers(
     assert rc == 130
     assert not (tmp_path / "out").exists()
     assert set(multiprocessing.active_children()) <= before
+
+
+# ------------------------------------------------------------------ the judge itself
+
+
+def test_the_hang_guard_stops_a_case_that_does_not_return(tmp_path: Path) -> None:
+    import time
+
+    from itb import bootstrap
+
+    def forever(*args: object, **kwargs: object) -> None:
+        time.sleep(60)
+
+    case = BATCHES["option:pump run"][0]
+    with mock.patch.object(bootstrap, "run_pump_spec", forever):
+        outcome = run_case(case, tmp_path / "case", guard_s=0.5)
+    assert outcome.hung
+    assert outcome.seconds < 10
+    assert judge(case, outcome) == [f"hang: still running after {20:g} s"]
+
+
+@pytest.mark.parametrize(
+    ("stderr", "rc", "left", "expected"),
+    [
+        ("error: events[1].day = 5 is not allowed; allowed: x\n", 2, (), []),
+        ("error: events[10].day = 5 is not allowed; allowed: x\n", 2, (), ["does not name"]),
+        ("error: a\nerror: b\n", 2, (), ["2 lines on stderr"]),
+        ("Traceback (most recent call last):\n", 2, (), ["traceback"]),
+        ("error: internal error (KeyError: 'x'); this is a bug in itb\n", 70, (), ["internal"]),
+        ("", 0, (), ["silently accepted"]),
+        ("error: events[1].day = 5 is not allowed; allowed: x\n", 2, ("out",), ["left behind"]),
+        ("error: events[1].day = " + "x" * 2000 + "\n", 2, (), ["echoes the value"]),
+    ],
+)
+def test_the_judge_sees_each_broken_promise(
+    stderr: str, rc: int, left: tuple[str, ...], expected: list[str]
+) -> None:
+    from tests.campaign.runner import Outcome
+
+    case = Case(id="t", command="pump run", argv=(), names=("events[1].day",))
+    problems = judge(case, Outcome(rc, "", stderr, 0.1, False, left))
+    assert len(problems) >= len(expected)
+    for needle, problem in zip(expected, problems, strict=False):
+        assert needle in problem, problems
+    if not expected:
+        assert problems == []
