@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 from itb.domain.clinic.audit import GENESIS_HASH, AuditEntry, Checkpoint
-from itb.domain.clinic.records import ClinicInfo, CommandEntry, PumpSnapshot
+from itb.domain.clinic.records import ClinicInfo, CommandEntry, PumpSnapshot, SessionRecord
 from itb.domain.errors import InvalidValue, StaleVersion
 
 R = TypeVar("R")
@@ -117,6 +117,30 @@ class MemoryClinic:
         self.state["clinic"] = info
 
 
+class MemorySessions:
+    def __init__(self, rows: dict[str, SessionRecord]) -> None:
+        self.rows = rows
+
+    def add(self, session: SessionRecord) -> None:
+        self.rows[session.token_hash] = session
+
+    def get(self, token_hash: str) -> SessionRecord | None:
+        return self.rows.get(token_hash)
+
+    def touch(self, token_hash: str, at: datetime) -> None:
+        if token_hash in self.rows:
+            self.rows[token_hash] = replace(self.rows[token_hash], last_seen_at=at)
+
+    def delete(self, token_hash: str) -> None:
+        self.rows.pop(token_hash, None)
+
+    def delete_for_user(self, username: str) -> int:
+        gone = [k for k, v in self.rows.items() if v.username == username]
+        for k in gone:
+            del self.rows[k]
+        return len(gone)
+
+
 class MemoryAudit:
     def __init__(self, entries: list[AuditEntry]) -> None:
         self.rows = entries
@@ -158,7 +182,7 @@ class MemoryStore:
             for name in (
                 "patients", "contacts", "assessments", "implants", "surgeries", "commands",
                 "snapshots", "interrogations", "refills", "changes", "visits", "symptoms",
-                "users", "ids",
+                "users", "ids", "sessions",
             )
         }
         | {"audit": [], "clinic": None}
@@ -193,6 +217,7 @@ class MemoryUnitOfWork:
         self.commands = MemoryCommandLog(w["commands"])
         self.snapshots = MemorySnapshots(w["snapshots"])
         self.clinic = MemoryClinic(w)
+        self.sessions = MemorySessions(w["sessions"])
         self.audit = MemoryAudit(w["audit"])
         self.ids = MemoryIds(w["ids"])
         return self

@@ -43,6 +43,7 @@ __all__ = [
     "StaleVersion",
     "StorageUnavailable",
     "TimeWentBackwards",
+    "TooManyAttempts",
     "ValidationFailed",
     "VerificationRequired",
 ]
@@ -227,6 +228,14 @@ class AuditChainBroken(CheckFailed):
 
 class AuthenticationFailed(CheckFailed):
     """Who is asking could not be established (wrong password, expired session)."""
+
+
+class TooManyAttempts(CheckFailed):
+    """Log-ins refused for a while after repeated failures (per account and per address)."""
+
+    def __init__(self, message: str = "", retry_after_s: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class Forbidden(CheckFailed):

@@ -31,6 +31,7 @@ from itb.domain.errors import (
     SessionError,
     StaleVersion,
     StorageUnavailable,
+    TooManyAttempts,
     ValidationFailed,
     VerificationRequired,
 )
@@ -70,6 +71,7 @@ ERROR_TABLE: dict[type[ITBError], ErrorOutcome] = {
     ValidationFailed: ErrorOutcome(EXIT_CHECK_FAILED, 422),
     AuditChainBroken: ErrorOutcome(EXIT_CHECK_FAILED, 409),
     AuthenticationFailed: ErrorOutcome(EXIT_CHECK_FAILED, 401),
+    TooManyAttempts: ErrorOutcome(EXIT_CHECK_FAILED, 429),
     Forbidden: ErrorOutcome(EXIT_CHECK_FAILED, 403),
     StaleVersion: ErrorOutcome(EXIT_CHECK_FAILED, 409),
     CheckFailed: ErrorOutcome(EXIT_CHECK_FAILED, 422),

@@ -77,7 +77,8 @@ def test_two_refills_from_the_same_reading(sql_clinic: Clinic, db_url: str) -> N
     ) == 1
     check = c.service.verify_audit(c.viewer)
     assert check.ok
-    assert [e.action for e in c.service.audit_trail(c.viewer)][-2:] in (
+    writes = [e.action for e in c.service.audit_trail(c.viewer) if not e.action.startswith("read:")]
+    assert writes[-2:] in (
         ["record_refill", "refused:record_refill"],
         ["refused:record_refill", "record_refill"],
     )

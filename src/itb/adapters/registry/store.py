@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -40,6 +41,7 @@ from itb.domain.clinic.records import (
     ProgrammingChange,
     PumpSnapshot,
     RefillVisitRecord,
+    SessionRecord,
     SurgeryRecord,
     SymptomRecord,
     UserAccount,
@@ -52,6 +54,7 @@ from itb.services.clinic.ports import (
     CommandLog,
     IdSource,
     Records,
+    Sessions,
     Snapshots,
     VersionedRecords,
 )
@@ -130,6 +133,11 @@ def make_engine(url: str) -> Engine:
     )
 
 
+def _storable(value: object) -> bool:
+    """False for text no column can hold (a NUL character)."""
+    return not (isinstance(value, str) and "\x00" in value)
+
+
 def _unique_violation(exc: IntegrityError) -> bool:
     """A duplicate key (not another constraint: those are bugs and stay loud)."""
     orig = exc.orig
@@ -171,10 +179,14 @@ class SqlRecords(Generic[R]):
             raise InvalidValue(self.what, key, f"a {self.what} not yet recorded") from None
 
     def get(self, key: str) -> R | None:
+        if not _storable(key):
+            return None  # no stored key holds a NUL (PostgreSQL cannot even compare one)
         row = self.conn.execute(self.m.select_key, {"_key": key}).mappings().first()
         return None if row is None else self.m.from_row(row)
 
     def find(self, **equals: object) -> list[R]:
+        if not all(_storable(v) for v in equals.values()):
+            return []
         query = sa.select(self.m.table)
         for name, value in equals.items():
             query = query.where(self.m.table.c[name] == self.m.column_value(name, value))
@@ -278,6 +290,37 @@ class SqlClinic:
         done = self.conn.execute(sa.update(t.clinic).where(t.clinic.c.id == 1).values(**row))
         if done.rowcount == 0:
             self.conn.execute(sa.insert(t.clinic).values(id=1, **row))
+
+
+class SqlSessions:
+    """Signed-in sessions."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.m = _mappers().sessions
+
+    def add(self, session: SessionRecord) -> None:
+        self.conn.execute(self.m.insert, self.m.to_row(session))
+
+    def get(self, token_hash: str) -> SessionRecord | None:
+        if not _storable(token_hash):
+            return None
+        row = self.conn.execute(self.m.select_key, {"_key": token_hash}).mappings().first()
+        return None if row is None else self.m.from_row(row)
+
+    def touch(self, token_hash: str, at: datetime) -> None:
+        self.conn.execute(
+            sa.update(t.sessions)
+            .where(t.sessions.c.token_hash == token_hash)
+            .values(last_seen_at=at)
+        )
+
+    def delete(self, token_hash: str) -> None:
+        self.conn.execute(sa.delete(t.sessions).where(t.sessions.c.token_hash == token_hash))
+
+    def delete_for_user(self, username: str) -> int:
+        done = self.conn.execute(sa.delete(t.sessions).where(t.sessions.c.username == username))
+        return int(done.rowcount)
 
 
 class SqlAuditLog:
@@ -405,6 +448,7 @@ class _Mappers:
     commands: RecordMapper[CommandEntry]
     snapshots: RecordMapper[PumpSnapshot]
     clinic: RecordMapper[ClinicInfo]
+    sessions: RecordMapper[SessionRecord]
 
 
 _MAPPERS: _Mappers | None = None
@@ -428,6 +472,7 @@ def _mappers() -> _Mappers:
             RecordMapper(CommandEntry, t.commands),
             RecordMapper(PumpSnapshot, t.snapshots),
             RecordMapper(ClinicInfo, t.clinic, fixed=("id",)),
+            RecordMapper(SessionRecord, t.sessions),
         )
     return _MAPPERS
 
@@ -449,6 +494,7 @@ class SqlUnitOfWork:
     symptoms: Records[SymptomRecord]
     users: VersionedRecords[UserAccount]
     clinic: ClinicSettings
+    sessions: Sessions
     audit: AuditLog
     ids: IdSource
 
@@ -478,6 +524,7 @@ class SqlUnitOfWork:
         self.commands = SqlCommandLog(conn)
         self.snapshots = SqlSnapshots(conn)
         self.clinic = SqlClinic(conn)
+        self.sessions = SqlSessions(conn)
         self.audit = SqlAuditLog(conn)
         self.ids = SqlIds(conn)
         return self

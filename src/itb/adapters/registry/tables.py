@@ -320,6 +320,16 @@ clinic = sa.Table(
     *_stamp(),
 )
 
+sessions = sa.Table(
+    "api_sessions",
+    METADATA,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("username", Name, sa.ForeignKey("users.username"), nullable=False, index=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("last_seen_at", UtcDateTime(), nullable=False),
+    sa.Column("address", sa.String(64), nullable=False),
+)
+
 audit_log = sa.Table(
     "audit_log",
     METADATA,
@@ -368,6 +378,7 @@ TABLES = {
     "symptoms": symptoms,
     "users": users,
     "clinic": clinic,
+    "sessions": sessions,
     "audit_log": audit_log,
     "audit_head": audit_head,
     "id_counters": id_counters,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,27 @@ __all__ = [
 
 GENESIS_HASH = "0" * 64
 """The "previous hash" of the first entry."""
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LIMITS = {"actor": 120, "role": 16, "action": 64, "entity": 32, "entity_id": 120, "reason": 2000}
+"""Longest text kept per field (the rest is cut, with an ellipsis)."""
+
+
+def _safe(text: str, limit: int) -> str:
+    """One storable line: control characters (NUL included) shown as U+FFFD, cut to ``limit``."""
+    out = _CONTROL.sub("\ufffd", str(text))
+    return out if len(out) <= limit else out[: limit - 1] + "\u2026"
+
+
+def _safe_data(value: Any) -> Any:
+    if isinstance(value, str):
+        return _CONTROL.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {_CONTROL.sub("\ufffd", str(k)): _safe_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe_data(v) for v in value]
+    return value
 
 
 def _canonical(value: Any) -> str:
@@ -108,6 +130,16 @@ class AuditEntry:
         if at.tzinfo is None or at.utcoffset() is None:
             raise InvalidValue("audit at", at.isoformat(), "an aware UTC date-time")
         at = at.astimezone(UTC)
+        # Refusals echo what a client sent: keep every entry storable and one line.
+        actor, role, action = (
+            _safe(actor, _LIMITS["actor"]),
+            _safe(role, _LIMITS["role"]),
+            _safe(action, _LIMITS["action"]),
+        )
+        entity, entity_id = _safe(entity, _LIMITS["entity"]), _safe(entity_id, _LIMITS["entity_id"])
+        reason = _safe(reason, _LIMITS["reason"])
+        before = None if before is None else _safe_data(before)
+        after = None if after is None else _safe_data(after)
         draft = AuditEntry(
             seq, at, actor, role, action, entity, entity_id, before, after, reason, prev_hash, ""
         )

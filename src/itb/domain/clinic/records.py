@@ -35,6 +35,7 @@ __all__ = [
     "ProgrammingChange",
     "PumpSnapshot",
     "RefillVisitRecord",
+    "SessionRecord",
     "Stamp",
     "SurgeryRecord",
     "SymptomRecord",
@@ -462,6 +463,26 @@ class UserAccount:
     active: bool
     version: int
     stamp: Stamp
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A signed-in session of the API or the dashboard (the token itself is never stored,
+    only its SHA-256).
+
+    Attributes:
+        token_hash: SHA-256 (hex) of the bearer token.
+        username: whose session.
+        created_at: when it began (the absolute lifetime counts from here).
+        last_seen_at: the last request (the inactivity timeout counts from here).
+        address: the client's address when it began.
+    """
+
+    token_hash: str
+    username: str
+    created_at: datetime
+    last_seen_at: datetime
+    address: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ __all__ = [
     "VISIT_KINDS",
     "RadarWindows",
     "RegistryRules",
+    "SessionPolicy",
     "parse_registry_rules",
 ]
 
@@ -63,6 +64,18 @@ class RadarWindows:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    """How long a signed-in session lasts, and how failed log-ins are slowed."""
+
+    idle_minutes: Sourced
+    lifetime_hours: Sourced
+    free_failed_logins: Sourced
+    failed_login_delay_s: Sourced
+    failed_login_delay_max_s: Sourced
+    failed_login_window_minutes: Sourced
+
+
+@dataclass(frozen=True, slots=True)
 class RegistryRules:
     """The bounds of a registry record (``clinic.toml``)."""
 
@@ -73,6 +86,7 @@ class RegistryRules:
     max_name_chars: Sourced
     future_tolerance_minutes: Sourced
     radar: RadarWindows
+    sessions: SessionPolicy
 
     # ------------------------------------------------------------ text
 
@@ -195,6 +209,12 @@ class RegistryRules:
         return float(value)
 
 
+def _positive(value: Sourced, field: str) -> Sourced:
+    if value.value <= 0.0:
+        raise InvalidValue(field, value.value, "> 0")
+    return value
+
+
 def parse_registry_rules(table: Mapping[str, Any]) -> RegistryRules:
     """Parse ``clinic.toml``.
 
@@ -203,6 +223,9 @@ def parse_registry_rules(table: Mapping[str, Any]) -> RegistryRules:
     """
     record = table.get("record")
     radar = table.get("radar")
+    sessions = table.get("sessions")
+    if not isinstance(sessions, Mapping):
+        raise InvalidValue("clinic.sessions", sessions, "a table of sourced numbers")
     if not isinstance(record, Mapping):
         raise InvalidValue("clinic.record", record, "a table of sourced numbers")
     if not isinstance(radar, Mapping):
@@ -228,6 +251,19 @@ def parse_registry_rules(table: Mapping[str, Any]) -> RegistryRules:
             due_window_days=w("due_window_days"),
             look_ahead_days=w("look_ahead_days"),
             battery_window_days=w("battery_window_days"),
+        ),
+        sessions=SessionPolicy(
+            *(
+                _positive(sourced(sessions, key, where="clinic.sessions"), f"clinic.sessions.{key}")
+                for key in (
+                    "idle_minutes",
+                    "lifetime_hours",
+                    "free_failed_logins",
+                    "failed_login_delay_s",
+                    "failed_login_delay_max_s",
+                    "failed_login_window_minutes",
+                )
+            )
         ),
     )
     if not 0.0 < rules.weight_kg_min.value < rules.weight_kg_max.value:

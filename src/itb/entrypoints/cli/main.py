@@ -31,6 +31,7 @@ from itb.entrypoints.cli import (
     refill,
     screen,
     screening_trial,
+    serve,
     simulate,
     titrate,
     triage,
@@ -102,6 +103,7 @@ for _module in (
     simulate,
     cohort,
     clinic,
+    serve,
 ):
     _module.register(app)
 

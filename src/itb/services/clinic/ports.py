@@ -28,6 +28,7 @@ from itb.domain.clinic.records import (
     ProgrammingChange,
     PumpSnapshot,
     RefillVisitRecord,
+    SessionRecord,
     SurgeryRecord,
     SymptomRecord,
     UserAccount,
@@ -42,6 +43,7 @@ __all__ = [
     "IdSource",
     "PasswordHasher",
     "Records",
+    "Sessions",
     "Snapshots",
     "UnitOfWork",
     "UnitOfWorkFactory",
@@ -162,6 +164,30 @@ class ClinicSettings(Protocol):
         ...
 
 
+class Sessions(Protocol):
+    """Signed-in sessions, by token hash."""
+
+    def add(self, session: SessionRecord) -> None:
+        """Store a new session."""
+        ...
+
+    def get(self, token_hash: str) -> SessionRecord | None:
+        """The session, or None."""
+        ...
+
+    def touch(self, token_hash: str, at: datetime) -> None:
+        """Record a request now."""
+        ...
+
+    def delete(self, token_hash: str) -> None:
+        """End a session."""
+        ...
+
+    def delete_for_user(self, username: str) -> int:
+        """End every session of a user; how many."""
+        ...
+
+
 class IdSource(Protocol):
     """Human-readable identifiers: ``P0001``, ``I0001`` ..."""
 
@@ -187,6 +213,7 @@ class UnitOfWork(Protocol):
     symptoms: Records[SymptomRecord]
     users: VersionedRecords[UserAccount]
     clinic: ClinicSettings
+    sessions: Sessions
     audit: AuditLog
     ids: IdSource
 

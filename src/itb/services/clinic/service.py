@@ -46,6 +46,7 @@ from itb.domain.clinic.records import (
     ProgrammingChange,
     PumpSnapshot,
     RefillVisitRecord,
+    SessionRecord,
     Stamp,
     SurgeryRecord,
     SymptomRecord,
@@ -69,6 +70,7 @@ from itb.domain.errors import (
     NotFound,
     OverrideReasonRequired,
     StaleVersion,
+    TooManyAttempts,
     VerificationRequired,
 )
 from itb.domain.pump import Pump
@@ -99,6 +101,7 @@ from itb.services.clinic.inputs import (
 )
 from itb.services.clinic.ports import Clock, PasswordHasher, UnitOfWork, UnitOfWorkFactory
 from itb.services.clinic.pump_model import ModelContext, PumpModel
+from itb.services.clinic.sessions import IssuedToken, LoginThrottle, new_token, token_hash
 from itb.services.screening_record import ScreeningRecord, evaluate_screening_record
 from itb.services.wall_clock import WallClock
 
@@ -237,6 +240,7 @@ class ClinicService:
         self._uow = uow
         self.catalog = catalog
         self.rules: RegistryRules = catalog.registry
+        self.throttle = LoginThrottle(self.rules.sessions)
         self.clock = clock
         self.hasher = hasher
         self.model = PumpModel(catalog)
@@ -270,6 +274,28 @@ class ClinicService:
     def _read(self, body: Callable[[UnitOfWork], T]) -> T:
         with self._uow() as uow:
             return body(uow)
+
+    def _audited_read(
+        self, actor: Actor, what: str, entity: str, entity_id: str, body: Callable[[UnitOfWork], T]
+    ) -> T:
+        """A sensitive read: its result, and an audit entry saying who read what."""
+        with self._uow() as uow:
+            out = body(uow)
+            self._chain(uow, actor, [(f"read:{what}", entity, entity_id, None, None, "")])
+            uow.commit()
+        return out
+
+    def _allow(
+        self, actor: Actor, action: Action, *, what: str, patient_id: str | None = None
+    ) -> None:
+        """Authorize, recording a refusal."""
+        try:
+            authorize(actor, action, patient_id)
+        except ITBError as exc:
+            self._refused(
+                actor, what, "patient" if patient_id else "registry", patient_id or "", exc
+            )
+            raise
 
     def _chain(
         self,
@@ -476,23 +502,106 @@ class ClinicService:
 
     def users(self, actor: Actor) -> list[UserAccount]:
         """Every user account (staff only)."""
-        authorize(actor, Action.READ)
+        self._allow(actor, Action.READ, what="list_users")
         return self._read(lambda uow: uow.users.all())
 
-    def authenticate(self, username: str, password: str) -> Actor:
+    def authenticate(self, username: str, password: str, *, address: str = "") -> Actor:
         """The actor for a user name and password.
 
         Raises:
+            TooManyAttempts: too many recent failures for this account or address.
             AuthenticationFailed: unknown user, inactive account or wrong password (the
                 message does not say which).
         """
+        now = self._now()
+        keys = (f"user:{username.strip().lower()[:120]}", f"addr:{address[:64]}")
+        try:
+            self.throttle.check(keys, now)
+        except TooManyAttempts as exc:
+            self._refused(None, "login", "user", username[:120], exc)
+            raise
         user = self._read(lambda uow: uow.users.get(username)) if username else None
         ok = user is not None and user.active and self.hasher.verify(user.password_hash, password)
         if not ok or user is None:
-            exc = AuthenticationFailed("user name or password not recognised")
-            self._refused(None, "login", "user", username[:120], exc)
-            raise exc
+            self.throttle.failed(keys, now)
+            refusal = AuthenticationFailed("user name or password not recognised")
+            self._refused(None, "login", "user", username[:120], refusal)
+            raise refusal
+        self.throttle.succeeded(keys)
         return Actor(user.username, Role(user.role), user.patient_id)
+
+    def log_in(self, username: str, password: str, *, address: str) -> IssuedToken:
+        """Sign in: a new session and its bearer token (shown once).
+
+        Raises:
+            TooManyAttempts, AuthenticationFailed: as :meth:`authenticate`.
+        """
+        actor = self.authenticate(username, password, address=address)
+        token = new_token()
+        policy = self.rules.sessions
+
+        def body(w: _Work) -> IssuedToken:
+            now = self._now()
+            w.uow.sessions.add(
+                SessionRecord(token_hash(token), actor.username, now, now, address[:64])
+            )
+            w.audit("log_in", "user", actor.username, None, {"address": address[:64]})
+            return IssuedToken(
+                token, int(policy.lifetime_hours.value * 3600), actor.username, actor.role.value
+            )
+
+        return self._run(actor, "log_in", "user", actor.username, body)
+
+    def actor_for_token(self, token: str) -> Actor:
+        """The signed-in actor of a bearer token; the session's last request is now.
+
+        Raises:
+            AuthenticationFailed: an unknown token, or a session that ended (inactive too
+                long, past its lifetime, or its user deactivated).
+        """
+        if not token or len(token) > 256:
+            raise AuthenticationFailed("not signed in (no valid bearer token)")
+        key = token_hash(token)
+        policy = self.rules.sessions
+
+        def body(uow: UnitOfWork) -> Actor | str:
+            session = uow.sessions.get(key)
+            if session is None:
+                return "not signed in (no valid bearer token)"
+            now = self._now()
+            idle = now - session.last_seen_at > timedelta(minutes=policy.idle_minutes.value)
+            old = now - session.created_at > timedelta(hours=policy.lifetime_hours.value)
+            user = uow.users.get(session.username)
+            if idle or old or user is None or not user.active:
+                uow.sessions.delete(key)
+                uow.commit()
+                return "the session has ended: sign in again"
+            if (now - session.last_seen_at).total_seconds() >= 60.0:
+                uow.sessions.touch(key, now)
+                uow.commit()
+            return Actor(user.username, Role(user.role), user.patient_id)
+
+        with self._uow() as uow:
+            out = body(uow)
+        if isinstance(out, str):
+            raise AuthenticationFailed(out)
+        return out
+
+    def log_out(self, token: str) -> None:
+        """End the session of a bearer token (nothing happens for an unknown one)."""
+        key = token_hash(token)
+        with self._uow() as uow:
+            session = uow.sessions.get(key)
+            if session is None:
+                return
+            uow.sessions.delete(key)
+            user = uow.users.get(session.username)
+            self._chain(
+                uow,
+                Actor(session.username, Role(user.role) if user else Role.VIEWER),
+                [("log_out", "user", session.username, None, None, "")],
+            )
+            uow.commit()
 
     def actor(self, username: str) -> Actor:
         """The actor for a user name (the command line, whose user holds the database).
@@ -619,14 +728,19 @@ class ClinicService:
 
         return self._run(actor, "add_contact", "patient", patient_id, body)
 
-    def patients(self, actor: Actor) -> list[PatientRecord]:
-        """The patients the actor may see (staff: all; a patient or caregiver: their own)."""
+    def patients(
+        self, actor: Actor, *, modified_since: datetime | None = None
+    ) -> list[PatientRecord]:
+        """The patients the actor may see (staff: all; a patient or caregiver: their own),
+        optionally only those changed since a time."""
         if actor.role.is_staff:
-            authorize(actor, Action.READ)
-            return self._read(lambda uow: uow.patients.all())
-        authorize(actor, Action.READ_OWN, actor.patient_id)
-        own = self._read(lambda uow: uow.patients.get(actor.patient_id or ""))
-        return [] if own is None else [own]
+            self._allow(actor, Action.READ, what="list_patients")
+            rows = self._read(lambda uow: uow.patients.all())
+        else:
+            self._allow(actor, Action.READ_OWN, what="list_patients", patient_id=actor.patient_id)
+            own = self._read(lambda uow: uow.patients.get(actor.patient_id or ""))
+            rows = [] if own is None else [own]
+        return _since(rows, modified_since)
 
     def chart(self, actor: Actor, patient_id: str) -> PatientChart:
         """Everything the registry holds on one patient.
@@ -663,7 +777,7 @@ class ClinicService:
                 surgeries=tuple(sorted(surgeries, key=lambda s: s.at)),
             )
 
-        return self._read(body)
+        return self._audited_read(actor, "chart", "patient", patient_id, body)
 
     def _authorize_read(self, actor: Actor, patient_id: str | None) -> None:
         action = Action.READ if actor.role.is_staff else Action.READ_OWN
@@ -1505,13 +1619,40 @@ class ClinicService:
 
         return self._run(actor, "cancel_change", "programming_change", change_id, body)
 
-    def changes(self, actor: Actor, *, open_only: bool = True) -> list[ProgrammingChange]:
+    def changes(
+        self, actor: Actor, *, open_only: bool = True, modified_since: datetime | None = None
+    ) -> list[ProgrammingChange]:
         """Programming changes (default: those staged or verified, awaiting commit)."""
-        authorize(actor, Action.READ)
+        self._allow(actor, Action.READ, what="list_changes")
         rows = self._read(lambda uow: uow.changes.all())
         if open_only:
             rows = [c for c in rows if c.state in (ChangeState.STAGED, ChangeState.VERIFIED)]
-        return rows
+        return _since(rows, modified_since)
+
+    def change(self, actor: Actor, change_id: str) -> ProgrammingChange:
+        """One programming change."""
+
+        def body(uow: UnitOfWork) -> ProgrammingChange:
+            change, patient_id = self._change_and_patient(uow, change_id)
+            action = Action.READ if actor.role.is_staff else Action.READ_OWN
+            authorize(actor, action, patient_id)
+            return change
+
+        try:
+            return self._read(body)
+        except (NotFound, Forbidden) as exc:
+            self._refused(actor, "read", "programming_change", change_id, exc)
+            raise
+
+    def refills(
+        self, actor: Actor, *, open_only: bool = False, modified_since: datetime | None = None
+    ) -> list[RefillVisitRecord]:
+        """Refill visits of every pump (``open_only``: unresolved discrepancies)."""
+        self._allow(actor, Action.READ, what="list_refills")
+        rows = self._read(
+            lambda uow: uow.refills.find(resolved=False) if open_only else uow.refills.all()
+        )
+        return _since(rows, modified_since)
 
     # ============================================================ visits and symptoms
 
@@ -1590,14 +1731,22 @@ class ClinicService:
                 w.uow.visits.update(after, expected_version=v.version)
                 w.audit("set_visit_status", "visit", v.id, v, after, f"{kind} recorded")
 
-    def visits(self, actor: Actor, *, patient_id: str | None = None) -> list[VisitRecord]:
-        """Booked visits (of one patient, or every patient the actor may see)."""
+    def visits(
+        self,
+        actor: Actor,
+        *,
+        patient_id: str | None = None,
+        modified_since: datetime | None = None,
+    ) -> list[VisitRecord]:
+        """Visits (of one patient, or every patient the actor may see)."""
         if patient_id is not None or not actor.role.is_staff:
             pid = patient_id or actor.patient_id
             self._authorize_read(actor, pid)
-            return self._read(lambda uow: uow.visits.find(patient_id=pid))
-        authorize(actor, Action.READ)
-        return self._read(lambda uow: uow.visits.all())
+            rows = self._read(lambda uow: uow.visits.find(patient_id=pid))
+        else:
+            self._allow(actor, Action.READ, what="list_visits")
+            rows = self._read(lambda uow: uow.visits.all())
+        return _since(rows, modified_since)
 
     def record_symptoms(
         self, actor: Actor, patient_id: str, *, signs: Iterable[str], at: datetime | None = None
@@ -1698,7 +1847,7 @@ class ClinicService:
 
     def radar(self, actor: Actor, *, on: datetime | None = None) -> list[RadarRow]:
         """Every pump in use against its next booked visit, most urgent first."""
-        authorize(actor, Action.READ)
+        self._allow(actor, Action.READ, what="radar")
         now = self._now() if on is None else on
         if now.tzinfo is None:
             raise InvalidValue("on", now.isoformat(), "a date-time with a time zone")
@@ -1753,13 +1902,13 @@ class ClinicService:
                 )
             return sort_radar(rows)
 
-        return self._read(body)
+        return self._audited_read(actor, "radar", "registry", "radar", body)
 
     # ============================================================ audit
 
     def verify_audit(self, actor: Actor, *, checkpoint: Checkpoint | None = None) -> ChainCheck:
         """Walk the audit chain; name the first broken entry."""
-        authorize(actor, Action.VERIFY_AUDIT)
+        self._allow(actor, Action.VERIFY_AUDIT, what="verify_audit")
 
         def body(uow: UnitOfWork) -> ChainCheck:
             return verify_chain(
@@ -1772,7 +1921,7 @@ class ClinicService:
         self, actor: Actor, *, entity: str | None = None, entity_id: str | None = None
     ) -> list[AuditEntry]:
         """Audit entries (all, or those about one record)."""
-        authorize(actor, Action.VERIFY_AUDIT)
+        self._allow(actor, Action.VERIFY_AUDIT, what="audit_trail")
         if entity is not None and entity_id is not None:
             return self._read(lambda uow: uow.audit.for_entity(entity, entity_id))
         return self._read(lambda uow: list(uow.audit.entries()))
@@ -1785,6 +1934,18 @@ class ClinicService:
             w.audit(what, "registry", "backup", None, {"at": self._now().isoformat()})
 
         self._run(actor, what, "registry", "backup", body)
+
+
+R = TypeVar("R", PatientRecord, ProgrammingChange, RefillVisitRecord, VisitRecord)
+
+
+def _since(rows: list[R], since: datetime | None) -> list[R]:
+    """The records changed at or after ``since`` (aware), all when None."""
+    if since is None:
+        return rows
+    if since.tzinfo is None:
+        raise InvalidValue("modified_since", since.isoformat(), "a date-time with a time zone")
+    return [r for r in rows if r.stamp.modified_at >= since]
 
 
 def _clean(text: str | None) -> str | None:

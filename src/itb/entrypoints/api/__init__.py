@@ -1,0 +1,1 @@
+"""The clinic's REST API (FastAPI): routes over the registry's use cases."""

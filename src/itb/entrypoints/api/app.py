@@ -1,0 +1,666 @@
+"""The clinic's REST API (``/api/v1``): a thin translation from HTTP to the registry's use cases.
+
+Authentication is the OAuth2 password flow: ``POST /api/v1/auth/token`` with a user name
+and password returns a bearer token, sent back in the ``Authorization`` header (never
+in a query string). Who may do what is decided by the use cases, not here; the API
+only finds out who is asking. Every error is one JSON object with the domain's
+one-line reason, mapped to a status by the one error table
+(:mod:`itb.entrypoints.errors`); nothing here returns a 500 on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from itb import __version__
+from itb.domain.clinic.access import Actor
+from itb.domain.clinic.audit import ChainCheck
+from itb.domain.clinic.radar import RadarRow
+from itb.domain.clinic.records import (
+    ImplantRecord,
+    PatientRecord,
+    PumpSnapshot,
+    plain,
+)
+from itb.domain.errors import AuthenticationFailed, InvalidValue, ITBError, TooManyAttempts
+from itb.domain.pump.prescription import PatientBolusSettings
+from itb.entrypoints.api import schemas as s
+from itb.entrypoints.errors import outcome_of
+from itb.services.clinic import (
+    ChangeRequest,
+    ClinicService,
+    DrugFill,
+    NewImplant,
+    NewPatient,
+    ProgramRequest,
+    PumpNow,
+    Reading,
+    RefillRequest,
+)
+
+__all__ = ["create_api"]
+
+PREFIX = "/api/v1"
+MAX_BODY_BYTES = 1_000_000
+"""Requests larger than this are refused (413) before they are read."""
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": s.ErrorPublic, "description": "A request the API could not read"},
+    401: {"model": s.ErrorPublic, "description": "Not signed in, or the session ended"},
+    403: {"model": s.ErrorPublic, "description": "The role may not do this"},
+    404: {"model": s.ErrorPublic, "description": "No such record (or not yours)"},
+    409: {"model": s.ErrorPublic, "description": "Changed by someone else first, or the record is in another state"},
+    413: {"model": s.ErrorPublic, "description": "The request is too large"},
+    422: {"model": s.ErrorPublic, "description": "A value the domain refuses (the field, the value and what is allowed), or a check that said no"},
+    503: {"model": s.ErrorPublic, "description": "The registry's database is unavailable; try again"},
+}  # fmt: skip
+
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (b"cache-control", b"no-store"),
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class _Guard:
+    """Security headers on every API response; oversized bodies refused unread."""
+
+    def __init__(self, app: ASGIApp, *, paths: tuple[str, ...]) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.paths):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
+                body = json.dumps(
+                    {
+                        "error": {
+                            "type": "TooLarge",
+                            "message": f"request larger than {MAX_BODY_BYTES} bytes",
+                        }
+                    }
+                ).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 413,
+                        "headers": [(b"content-type", b"application/json"), *_SECURITY_HEADERS],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    h for h in message.get("headers", []) if h[0] not in dict(_SECURITY_HEADERS)
+                ]
+                message["headers"] = [*headers, *_SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def _shown(value: Any) -> Any:
+    """A value to echo in an error: JSON scalars as they are (not NaN or infinity), anything
+    else as short text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value[:80]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return json.dumps(value, default=str)[:80]
+
+
+def _error(status_code: int, kind: str, message: str, **extra: Any) -> JSONResponse:
+    detail: dict[str, Any] = {"type": kind, "message": message, **extra}
+    headers = {}
+    if status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse({"error": detail}, status_code=status_code, headers=headers)
+
+
+def _itb_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ITBError)
+    code = outcome_of(exc).http_status
+    extra: dict[str, Any] = {}
+    if isinstance(exc, InvalidValue):
+        extra = {"field": exc.field, "value": _shown(exc.value), "allowed": exc.allowed}
+    response = _error(code, type(exc).__name__, str(exc), **extra)
+    if isinstance(exc, TooManyAttempts):
+        response.headers["Retry-After"] = str(max(1, int(exc.retry_after_s + 0.999)))
+    return response
+
+
+def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "input": None}
+    raw_loc = first.get("loc") or ()
+    loc = [str(p) for p in raw_loc if p not in ("body", "query", "path", "header")]
+    field = ".".join(loc) or "request"
+    shown = _shown(first.get("input"))
+    message = str(first.get("msg", "a valid value"))
+    allowed = message.removeprefix("Input should be ").removeprefix("Value error, ")
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return _error(
+        422, "InvalidValue", f"{field} = {str(shown)[:80]!r} is not allowed; allowed: {allowed}{more}",
+        field=field, value=shown, allowed=allowed,
+    )  # fmt: skip
+
+
+def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return _error(exc.status_code, "HTTPError", str(exc.detail))
+
+
+def _internal(_: Request, exc: Exception) -> JSONResponse:
+    return _error(
+        500, "InternalError", f"internal error ({type(exc).__name__}); this is a bug in itb"
+    )
+
+
+# ------------------------------------------------------------------ conversions
+
+
+def _patient(p: PatientRecord) -> s.PatientPublic:
+    return s.PatientPublic.model_validate(
+        {**plain(p), "origin": p.origin, "withdrawal_risk": list(p.withdrawal_risk)}
+    )
+
+
+def _implant(i: ImplantRecord) -> s.ImplantPublic:
+    return s.ImplantPublic.model_validate(plain(i))
+
+
+def _snapshot(snap: PumpSnapshot) -> s.SnapshotPublic:
+    data = plain(snap)
+    data.pop("state")
+    data.pop("implant_id")
+    return s.SnapshotPublic.model_validate(data)
+
+
+def _pump_now(now: PumpNow) -> s.PumpNowPublic:
+    data = plain(now)
+    data["implant"] = _implant(now.implant)
+    data["forecast"] = _snapshot(now.snapshot)
+    data.pop("snapshot")
+    return s.PumpNowPublic.model_validate(data)
+
+
+def _radar_row(r: RadarRow) -> s.RadarRowPublic:
+    p = r.pump
+    return s.RadarRowPublic(
+        patient_id=p.patient_id, patient_name=p.patient_name, implant_id=p.implant_id,
+        pump_label=p.pump_label, urgency=r.urgency, words=r.words,
+        flags=[s.FlagPublic(code=f.code, urgency=f.urgency, text=f.text) for f in r.flags],
+        running=p.running, reservoir_calculated_ml=p.reservoir_calculated_ml,
+        low_alarm_at=p.low_alarm_at, empty_at=p.empty_at, earliest_dry_at=p.earliest_dry_at,
+        stability_until=p.stability_until, eri_at=p.eri_at, next_visit_at=p.next_visit_at,
+        refill_by=r.refill_by, active_alarms=list(p.active_alarms),
+        unresolved_discrepancies=p.unresolved_discrepancies, withdrawal_risk=list(p.withdrawal_risk),
+    )  # fmt: skip
+
+
+def _check(c: ChainCheck) -> s.ChainCheckPublic:
+    return s.ChainCheckPublic(
+        ok=c.ok, entries=c.entries, first_broken_seq=c.first_broken_seq, problem=c.problem,
+        head_seq=c.head.seq, head_hash=c.head.hash,
+    )  # fmt: skip
+
+
+def _program(p: s.ProgramIn | None) -> ProgramRequest | None:
+    if p is None:
+        return None
+    pb = p.patient_bolus
+    bolus = (
+        None
+        if pb is None
+        else PatientBolusSettings(pb.dose_mcg, pb.duration_h, pb.lockout_h, pb.max_per_day)
+    )
+    return ProgramRequest(
+        dose_mcg_per_day=p.dose_mcg_per_day, flex_steps=tuple(p.flex_steps),
+        periodic=p.periodic, patient_bolus=bolus,
+    )  # fmt: skip
+
+
+def _fill(f: s.FillIn) -> DrugFill:
+    return DrugFill(f.volume_ml, f.concentration_mcg_per_ml, f.product, f.lot, f.expiry)
+
+
+# ------------------------------------------------------------------ dependencies
+
+_bearer = OAuth2PasswordBearer(tokenUrl=f"{PREFIX}/auth/token", auto_error=False)
+
+
+def _service(request: Request) -> ClinicService:
+    service: ClinicService = request.app.state.service
+    return service
+
+
+Svc = Annotated[ClinicService, Depends(_service)]
+Token = Annotated[str | None, Depends(_bearer)]
+
+
+def _actor(service: Svc, token: Token) -> Actor:
+    if token is None:
+        raise AuthenticationFailed(
+            "not signed in (send a bearer token in the Authorization header)"
+        )
+    return service.actor_for_token(token)
+
+
+Me = Annotated[Actor, Depends(_actor)]
+Since = Annotated[
+    datetime | None,
+    Query(description="Only records changed at or after this time (ISO 8601 with an offset)."),
+]
+
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{k: _ERRORS[k] for k in (400, 401, 413, 422, 503)},
+    429: {"model": s.ErrorPublic, "description": "Too many failed log-ins: wait (Retry-After)"},
+}
+auth = APIRouter(prefix=f"{PREFIX}/auth", tags=["auth"], responses=_AUTH_ERRORS)
+api = APIRouter(prefix=PREFIX, responses=_ERRORS)
+
+
+@auth.post("/token", response_model=s.TokenPublic, summary="Sign in (OAuth2 password flow)")
+def token(
+    request: Request, service: Svc, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> s.TokenPublic:
+    address = request.client.host if request.client else ""
+    issued = service.log_in(form.username, form.password, address=address)
+    return s.TokenPublic(
+        access_token=issued.token,
+        token_type="bearer",
+        expires_in=issued.expires_in_s,
+        username=issued.username,
+        role=issued.role,
+    )
+
+
+@auth.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this session")
+def logout(service: Svc, who: Me, token: Token) -> None:
+    assert token is not None
+    service.log_out(token)
+
+
+@api.get("/me", response_model=s.MePublic, tags=["auth"])
+def me(who: Me) -> s.MePublic:
+    return s.MePublic(username=who.username, role=who.role.value, patient_id=who.patient_id)
+
+
+# ------------------------------------------------------------------ users
+
+
+@api.get("/users", response_model=list[s.UserPublic], tags=["users"])
+def users(service: Svc, who: Me) -> list[s.UserPublic]:
+    return [s.UserPublic.model_validate(plain(u)) for u in service.users(who)]
+
+
+@api.post("/users", response_model=s.UserPublic, status_code=201, tags=["users"])
+def create_user(service: Svc, who: Me, body: s.UserCreate) -> s.UserPublic:
+    u = service.create_user(
+        who,
+        username=body.username,
+        role=body.role,
+        password=body.password,
+        display_name=body.display_name,
+        patient_id=body.patient_id,
+    )
+    return s.UserPublic.model_validate(plain(u))
+
+
+# ------------------------------------------------------------------ patients
+
+
+@api.get("/patients", response_model=list[s.PatientPublic], tags=["patients"])
+def patients(service: Svc, who: Me, modified_since: Since = None) -> list[s.PatientPublic]:
+    return [_patient(p) for p in service.patients(who, modified_since=modified_since)]
+
+
+@api.post("/patients", response_model=s.PatientPublic, status_code=201, tags=["patients"])
+def register(service: Svc, who: Me, body: s.PatientCreate) -> s.PatientPublic:
+    return _patient(service.register_patient(who, NewPatient(**body.model_dump())))
+
+
+@api.get("/patients/{patient_id}", response_model=s.PatientChartPublic, tags=["patients"])
+def chart(service: Svc, who: Me, patient_id: s.Id) -> s.PatientChartPublic:
+    c = service.chart(who, patient_id)
+    return s.PatientChartPublic(
+        patient=_patient(c.patient),
+        contacts=[s.ContactPublic.model_validate(plain(x)) for x in c.contacts],
+        assessments=[s.AssessmentPublic.model_validate(plain(x)) for x in c.assessments],
+        implants=[_implant(x) for x in c.implants],
+        visits=[s.VisitPublic.model_validate(plain(x)) for x in c.visits],
+        refills=[s.RefillPublic.model_validate(plain(x)) for x in c.refills],
+        changes=[s.ChangePublic.model_validate(plain(x)) for x in c.changes],
+        symptoms=[s.SymptomPublic.model_validate(plain(x)) for x in c.symptoms],
+        surgeries=[s.SurgeryPublic.model_validate(plain(x)) for x in c.surgeries],
+    )
+
+
+@api.patch("/patients/{patient_id}", response_model=s.PatientPublic, tags=["patients"])
+def edit(service: Svc, who: Me, patient_id: s.Id, body: s.PatientUpdate) -> s.PatientPublic:
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k != "version"}
+    return _patient(service.edit_patient(who, patient_id, expected_version=body.version, **changes))
+
+
+@api.post(
+    "/patients/{patient_id}/contacts",
+    response_model=s.ContactPublic,
+    status_code=201,
+    tags=["patients"],
+)
+def contact(service: Svc, who: Me, patient_id: s.Id, body: s.ContactCreate) -> s.ContactPublic:
+    c = service.add_contact(
+        who,
+        patient_id,
+        name=body.name,
+        relation=body.relation,
+        phone=body.phone,
+        caregiver=body.caregiver,
+    )
+    return s.ContactPublic.model_validate(plain(c))
+
+
+# ------------------------------------------------------------------ implants
+
+
+@api.post(
+    "/patients/{patient_id}/implants",
+    response_model=s.ImplantPublic,
+    status_code=201,
+    tags=["implants"],
+)
+def implant(service: Svc, who: Me, patient_id: s.Id, body: s.ImplantCreate) -> s.ImplantPublic:
+    new = NewImplant(
+        at=body.at,
+        pump_preset=body.pump_preset,
+        serial=body.serial,
+        catheter_family=body.catheter_family,
+        catheter_length_cm=body.catheter_length_cm,
+        fill=_fill(body.fill),
+        program=_program(body.program),
+        udi=body.udi,
+        tip_level=body.tip_level,
+        low_reservoir_alarm_ml=body.low_reservoir_alarm_ml,
+        prime=body.prime,
+        reason=body.reason,
+        override_reason=body.override_reason,
+    )
+    return _implant(service.record_implant(who, patient_id, new))
+
+
+@api.get("/implants/{implant_id}/pump", response_model=s.PumpNowPublic, tags=["implants"])
+def pump_now(
+    service: Svc, who: Me, implant_id: s.Id, at: Annotated[datetime | None, Query()] = None
+) -> s.PumpNowPublic:
+    return _pump_now(service.pump_now(who, implant_id, at=at))
+
+
+@api.get("/implants/{implant_id}/commands", response_model=list[s.CommandPublic], tags=["implants"])
+def commands(service: Svc, who: Me, implant_id: s.Id) -> list[s.CommandPublic]:
+    return [s.CommandPublic.model_validate(plain(e)) for e in service.command_log(who, implant_id)]
+
+
+@api.post(
+    "/implants/{implant_id}/interrogations",
+    response_model=s.InterrogationPublic,
+    status_code=201,
+    tags=["implants"],
+)
+def interrogate(
+    service: Svc, who: Me, implant_id: s.Id, body: s.InterrogationCreate
+) -> s.InterrogationPublic:
+    q = service.record_interrogation(
+        who,
+        implant_id,
+        at=body.at,
+        reading=Reading(body.reservoir_ml, tuple(body.alarms), body.note),
+        expected_version=body.expected_version,
+    )
+    return s.InterrogationPublic.model_validate(plain(q))
+
+
+@api.post(
+    "/implants/{implant_id}/refills",
+    response_model=s.RefillOutcomePublic,
+    status_code=201,
+    tags=["refills"],
+)
+def refill(service: Svc, who: Me, implant_id: s.Id, body: s.RefillCreate) -> s.RefillOutcomePublic:
+    out = service.record_refill(
+        who,
+        implant_id,
+        RefillRequest(
+            at=body.at,
+            withdrawn_ml=body.withdrawn_ml,
+            fill=_fill(body.fill),
+            program=_program(body.program),
+            bridge_bolus=body.bridge_bolus,
+            low_reservoir_alarm_ml=body.low_reservoir_alarm_ml,
+            reason=body.reason,
+            override_reason=body.override_reason,
+            verified_by=body.verified_by,
+        ),
+        expected_version=body.expected_version,
+    )
+    return s.RefillOutcomePublic(
+        refill=s.RefillPublic.model_validate(plain(out.visit)),
+        discrepancy=s.DiscrepancyPublic.model_validate(plain(out.discrepancy)),
+        forecast=_snapshot(out.snapshot),
+    )
+
+
+@api.get("/refills", response_model=list[s.RefillPublic], tags=["refills"])
+def refills(
+    service: Svc,
+    who: Me,
+    modified_since: Since = None,
+    open_only: Annotated[bool, Query(alias="open", description="Unresolved only.")] = False,
+) -> list[s.RefillPublic]:
+    rows = service.refills(who, open_only=open_only, modified_since=modified_since)
+    return [s.RefillPublic.model_validate(plain(r)) for r in rows]
+
+
+@api.post(
+    "/implants/{implant_id}/surgeries",
+    response_model=s.SurgeryPublic,
+    status_code=201,
+    tags=["implants"],
+)
+def surgery(service: Svc, who: Me, implant_id: s.Id, body: s.SurgeryCreate) -> s.SurgeryPublic:
+    out = service.record_surgery(
+        who,
+        implant_id,
+        kind=body.kind,
+        at=body.at,
+        detail=body.detail,
+        expected_version=body.expected_version,
+    )
+    return s.SurgeryPublic.model_validate(plain(out))
+
+
+# ------------------------------------------------------------------ programming
+
+
+@api.post(
+    "/implants/{implant_id}/changes",
+    response_model=s.ChangePublic,
+    status_code=201,
+    tags=["programming"],
+)
+def stage(service: Svc, who: Me, implant_id: s.Id, body: s.ChangeCreate) -> s.ChangePublic:
+    request = ChangeRequest(
+        program=_program(body.program),
+        low_reservoir_alarm_ml=body.low_reservoir_alarm_ml,
+        bolus_mcg=body.bolus_mcg,
+        bolus_duration_h=body.bolus_duration_h,
+        reason=body.reason,
+        override_reason=body.override_reason,
+    )
+    change = service.stage_change(who, implant_id, request, expected_version=body.expected_version)
+    return s.ChangePublic.model_validate(plain(change))
+
+
+@api.get("/changes", response_model=list[s.ChangePublic], tags=["programming"])
+def changes(
+    service: Svc,
+    who: Me,
+    modified_since: Since = None,
+    all_states: Annotated[
+        bool, Query(alias="all", description="Committed and cancelled too.")
+    ] = False,
+) -> list[s.ChangePublic]:
+    rows = service.changes(who, open_only=not all_states, modified_since=modified_since)
+    return [s.ChangePublic.model_validate(plain(c)) for c in rows]
+
+
+@api.get("/changes/{change_id}", response_model=s.ChangePublic, tags=["programming"])
+def get_change(service: Svc, who: Me, change_id: s.Id) -> s.ChangePublic:
+    return s.ChangePublic.model_validate(plain(service.change(who, change_id)))
+
+
+@api.post("/changes/{change_id}/verify", response_model=s.ChangePublic, tags=["programming"])
+def verify(service: Svc, who: Me, change_id: s.Id) -> s.ChangePublic:
+    return s.ChangePublic.model_validate(plain(service.verify_change(who, change_id)))
+
+
+@api.post("/changes/{change_id}/commit", response_model=s.ChangePublic, tags=["programming"])
+def commit(service: Svc, who: Me, change_id: s.Id) -> s.ChangePublic:
+    return s.ChangePublic.model_validate(plain(service.commit_change(who, change_id)))
+
+
+@api.post("/changes/{change_id}/cancel", response_model=s.ChangePublic, tags=["programming"])
+def cancel(service: Svc, who: Me, change_id: s.Id, body: s.ChangeCancel) -> s.ChangePublic:
+    return s.ChangePublic.model_validate(
+        plain(service.cancel_change(who, change_id, reason=body.reason))
+    )
+
+
+# ------------------------------------------------------------------ visits and symptoms
+
+
+@api.get("/visits", response_model=list[s.VisitPublic], tags=["visits"])
+def visits(
+    service: Svc,
+    who: Me,
+    patient_id: Annotated[s.Id | None, Query()] = None,
+    modified_since: Since = None,
+) -> list[s.VisitPublic]:
+    rows = service.visits(who, patient_id=patient_id, modified_since=modified_since)
+    return [s.VisitPublic.model_validate(plain(v)) for v in rows]
+
+
+@api.post(
+    "/patients/{patient_id}/visits", response_model=s.VisitPublic, status_code=201, tags=["visits"]
+)
+def book(service: Svc, who: Me, patient_id: s.Id, body: s.VisitCreate) -> s.VisitPublic:
+    v = service.book_visit(who, patient_id, at=body.at, kind=body.kind, note=body.note)
+    return s.VisitPublic.model_validate(plain(v))
+
+
+@api.patch("/visits/{visit_id}", response_model=s.VisitPublic, tags=["visits"])
+def visit_status(service: Svc, who: Me, visit_id: s.Id, body: s.VisitUpdate) -> s.VisitPublic:
+    v = service.set_visit_status(
+        who, visit_id, status=body.status, expected_version=body.version, note=body.note
+    )
+    return s.VisitPublic.model_validate(plain(v))
+
+
+@api.post(
+    "/patients/{patient_id}/symptoms",
+    response_model=s.SymptomOutcomePublic,
+    status_code=201,
+    tags=["symptoms"],
+)
+def symptoms(
+    service: Svc, who: Me, patient_id: s.Id, body: s.SymptomCreate
+) -> s.SymptomOutcomePublic:
+    out = service.record_symptoms(who, patient_id, signs=body.signs, at=body.at)
+    return s.SymptomOutcomePublic(
+        record=s.SymptomPublic.model_validate(plain(out.record)),
+        urgency_label=out.triage.urgency_label,
+        actions=list(out.triage.actions),
+    )
+
+
+# ------------------------------------------------------------------ radar and audit
+
+
+@api.get("/radar", response_model=list[s.RadarRowPublic], tags=["radar"])
+def radar(
+    service: Svc,
+    who: Me,
+    on: Annotated[datetime | None, Query(description="Look from this time (default now).")] = None,
+) -> list[s.RadarRowPublic]:
+    return [_radar_row(r) for r in service.radar(who, on=on)]
+
+
+@api.get("/audit", response_model=list[s.AuditEntryPublic], tags=["audit"])
+def audit(
+    service: Svc,
+    who: Me,
+    entity: Annotated[str | None, Query(max_length=32)] = None,
+    entity_id: Annotated[str | None, Query(max_length=120)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[s.AuditEntryPublic]:
+    rows = service.audit_trail(who, entity=entity, entity_id=entity_id)[-limit:]
+    return [s.AuditEntryPublic.model_validate(plain(e)) for e in rows]
+
+
+@api.get("/audit/verify", response_model=s.ChainCheckPublic, tags=["audit"])
+def audit_verify(service: Svc, who: Me) -> s.ChainCheckPublic:
+    return _check(service.verify_audit(who))
+
+
+health = APIRouter(prefix=PREFIX, tags=["health"], responses={503: _ERRORS[503]})
+
+
+@health.get("/health")
+def health_check() -> dict[str, str]:
+    """Whether the service answers (no configuration, no secrets)."""
+    return {"status": "ok"}
+
+
+# ------------------------------------------------------------------ the app
+
+
+def create_api(service: ClinicService, app: FastAPI | None = None) -> FastAPI:
+    """The API's routes on ``app`` (a new app when none is given), over ``service``."""
+    app = app or FastAPI(title="itb clinic API", version=__version__)
+    app.state.service = service
+    app.include_router(auth)
+    app.include_router(api)
+    app.include_router(health)
+    app.add_exception_handler(ITBError, _itb_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal)
+    app.add_middleware(_Guard, paths=(PREFIX, "/openapi.json", "/docs"))
+    return app

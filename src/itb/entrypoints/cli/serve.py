@@ -1,0 +1,53 @@
+"""``itb serve``: the clinic's API (and dashboard) over HTTP, served by uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from itb.config import load_settings
+from itb.domain.errors import InvalidValue
+
+__all__ = ["register", "serve"]
+
+
+def serve(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="URL",
+            help="The registry (default sqlite:///itb-clinic.db, or ITB_DATABASE_URL).",
+            show_default=False,
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=32, help="Server processes.")] = 1,
+) -> None:
+    """Serve the clinic: the REST API at /api/v1 (OpenAPI at /openapi.json).
+
+    Sign in with POST /api/v1/auth/token (user name and password); send the token back as
+    'Authorization: Bearer TOKEN'. Stop with Ctrl-C.
+    """
+    import uvicorn
+
+    from itb.entrypoints.web import create_app
+
+    if not host.strip() or any(c.isspace() for c in host):
+        raise InvalidValue("--host", host, "an address such as 127.0.0.1")
+    settings = load_settings(database_url=db)
+    app = create_app(settings.database_url)  # refuses a missing registry before listening
+    typer.echo(f"itb clinic on http://{host}:{port}/ (API /api/v1, docs /docs); Ctrl-C to stop")
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+    else:
+        raise InvalidValue("--workers", workers, "1 (several processes need an app import path)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``itb serve`` to ``app``."""
+    app.command("serve")(serve)
