@@ -242,7 +242,8 @@ class ClinicHandle:
     service: ClinicService
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Write what the service still holds, then release the database connections."""
+        self.service.close()
         self.registry.close()
 
 
@@ -277,6 +278,10 @@ def clinic(
         registry.close()
         raise
     service = ClinicService(
-        registry.uow, catalog(), clock or SystemClock(), hasher or password_hasher()
+        registry.uow,
+        catalog(),
+        clock or SystemClock(),
+        hasher or password_hasher(),
+        read_uow=registry.read_uow,
     )
     return ClinicHandle(registry, service)

@@ -63,6 +63,13 @@ class MemoryRecords(Generic[R]):
     def all(self) -> list[R]:
         return self.find()
 
+    def latest(self, n: int, *, by: str, **equals: object) -> list[R]:
+        rows = sorted(self.find(**equals), key=lambda r: (getattr(r, by), _order(_key(r))))
+        return rows[-n:] if n > 0 else []
+
+    def count(self, **equals: object) -> int:
+        return len(self.find(**equals))
+
     def update(self, record: R, *, expected_version: int) -> None:
         key = _key(record)
         old = self.rows.get(key)

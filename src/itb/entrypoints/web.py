@@ -14,10 +14,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from itb import __version__, bootstrap
+from itb.config import load_settings
 from itb.entrypoints.api.app import create_api
 from itb.services.clinic.ports import Clock, PasswordHasher
 
-__all__ = ["create_app"]
+__all__ = ["READ_AUDIT_EVERY_S", "create_app", "create_app_from_environment"]
+
+READ_AUDIT_EVERY_S = 0.25
+"""The server writes the audit entries of reads in a batch this often, s."""
 
 
 def create_app(
@@ -33,6 +37,8 @@ def create_app(
         StorageUnavailable: the database cannot be reached.
     """
     handle = bootstrap.clinic(database_url, clock=clock, hasher=hasher)
+    # under load a read must not queue for the write lock to write "who read this"
+    handle.service.batch_read_audit(every_s=READ_AUDIT_EVERY_S)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -51,3 +57,8 @@ def create_app(
     )
     app.state.clinic = handle
     return create_api(handle.service, app)
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app over ``ITB_DATABASE_URL`` (what each ``itb serve --workers N`` process builds)."""
+    return create_app(load_settings().database_url)

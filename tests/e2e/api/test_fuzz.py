@@ -29,7 +29,7 @@ ROLES = {
     "patient": "ada",
     "caregiver": "bob",
 }
-EXAMPLES_PER_OPERATION = 35
+EXAMPLES_PER_OPERATION = 50
 """Hypothesis examples per operation; each is sent once per role."""
 MIN_REQUESTS_PER_BACKEND = 5000
 

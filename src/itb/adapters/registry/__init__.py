@@ -46,6 +46,10 @@ class Registry:
         """A new unit of work."""
         return SqlUnitOfWork(self.engine)
 
+    def read_uow(self) -> SqlUnitOfWork:
+        """A new read-only unit of work."""
+        return SqlUnitOfWork(self.engine, readonly=True)
+
     def create(self) -> None:
         """Create (or migrate) the schema."""
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from datetime import date, datetime
 from enum import Enum
@@ -55,6 +55,10 @@ class RecordMapper(Generic[R]):
             raise RuntimeError(
                 f"{cls.__name__} and table {table.name} differ: {sorted(wanted ^ columns)}"
             )
+        # One converter per field, chosen once from its type (rows are many).
+        self._readers: list[tuple[str, Callable[[Any], Any] | None]] = [
+            (name, None if hint is Stamp else _reader(hint)) for name, hint in self._fields
+        ]
         # Statements built once (SQLAlchemy caches their compiled form).
         self.insert = table.insert()
         keys = list(table.primary_key.columns)
@@ -94,13 +98,14 @@ class RecordMapper(Generic[R]):
     def from_row(self, row: Mapping[Any, Any]) -> R:
         """The record of a row."""
         values: dict[str, Any] = {}
-        for name, hint in self._fields:
-            if hint is Stamp:
+        for name, convert in self._readers:
+            if convert is None:  # the stamp
                 values[name] = Stamp(
                     row["created_at"], row["created_by"], row["modified_at"], row["modified_by"]
                 )
             else:
-                values[name] = _from_column(row[name], hint)
+                value = row[name]
+                values[name] = None if value is None else convert(value)
         return self.cls(**values)
 
     def column_value(self, name: str, value: Any) -> Any:
@@ -122,17 +127,24 @@ def _to_column(value: Any) -> Any:
     return value
 
 
-def _from_column(value: Any, hint: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(hint, type) and issubclass(hint, Enum):
-        return hint(value)
-    if get_origin(hint) is tuple:
-        return tuple(value)
-    if hint is float:
-        return float(value)
-    if hint is bool:
-        return bool(value)
-    if hint is date and isinstance(value, datetime):
-        return value.date()
+def _same(value: Any) -> Any:
     return value
+
+
+def _day(value: Any) -> Any:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _reader(hint: Any) -> Callable[[Any], Any]:
+    """The converter from a column's value to a field of type ``hint`` (None stays None)."""
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint
+    if get_origin(hint) is tuple:
+        return tuple
+    if hint is float:
+        return float
+    if hint is bool:
+        return bool
+    if hint is date:
+        return _day
+    return _same

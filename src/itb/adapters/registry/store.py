@@ -122,13 +122,17 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # readers share the WAL snapshot; writers queue for the one write lock
+            readonly = conn.get_execution_options().get("itb_readonly", False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     return sa.create_engine(
         url,
         json_serializer=t.json_dumps,
         pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
         connect_args={"connect_timeout": 10},
     )
 
@@ -195,6 +199,27 @@ class SqlRecords(Generic[R]):
 
     def all(self) -> list[R]:
         return self.find()
+
+    def _where(self, query: Any, equals: dict[str, object]) -> Any:
+        for name, value in equals.items():
+            query = query.where(self.m.table.c[name] == self.m.column_value(name, value))
+        return query
+
+    def latest(self, n: int, *, by: str, **equals: object) -> list[R]:
+        if n <= 0 or not all(_storable(v) for v in equals.values()):
+            return []
+        column = self.m.table.c[by]
+        query = self._where(sa.select(self.m.table), equals).order_by(
+            column.desc(), self.key.desc()
+        )
+        rows = self.conn.execute(query.limit(n)).mappings()
+        return [self.m.from_row(r) for r in rows][::-1]
+
+    def count(self, **equals: object) -> int:
+        if not all(_storable(v) for v in equals.values()):
+            return 0
+        query = self._where(sa.select(sa.func.count()).select_from(self.m.table), equals)
+        return int(self.conn.execute(query).scalar_one())
 
     def update(self, record: R, *, expected_version: int) -> None:
         row = self.m.to_row(record)
@@ -478,7 +503,11 @@ def _mappers() -> _Mappers:
 
 
 class SqlUnitOfWork:
-    """One transaction over every repository (rolled back unless committed)."""
+    """One transaction over every repository (rolled back unless committed).
+
+    ``readonly``: a transaction that reads only (SQLite: a deferred BEGIN, so readers never
+    queue behind writers; PostgreSQL: READ ONLY, so it cannot write by mistake).
+    """
 
     patients: VersionedRecords[PatientRecord]
     contacts: VersionedRecords[ContactRecord]
@@ -498,13 +527,16 @@ class SqlUnitOfWork:
     audit: AuditLog
     ids: IdSource
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
         self.engine = engine
+        self.readonly = readonly
         self._conn: Connection | None = None
 
     def __enter__(self) -> Self:
         try:
             conn = self.engine.connect()
+            if self.readonly:
+                conn.execution_options(itb_readonly=True, postgresql_readonly=True)
             conn.begin()
         except OperationalError as exc:
             raise _storage_error(exc) from None

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from enum import Enum, StrEnum
+from functools import cache
 from typing import Any
 
 from itb.domain.errors import InvalidValue
@@ -497,15 +498,20 @@ class ClinicInfo:
     stamp: Stamp
 
 
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls) if f.name != "password_hash")
+
+
 def plain(value: Any) -> Any:
     """A record (or any value inside one) as JSON-ready plain data: dates and times in ISO
     form, enums by value, tuples as lists; a password hash is never included."""
+    if isinstance(value, Enum):
+        return value.value
+    if value is None or isinstance(value, str | int | float):
+        return value
     if is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: plain(getattr(value, f.name))
-            for f in fields(value)
-            if f.name != "password_hash"
-        }
+        return {name: plain(getattr(value, name)) for name in _field_names(type(value))}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime | date):

@@ -18,8 +18,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from itb import __version__
@@ -184,32 +185,53 @@ def _internal(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# ------------------------------------------------------------------ replies
+
+
+def _reply(content: BaseModel | dict[str, Any] | list[Any], status_code: int = 200) -> Response:
+    """A JSON response. Records go out as their plain data, shaped as the endpoint's
+    ``XPublic`` model declares (the OpenAPI schema; the schemathesis run checks every
+    response against it): building the model and dumping it again would double the cost
+    of the big pages."""
+    if isinstance(content, BaseModel):
+        body = content.model_dump_json()
+    else:
+        body = json.dumps(
+            [c.model_dump(mode="json") if isinstance(c, BaseModel) else c for c in content]
+            if isinstance(content, list)
+            else content,
+            allow_nan=False,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+    return Response(body, status_code=status_code, media_type="application/json")
+
+
 # ------------------------------------------------------------------ conversions
 
 
-def _patient(p: PatientRecord) -> s.PatientPublic:
-    return s.PatientPublic.model_validate(
-        {**plain(p), "origin": p.origin, "withdrawal_risk": list(p.withdrawal_risk)}
-    )
+def _patient(p: PatientRecord) -> dict[str, Any]:
+    return {**plain(p), "origin": p.origin, "withdrawal_risk": list(p.withdrawal_risk)}
 
 
-def _implant(i: ImplantRecord) -> s.ImplantPublic:
-    return s.ImplantPublic.model_validate(plain(i))
+def _implant(i: ImplantRecord) -> dict[str, Any]:
+    out: dict[str, Any] = plain(i)
+    return out
 
 
-def _snapshot(snap: PumpSnapshot) -> s.SnapshotPublic:
-    data = plain(snap)
+def _snapshot(snap: PumpSnapshot) -> dict[str, Any]:
+    data: dict[str, Any] = plain(snap)
     data.pop("state")
     data.pop("implant_id")
-    return s.SnapshotPublic.model_validate(data)
+    return data
 
 
-def _pump_now(now: PumpNow) -> s.PumpNowPublic:
-    data = plain(now)
+def _pump_now(now: PumpNow) -> dict[str, Any]:
+    data: dict[str, Any] = plain(now)
     data["implant"] = _implant(now.implant)
     data["forecast"] = _snapshot(now.snapshot)
     data.pop("snapshot")
-    return s.PumpNowPublic.model_validate(data)
+    return data
 
 
 def _radar_row(r: RadarRow) -> s.RadarRowPublic:
@@ -291,15 +313,17 @@ api = APIRouter(prefix=PREFIX, responses=_ERRORS)
 @auth.post("/token", response_model=s.TokenPublic, summary="Sign in (OAuth2 password flow)")
 def token(
     request: Request, service: Svc, form: Annotated[OAuth2PasswordRequestForm, Depends()]
-) -> s.TokenPublic:
+) -> Response:
     address = request.client.host if request.client else ""
     issued = service.log_in(form.username, form.password, address=address)
-    return s.TokenPublic(
-        access_token=issued.token,
-        token_type="bearer",
-        expires_in=issued.expires_in_s,
-        username=issued.username,
-        role=issued.role,
+    return _reply(
+        s.TokenPublic(
+            access_token=issued.token,
+            token_type="bearer",
+            expires_in=issued.expires_in_s,
+            username=issued.username,
+            role=issued.role,
+        )
     )
 
 
@@ -310,20 +334,20 @@ def logout(service: Svc, who: Me, token: Token) -> None:
 
 
 @api.get("/me", response_model=s.MePublic, tags=["auth"])
-def me(who: Me) -> s.MePublic:
-    return s.MePublic(username=who.username, role=who.role.value, patient_id=who.patient_id)
+def me(who: Me) -> Response:
+    return _reply(s.MePublic(username=who.username, role=who.role.value, patient_id=who.patient_id))
 
 
 # ------------------------------------------------------------------ users
 
 
 @api.get("/users", response_model=list[s.UserPublic], tags=["users"])
-def users(service: Svc, who: Me) -> list[s.UserPublic]:
-    return [s.UserPublic.model_validate(plain(u)) for u in service.users(who)]
+def users(service: Svc, who: Me) -> Response:
+    return _reply([plain(u) for u in service.users(who)])
 
 
 @api.post("/users", response_model=s.UserPublic, status_code=201, tags=["users"])
-def create_user(service: Svc, who: Me, body: s.UserCreate) -> s.UserPublic:
+def create_user(service: Svc, who: Me, body: s.UserCreate) -> Response:
     u = service.create_user(
         who,
         username=body.username,
@@ -332,42 +356,55 @@ def create_user(service: Svc, who: Me, body: s.UserCreate) -> s.UserPublic:
         display_name=body.display_name,
         patient_id=body.patient_id,
     )
-    return s.UserPublic.model_validate(plain(u))
+    return _reply(plain(u), 201)
 
 
 # ------------------------------------------------------------------ patients
 
 
 @api.get("/patients", response_model=list[s.PatientPublic], tags=["patients"])
-def patients(service: Svc, who: Me, modified_since: Since = None) -> list[s.PatientPublic]:
-    return [_patient(p) for p in service.patients(who, modified_since=modified_since)]
+def patients(service: Svc, who: Me, modified_since: Since = None) -> Response:
+    return _reply([_patient(p) for p in service.patients(who, modified_since=modified_since)])
 
 
 @api.post("/patients", response_model=s.PatientPublic, status_code=201, tags=["patients"])
-def register(service: Svc, who: Me, body: s.PatientCreate) -> s.PatientPublic:
-    return _patient(service.register_patient(who, NewPatient(**body.model_dump())))
+def register(service: Svc, who: Me, body: s.PatientCreate) -> Response:
+    return _reply(_patient(service.register_patient(who, NewPatient(**body.model_dump()))), 201)
 
 
 @api.get("/patients/{patient_id}", response_model=s.PatientChartPublic, tags=["patients"])
-def chart(service: Svc, who: Me, patient_id: s.Id) -> s.PatientChartPublic:
-    c = service.chart(who, patient_id)
-    return s.PatientChartPublic(
-        patient=_patient(c.patient),
-        contacts=[s.ContactPublic.model_validate(plain(x)) for x in c.contacts],
-        assessments=[s.AssessmentPublic.model_validate(plain(x)) for x in c.assessments],
-        implants=[_implant(x) for x in c.implants],
-        visits=[s.VisitPublic.model_validate(plain(x)) for x in c.visits],
-        refills=[s.RefillPublic.model_validate(plain(x)) for x in c.refills],
-        changes=[s.ChangePublic.model_validate(plain(x)) for x in c.changes],
-        symptoms=[s.SymptomPublic.model_validate(plain(x)) for x in c.symptoms],
-        surgeries=[s.SurgeryPublic.model_validate(plain(x)) for x in c.surgeries],
+def chart(
+    service: Svc,
+    who: Me,
+    patient_id: s.Id,
+    recent: Annotated[
+        int,
+        Query(ge=1, le=1000, description="The latest so many refills, visits, changes, symptoms."),
+    ] = 25,
+) -> Response:
+    c = service.chart(who, patient_id, recent=recent)
+    return _reply(
+        {
+            "patient": _patient(c.patient),
+            "contacts": [plain(x) for x in c.contacts],
+            "assessments": [plain(x) for x in c.assessments],
+            "implants": [_implant(x) for x in c.implants],
+            "visits": [plain(x) for x in c.visits],
+            "refills": [plain(x) for x in c.refills],
+            "changes": [plain(x) for x in c.changes],
+            "symptoms": [plain(x) for x in c.symptoms],
+            "surgeries": [plain(x) for x in c.surgeries],
+            "totals": dict(c.totals),
+        }
     )
 
 
 @api.patch("/patients/{patient_id}", response_model=s.PatientPublic, tags=["patients"])
-def edit(service: Svc, who: Me, patient_id: s.Id, body: s.PatientUpdate) -> s.PatientPublic:
+def edit(service: Svc, who: Me, patient_id: s.Id, body: s.PatientUpdate) -> Response:
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k != "version"}
-    return _patient(service.edit_patient(who, patient_id, expected_version=body.version, **changes))
+    return _reply(
+        _patient(service.edit_patient(who, patient_id, expected_version=body.version, **changes))
+    )
 
 
 @api.post(
@@ -376,7 +413,7 @@ def edit(service: Svc, who: Me, patient_id: s.Id, body: s.PatientUpdate) -> s.Pa
     status_code=201,
     tags=["patients"],
 )
-def contact(service: Svc, who: Me, patient_id: s.Id, body: s.ContactCreate) -> s.ContactPublic:
+def contact(service: Svc, who: Me, patient_id: s.Id, body: s.ContactCreate) -> Response:
     c = service.add_contact(
         who,
         patient_id,
@@ -385,7 +422,7 @@ def contact(service: Svc, who: Me, patient_id: s.Id, body: s.ContactCreate) -> s
         phone=body.phone,
         caregiver=body.caregiver,
     )
-    return s.ContactPublic.model_validate(plain(c))
+    return _reply(plain(c), 201)
 
 
 # ------------------------------------------------------------------ implants
@@ -397,7 +434,7 @@ def contact(service: Svc, who: Me, patient_id: s.Id, body: s.ContactCreate) -> s
     status_code=201,
     tags=["implants"],
 )
-def implant(service: Svc, who: Me, patient_id: s.Id, body: s.ImplantCreate) -> s.ImplantPublic:
+def implant(service: Svc, who: Me, patient_id: s.Id, body: s.ImplantCreate) -> Response:
     new = NewImplant(
         at=body.at,
         pump_preset=body.pump_preset,
@@ -413,19 +450,19 @@ def implant(service: Svc, who: Me, patient_id: s.Id, body: s.ImplantCreate) -> s
         reason=body.reason,
         override_reason=body.override_reason,
     )
-    return _implant(service.record_implant(who, patient_id, new))
+    return _reply(_implant(service.record_implant(who, patient_id, new)), 201)
 
 
 @api.get("/implants/{implant_id}/pump", response_model=s.PumpNowPublic, tags=["implants"])
 def pump_now(
     service: Svc, who: Me, implant_id: s.Id, at: Annotated[datetime | None, Query()] = None
-) -> s.PumpNowPublic:
-    return _pump_now(service.pump_now(who, implant_id, at=at))
+) -> Response:
+    return _reply(_pump_now(service.pump_now(who, implant_id, at=at)))
 
 
 @api.get("/implants/{implant_id}/commands", response_model=list[s.CommandPublic], tags=["implants"])
-def commands(service: Svc, who: Me, implant_id: s.Id) -> list[s.CommandPublic]:
-    return [s.CommandPublic.model_validate(plain(e)) for e in service.command_log(who, implant_id)]
+def commands(service: Svc, who: Me, implant_id: s.Id) -> Response:
+    return _reply([plain(e) for e in service.command_log(who, implant_id)])
 
 
 @api.post(
@@ -434,9 +471,7 @@ def commands(service: Svc, who: Me, implant_id: s.Id) -> list[s.CommandPublic]:
     status_code=201,
     tags=["implants"],
 )
-def interrogate(
-    service: Svc, who: Me, implant_id: s.Id, body: s.InterrogationCreate
-) -> s.InterrogationPublic:
+def interrogate(service: Svc, who: Me, implant_id: s.Id, body: s.InterrogationCreate) -> Response:
     q = service.record_interrogation(
         who,
         implant_id,
@@ -444,7 +479,7 @@ def interrogate(
         reading=Reading(body.reservoir_ml, tuple(body.alarms), body.note),
         expected_version=body.expected_version,
     )
-    return s.InterrogationPublic.model_validate(plain(q))
+    return _reply(plain(q), 201)
 
 
 @api.post(
@@ -453,7 +488,7 @@ def interrogate(
     status_code=201,
     tags=["refills"],
 )
-def refill(service: Svc, who: Me, implant_id: s.Id, body: s.RefillCreate) -> s.RefillOutcomePublic:
+def refill(service: Svc, who: Me, implant_id: s.Id, body: s.RefillCreate) -> Response:
     out = service.record_refill(
         who,
         implant_id,
@@ -470,10 +505,13 @@ def refill(service: Svc, who: Me, implant_id: s.Id, body: s.RefillCreate) -> s.R
         ),
         expected_version=body.expected_version,
     )
-    return s.RefillOutcomePublic(
-        refill=s.RefillPublic.model_validate(plain(out.visit)),
-        discrepancy=s.DiscrepancyPublic.model_validate(plain(out.discrepancy)),
-        forecast=_snapshot(out.snapshot),
+    return _reply(
+        s.RefillOutcomePublic(
+            refill=plain(out.visit),
+            discrepancy=plain(out.discrepancy),
+            forecast=_snapshot(out.snapshot),
+        ),
+        201,
     )
 
 
@@ -483,9 +521,13 @@ def refills(
     who: Me,
     modified_since: Since = None,
     open_only: Annotated[bool, Query(alias="open", description="Unresolved only.")] = False,
-) -> list[s.RefillPublic]:
-    rows = service.refills(who, open_only=open_only, modified_since=modified_since)
-    return [s.RefillPublic.model_validate(plain(r)) for r in rows]
+    implant_id: Annotated[s.Id | None, Query(description="One pump only.")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000, description="The latest so many.")] = 500,
+) -> Response:
+    rows = service.refills(
+        who, open_only=open_only, modified_since=modified_since, implant_id=implant_id
+    )
+    return _reply([plain(r) for r in rows[-limit:]])
 
 
 @api.post(
@@ -494,7 +536,7 @@ def refills(
     status_code=201,
     tags=["implants"],
 )
-def surgery(service: Svc, who: Me, implant_id: s.Id, body: s.SurgeryCreate) -> s.SurgeryPublic:
+def surgery(service: Svc, who: Me, implant_id: s.Id, body: s.SurgeryCreate) -> Response:
     out = service.record_surgery(
         who,
         implant_id,
@@ -503,7 +545,7 @@ def surgery(service: Svc, who: Me, implant_id: s.Id, body: s.SurgeryCreate) -> s
         detail=body.detail,
         expected_version=body.expected_version,
     )
-    return s.SurgeryPublic.model_validate(plain(out))
+    return _reply(plain(out), 201)
 
 
 # ------------------------------------------------------------------ programming
@@ -515,7 +557,7 @@ def surgery(service: Svc, who: Me, implant_id: s.Id, body: s.SurgeryCreate) -> s
     status_code=201,
     tags=["programming"],
 )
-def stage(service: Svc, who: Me, implant_id: s.Id, body: s.ChangeCreate) -> s.ChangePublic:
+def stage(service: Svc, who: Me, implant_id: s.Id, body: s.ChangeCreate) -> Response:
     request = ChangeRequest(
         program=_program(body.program),
         low_reservoir_alarm_ml=body.low_reservoir_alarm_ml,
@@ -525,7 +567,7 @@ def stage(service: Svc, who: Me, implant_id: s.Id, body: s.ChangeCreate) -> s.Ch
         override_reason=body.override_reason,
     )
     change = service.stage_change(who, implant_id, request, expected_version=body.expected_version)
-    return s.ChangePublic.model_validate(plain(change))
+    return _reply(plain(change), 201)
 
 
 @api.get("/changes", response_model=list[s.ChangePublic], tags=["programming"])
@@ -536,31 +578,29 @@ def changes(
     all_states: Annotated[
         bool, Query(alias="all", description="Committed and cancelled too.")
     ] = False,
-) -> list[s.ChangePublic]:
+) -> Response:
     rows = service.changes(who, open_only=not all_states, modified_since=modified_since)
-    return [s.ChangePublic.model_validate(plain(c)) for c in rows]
+    return _reply([plain(c) for c in rows])
 
 
 @api.get("/changes/{change_id}", response_model=s.ChangePublic, tags=["programming"])
-def get_change(service: Svc, who: Me, change_id: s.Id) -> s.ChangePublic:
-    return s.ChangePublic.model_validate(plain(service.change(who, change_id)))
+def get_change(service: Svc, who: Me, change_id: s.Id) -> Response:
+    return _reply(plain(service.change(who, change_id)))
 
 
 @api.post("/changes/{change_id}/verify", response_model=s.ChangePublic, tags=["programming"])
-def verify(service: Svc, who: Me, change_id: s.Id) -> s.ChangePublic:
-    return s.ChangePublic.model_validate(plain(service.verify_change(who, change_id)))
+def verify(service: Svc, who: Me, change_id: s.Id) -> Response:
+    return _reply(plain(service.verify_change(who, change_id)))
 
 
 @api.post("/changes/{change_id}/commit", response_model=s.ChangePublic, tags=["programming"])
-def commit(service: Svc, who: Me, change_id: s.Id) -> s.ChangePublic:
-    return s.ChangePublic.model_validate(plain(service.commit_change(who, change_id)))
+def commit(service: Svc, who: Me, change_id: s.Id) -> Response:
+    return _reply(plain(service.commit_change(who, change_id)))
 
 
 @api.post("/changes/{change_id}/cancel", response_model=s.ChangePublic, tags=["programming"])
-def cancel(service: Svc, who: Me, change_id: s.Id, body: s.ChangeCancel) -> s.ChangePublic:
-    return s.ChangePublic.model_validate(
-        plain(service.cancel_change(who, change_id, reason=body.reason))
-    )
+def cancel(service: Svc, who: Me, change_id: s.Id, body: s.ChangeCancel) -> Response:
+    return _reply(plain(service.cancel_change(who, change_id, reason=body.reason)))
 
 
 # ------------------------------------------------------------------ visits and symptoms
@@ -572,25 +612,33 @@ def visits(
     who: Me,
     patient_id: Annotated[s.Id | None, Query()] = None,
     modified_since: Since = None,
-) -> list[s.VisitPublic]:
-    rows = service.visits(who, patient_id=patient_id, modified_since=modified_since)
-    return [s.VisitPublic.model_validate(plain(v)) for v in rows]
+    history: Annotated[
+        bool, Query(description="Done, missed and cancelled visits too (default: booked only).")
+    ] = False,
+    limit: Annotated[
+        int, Query(ge=1, le=5000, description="At most so many (soonest first).")
+    ] = 500,
+) -> Response:
+    rows = service.visits(
+        who, patient_id=patient_id, modified_since=modified_since, booked_only=not history
+    )
+    return _reply([plain(v) for v in rows[:limit]])
 
 
 @api.post(
     "/patients/{patient_id}/visits", response_model=s.VisitPublic, status_code=201, tags=["visits"]
 )
-def book(service: Svc, who: Me, patient_id: s.Id, body: s.VisitCreate) -> s.VisitPublic:
+def book(service: Svc, who: Me, patient_id: s.Id, body: s.VisitCreate) -> Response:
     v = service.book_visit(who, patient_id, at=body.at, kind=body.kind, note=body.note)
-    return s.VisitPublic.model_validate(plain(v))
+    return _reply(plain(v), 201)
 
 
 @api.patch("/visits/{visit_id}", response_model=s.VisitPublic, tags=["visits"])
-def visit_status(service: Svc, who: Me, visit_id: s.Id, body: s.VisitUpdate) -> s.VisitPublic:
+def visit_status(service: Svc, who: Me, visit_id: s.Id, body: s.VisitUpdate) -> Response:
     v = service.set_visit_status(
         who, visit_id, status=body.status, expected_version=body.version, note=body.note
     )
-    return s.VisitPublic.model_validate(plain(v))
+    return _reply(plain(v))
 
 
 @api.post(
@@ -599,14 +647,15 @@ def visit_status(service: Svc, who: Me, visit_id: s.Id, body: s.VisitUpdate) -> 
     status_code=201,
     tags=["symptoms"],
 )
-def symptoms(
-    service: Svc, who: Me, patient_id: s.Id, body: s.SymptomCreate
-) -> s.SymptomOutcomePublic:
+def symptoms(service: Svc, who: Me, patient_id: s.Id, body: s.SymptomCreate) -> Response:
     out = service.record_symptoms(who, patient_id, signs=body.signs, at=body.at)
-    return s.SymptomOutcomePublic(
-        record=s.SymptomPublic.model_validate(plain(out.record)),
-        urgency_label=out.triage.urgency_label,
-        actions=list(out.triage.actions),
+    return _reply(
+        s.SymptomOutcomePublic(
+            record=plain(out.record),
+            urgency_label=out.triage.urgency_label,
+            actions=list(out.triage.actions),
+        ),
+        201,
     )
 
 
@@ -618,8 +667,8 @@ def radar(
     service: Svc,
     who: Me,
     on: Annotated[datetime | None, Query(description="Look from this time (default now).")] = None,
-) -> list[s.RadarRowPublic]:
-    return [_radar_row(r) for r in service.radar(who, on=on)]
+) -> Response:
+    return _reply([_radar_row(r) for r in service.radar(who, on=on)])
 
 
 @api.get("/audit", response_model=list[s.AuditEntryPublic], tags=["audit"])
@@ -629,21 +678,21 @@ def audit(
     entity: Annotated[str | None, Query(max_length=32)] = None,
     entity_id: Annotated[str | None, Query(max_length=120)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[s.AuditEntryPublic]:
+) -> Response:
     rows = service.audit_trail(who, entity=entity, entity_id=entity_id)[-limit:]
-    return [s.AuditEntryPublic.model_validate(plain(e)) for e in rows]
+    return _reply([plain(e) for e in rows])
 
 
 @api.get("/audit/verify", response_model=s.ChainCheckPublic, tags=["audit"])
-def audit_verify(service: Svc, who: Me) -> s.ChainCheckPublic:
-    return _check(service.verify_audit(who))
+def audit_verify(service: Svc, who: Me) -> Response:
+    return _reply(_check(service.verify_audit(who)))
 
 
 health = APIRouter(prefix=PREFIX, tags=["health"], responses={503: _ERRORS[503]})
 
 
 @health.get("/health")
-def health_check() -> dict[str, str]:
+async def health_check() -> dict[str, str]:
     """Whether the service answers (no configuration, no secrets)."""
     return {"status": "ok"}
 

@@ -609,6 +609,10 @@ class PatientChartPublic(_Out):
     changes: list[ChangePublic]
     symptoms: list[SymptomPublic]
     surgeries: list[SurgeryPublic]
+    totals: dict[str, int] = Field(
+        description="How many refills, visits, changes and symptom reports exist in all "
+        "(the lists hold the latest `recent`)."
+    )
 
 
 # ------------------------------------------------------------------ radar and audit

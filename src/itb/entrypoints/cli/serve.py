@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -44,8 +45,19 @@ def serve(
     typer.echo(f"itb clinic on http://{host}:{port}/ (API /api/v1, docs /docs); Ctrl-C to stop")
     if workers == 1:
         uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
-    else:
-        raise InvalidValue("--workers", workers, "1 (several processes need an app import path)")
+        return
+    # several processes each build the app from the environment (sign-in throttling and
+    # the short trust of a verified token are per process; sessions are in the registry)
+    os.environ["ITB_DATABASE_URL"] = settings.database_url
+    uvicorn.run(
+        "itb.entrypoints.web:create_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        server_header=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -76,6 +76,15 @@ class Records(Protocol[R]):
         """Every record, in key order."""
         ...
 
+    def latest(self, n: int, *, by: str, **equals: object) -> list[R]:
+        """The ``n`` records with the latest ``by`` (a time field) among those matching,
+        oldest first."""
+        ...
+
+    def count(self, **equals: object) -> int:
+        """How many records match."""
+        ...
+
 
 class VersionedRecords(Records[R], Protocol[R]):
     """Records people edit: every update names the version it was made from."""

@@ -24,7 +24,8 @@ with nothing written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -116,6 +117,10 @@ __all__ = [
 
 T = TypeVar("T")
 
+TOKEN_TRUST_S = 5.0
+"""How long a verified bearer token is trusted without reading its session again, s (a
+serving detail, not a clinical number)."""
+
 SURGERY_KINDS: tuple[str, ...] = (
     "catheter_revision",
     "pump_replacement",
@@ -139,6 +144,9 @@ class PatientChart:
     changes: tuple[ProgrammingChange, ...]
     symptoms: tuple[SymptomRecord, ...]
     surgeries: tuple[SurgeryRecord, ...]
+    totals: Mapping[str, int]
+    """How many refills, visits, changes and symptom reports there are in all (the lists
+    hold the latest ones when the chart was asked for with ``recent``)."""
 
     @property
     def active_implant(self) -> ImplantRecord | None:
@@ -194,6 +202,54 @@ class SymptomOutcome:
     triage: TriageResult
 
 
+_AuditRow = tuple[
+    Actor | None, datetime, str, str, str, Mapping[str, Any] | None, Mapping[str, Any] | None, str
+]
+"""An audit entry to write: actor, time, action, entity, entity id, before, after, reason."""
+
+
+class _ReadBatch:
+    """Audit entries of reads, written by a background thread every so often in one unit of
+    work (and at close). A read never waits for the write lock; an entry keeps its read's
+    time. Entries not yet written when the process is killed are lost (changes are never
+    batched: they are written with the change)."""
+
+    def __init__(self, service: ClinicService, every_s: float) -> None:
+        self.service = service
+        self.every_s = every_s
+        self._rows: list[_AuditRow] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="itb-read-audit", daemon=True)
+        self._thread.start()
+
+    def add(self, row: _AuditRow) -> None:
+        with self._lock:
+            self._rows.append(row)
+
+    def flush(self) -> None:
+        with self._lock:
+            rows, self._rows = self._rows, []
+        if not rows:
+            return
+        try:
+            with self.service._uow() as uow:
+                self.service._chain_rows(uow, rows)
+                uow.commit()
+        except ITBError:
+            with self._lock:  # the database was busy or away: keep them for the next try
+                self._rows[:0] = rows
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.flush()
+
+
 @dataclass(slots=True)
 class _Work:
     """What a use case collects inside its unit of work: the audit entries to chain."""
@@ -236,8 +292,13 @@ class ClinicService:
         catalog: Catalog,
         clock: Clock,
         hasher: PasswordHasher,
+        *,
+        read_uow: UnitOfWorkFactory | None = None,
     ) -> None:
         self._uow = uow
+        self._read_uow = read_uow or uow
+        self._token_cache: dict[str, tuple[Actor, datetime, datetime, datetime]] = {}
+        self._read_batch: _ReadBatch | None = None
         self.catalog = catalog
         self.rules: RegistryRules = catalog.registry
         self.throttle = LoginThrottle(self.rules.sessions)
@@ -272,18 +333,41 @@ class ClinicService:
             raise
 
     def _read(self, body: Callable[[UnitOfWork], T]) -> T:
-        with self._uow() as uow:
+        with self._read_uow() as uow:
             return body(uow)
 
     def _audited_read(
         self, actor: Actor, what: str, entity: str, entity_id: str, body: Callable[[UnitOfWork], T]
     ) -> T:
-        """A sensitive read: its result, and an audit entry saying who read what."""
-        with self._uow() as uow:
-            out = body(uow)
-            self._chain(uow, actor, [(f"read:{what}", entity, entity_id, None, None, "")])
-            uow.commit()
+        """A sensitive read: its result (read-only), and an audit entry saying who read what."""
+        out = self._read(body)
+        row = (actor, self._now(), f"read:{what}", entity, entity_id, None, None, "")
+        batch = self._read_batch
+        if batch is None:
+            with self._uow() as uow:
+                self._chain_rows(uow, [row])
+                uow.commit()
+        else:
+            batch.add(row)
         return out
+
+    def batch_read_audit(self, *, every_s: float) -> None:
+        """Write the audit entries of reads in batches, every ``every_s`` seconds (a server
+        under load: a read then never waits for the registry's write lock). Each entry keeps
+        the time of its read. :meth:`close` writes what is left."""
+        if self._read_batch is None:
+            self._read_batch = _ReadBatch(self, every_s)
+
+    def flush_read_audit(self) -> None:
+        """Write the batched read entries now."""
+        if self._read_batch is not None:
+            self._read_batch.flush()
+
+    def close(self) -> None:
+        """Write what is batched and stop the batch writer."""
+        batch, self._read_batch = self._read_batch, None
+        if batch is not None:
+            batch.close()
 
     def _allow(
         self, actor: Actor, action: Action, *, what: str, patient_id: str | None = None
@@ -305,17 +389,20 @@ class ClinicService:
             tuple[str, str, str, Mapping[str, Any] | None, Mapping[str, Any] | None, str]
         ],
     ) -> None:
-        items = list(entries)
-        if not items:
+        now = self._now()
+        self._chain_rows(uow, [(actor, now, *e) for e in entries])
+
+    def _chain_rows(self, uow: UnitOfWork, rows: Sequence[_AuditRow]) -> None:
+        """Append entries (each with its actor and time) to the chain, in order."""
+        if not rows:
             return
         head = uow.audit.head()
-        now = self._now()
         seq, prev = head.seq, head.hash
-        for action, entity, entity_id, before, after, reason in items:
+        for actor, at, action, entity, entity_id, before, after, reason in rows:
             seq += 1
             entry = AuditEntry.make(
                 seq=seq,
-                at=now,
+                at=at,
                 actor=actor.username if actor else "system",
                 role=actor.role.value if actor else "system",
                 action=action,
@@ -555,6 +642,10 @@ class ClinicService:
     def actor_for_token(self, token: str) -> Actor:
         """The signed-in actor of a bearer token; the session's last request is now.
 
+        A token just verified is trusted for :data:`TOKEN_TRUST_S` without reading the
+        registry again (logging out ends that at once; a deactivated user's sessions end
+        within it); the session's last request is written at most once a minute.
+
         Raises:
             AuthenticationFailed: an unknown token, or a session that ended (inactive too
                 long, past its lifetime, or its user deactivated).
@@ -563,33 +654,56 @@ class ClinicService:
             raise AuthenticationFailed("not signed in (no valid bearer token)")
         key = token_hash(token)
         policy = self.rules.sessions
-
-        def body(uow: UnitOfWork) -> Actor | str:
-            session = uow.sessions.get(key)
-            if session is None:
-                return "not signed in (no valid bearer token)"
-            now = self._now()
-            idle = now - session.last_seen_at > timedelta(minutes=policy.idle_minutes.value)
-            old = now - session.created_at > timedelta(hours=policy.lifetime_hours.value)
-            user = uow.users.get(session.username)
-            if idle or old or user is None or not user.active:
+        idle = timedelta(minutes=policy.idle_minutes.value)
+        lifetime = timedelta(hours=policy.lifetime_hours.value)
+        now = self._now()
+        cached = self._token_cache.get(key)
+        if cached is not None:
+            actor, created, seen, checked = cached
+            fresh = (now - checked).total_seconds() < TOKEN_TRUST_S
+            if (
+                fresh
+                and now - seen <= idle
+                and now - created <= lifetime
+                and (now - seen).total_seconds() < 60.0
+            ):
+                return actor
+        session, user = self._read(
+            lambda uow: (
+                s := uow.sessions.get(key),
+                None if s is None else uow.users.get(s.username),
+            )
+        )
+        if session is None:
+            self._token_cache.pop(key, None)
+            raise AuthenticationFailed("not signed in (no valid bearer token)")
+        if (
+            now - session.last_seen_at > idle
+            or now - session.created_at > lifetime
+            or user is None
+            or not user.active
+        ):
+            self._token_cache.pop(key, None)
+            with self._uow() as uow:
                 uow.sessions.delete(key)
                 uow.commit()
-                return "the session has ended: sign in again"
-            if (now - session.last_seen_at).total_seconds() >= 60.0:
+            raise AuthenticationFailed("the session has ended: sign in again")
+        seen = session.last_seen_at
+        if (now - seen).total_seconds() >= 60.0:
+            with self._uow() as uow:
                 uow.sessions.touch(key, now)
                 uow.commit()
-            return Actor(user.username, Role(user.role), user.patient_id)
-
-        with self._uow() as uow:
-            out = body(uow)
-        if isinstance(out, str):
-            raise AuthenticationFailed(out)
-        return out
+            seen = now
+        actor = Actor(user.username, Role(user.role), user.patient_id)
+        if len(self._token_cache) > 10_000:
+            self._token_cache.clear()
+        self._token_cache[key] = (actor, session.created_at, seen, now)
+        return actor
 
     def log_out(self, token: str) -> None:
         """End the session of a bearer token (nothing happens for an unknown one)."""
         key = token_hash(token)
+        self._token_cache.pop(key, None)
         with self._uow() as uow:
             session = uow.sessions.get(key)
             if session is None:
@@ -742,13 +856,22 @@ class ClinicService:
             rows = [] if own is None else [own]
         return _since(rows, modified_since)
 
-    def chart(self, actor: Actor, patient_id: str) -> PatientChart:
-        """Everything the registry holds on one patient.
+    def chart(self, actor: Actor, patient_id: str, *, recent: int | None = None) -> PatientChart:
+        """Everything the registry holds on one patient (``recent``: only the latest so many
+        refills, visits, changes and symptom reports; the totals say how many there are).
 
         Raises:
             NotFound: no such patient (or, for a patient or caregiver, not theirs).
+            InvalidValue: ``recent`` below 1.
         """
+        if recent is not None and recent < 1:
+            raise InvalidValue("recent", recent, ">= 1")
         self._authorize_read(actor, patient_id)
+
+        def some(repo: Any, by: str, **equals: object) -> list[Any]:
+            return list(
+                repo.find(**equals) if recent is None else repo.latest(recent, by=by, **equals)
+            )
 
         def body(uow: UnitOfWork) -> PatientChart:
             p = self._patient(uow, patient_id)
@@ -757,10 +880,19 @@ class ClinicService:
             refills: list[RefillVisitRecord] = []
             changes: list[ProgrammingChange] = []
             surgeries: list[SurgeryRecord] = []
+            totals = {"refills": 0, "changes": 0}
             for iid in sorted(ids):
-                refills += uow.refills.find(implant_id=iid)
-                changes += uow.changes.find(implant_id=iid)
+                refills += some(uow.refills, "at", implant_id=iid)
+                changes += some(uow.changes, "staged_at", implant_id=iid)
                 surgeries += uow.surgeries.find(implant_id=iid)
+                totals["refills"] += uow.refills.count(implant_id=iid)
+                totals["changes"] += uow.changes.count(implant_id=iid)
+            totals["visits"] = uow.visits.count(patient_id=patient_id)
+            totals["symptoms"] = uow.symptoms.count(patient_id=patient_id)
+            refills.sort(key=lambda r: r.at)
+            changes.sort(key=lambda c: c.staged_at)
+            if recent is not None:
+                refills, changes = refills[-recent:], changes[-recent:]
             return PatientChart(
                 patient=p,
                 contacts=tuple(uow.contacts.find(patient_id=patient_id)),
@@ -768,13 +900,16 @@ class ClinicService:
                     sorted(uow.assessments.find(patient_id=patient_id), key=lambda a: a.at)
                 ),
                 implants=tuple(sorted(implants, key=lambda i: i.implanted_at)),
-                visits=tuple(sorted(uow.visits.find(patient_id=patient_id), key=lambda v: v.at)),
-                refills=tuple(sorted(refills, key=lambda r: r.at)),
-                changes=tuple(sorted(changes, key=lambda c: c.staged_at)),
+                visits=tuple(
+                    sorted(some(uow.visits, "at", patient_id=patient_id), key=lambda v: v.at)
+                ),
+                refills=tuple(refills),
+                changes=tuple(changes),
                 symptoms=tuple(
-                    sorted(uow.symptoms.find(patient_id=patient_id), key=lambda s: s.at)
+                    sorted(some(uow.symptoms, "at", patient_id=patient_id), key=lambda s: s.at)
                 ),
                 surgeries=tuple(sorted(surgeries, key=lambda s: s.at)),
+                totals=totals,
             )
 
         return self._audited_read(actor, "chart", "patient", patient_id, body)
@@ -1110,9 +1245,11 @@ class ClinicService:
         return self._run(actor, "record_surgery", "implant", implant_id, body)
 
     def _model(
-        self, uow: UnitOfWork, implant: ImplantRecord
+        self, uow: UnitOfWork, implant: ImplantRecord, *, persist: bool = True
     ) -> tuple[ModelContext, Pump, PumpSnapshot]:
-        """The model of an implant after its last command (snapshot, or replay)."""
+        """The model of an implant after its last command (snapshot, or replay; a replayed
+        model is kept as the new snapshot unless ``persist`` is off: a read-only unit of
+        work)."""
         patient = self._patient(uow, implant.patient_id)
         ctx = self.model.context(patient, implant)
         snap = uow.snapshots.get(implant.id)
@@ -1126,7 +1263,8 @@ class ClinicService:
             snap = self.model.snapshot(
                 ctx, pump, seq=seq, last_fill_at=fills[-1] if fills else None
             )
-            uow.snapshots.put(snap)
+            if persist:
+                uow.snapshots.put(snap)
         return ctx, pump, snap
 
     def _active(
@@ -1154,7 +1292,7 @@ class ClinicService:
 
         def body(uow: UnitOfWork) -> PumpNow:
             implant = self._implant(uow, implant_id)
-            ctx, pump, snap = self._model(uow, implant)
+            ctx, pump, snap = self._model(uow, implant, persist=False)
             if at is None:
                 when = self._now()
             elif at.tzinfo is None:
@@ -1645,14 +1783,21 @@ class ClinicService:
             raise
 
     def refills(
-        self, actor: Actor, *, open_only: bool = False, modified_since: datetime | None = None
+        self,
+        actor: Actor,
+        *,
+        open_only: bool = False,
+        modified_since: datetime | None = None,
+        implant_id: str | None = None,
     ) -> list[RefillVisitRecord]:
-        """Refill visits of every pump (``open_only``: unresolved discrepancies)."""
+        """Refill visits (of one pump, or every pump; ``open_only``: unresolved discrepancies),
+        oldest first."""
         self._allow(actor, Action.READ, what="list_refills")
-        rows = self._read(
-            lambda uow: uow.refills.find(resolved=False) if open_only else uow.refills.all()
-        )
-        return _since(rows, modified_since)
+        equals: dict[str, object] = {} if implant_id is None else {"implant_id": implant_id}
+        if open_only:
+            equals["resolved"] = False
+        rows = self._read(lambda uow: uow.refills.find(**equals))
+        return sorted(_since(rows, modified_since), key=lambda r: r.at)
 
     # ============================================================ visits and symptoms
 
@@ -1737,16 +1882,19 @@ class ClinicService:
         *,
         patient_id: str | None = None,
         modified_since: datetime | None = None,
+        booked_only: bool = False,
     ) -> list[VisitRecord]:
-        """Visits (of one patient, or every patient the actor may see)."""
+        """Visits (of one patient, or every patient the actor may see; ``booked_only``: the
+        visits still booked), soonest first."""
+        equals: dict[str, object] = {"status": VisitStatus.BOOKED.value} if booked_only else {}
         if patient_id is not None or not actor.role.is_staff:
             pid = patient_id or actor.patient_id
             self._authorize_read(actor, pid)
-            rows = self._read(lambda uow: uow.visits.find(patient_id=pid))
+            rows = self._read(lambda uow: uow.visits.find(patient_id=pid, **equals))
         else:
             self._allow(actor, Action.READ, what="list_visits")
-            rows = self._read(lambda uow: uow.visits.all())
-        return _since(rows, modified_since)
+            rows = self._read(lambda uow: uow.visits.find(**equals))
+        return sorted(_since(rows, modified_since), key=lambda v: v.at)
 
     def record_symptoms(
         self, actor: Actor, patient_id: str, *, signs: Iterable[str], at: datetime | None = None
