@@ -24,6 +24,7 @@ from itb.domain.patient.model import Cause
 
 __all__ = [
     "CAUSES",
+    "SPASTICITY_SCALE",
     "AssessmentRecord",
     "ChangeState",
     "ClinicInfo",
@@ -48,6 +49,11 @@ __all__ = [
 
 CAUSES: tuple[str, ...] = tuple(c.value for c in Cause)
 """The causes of spasticity a patient can be recorded with (the patient model's vocabulary)."""
+
+SPASTICITY_SCALE: tuple[float, float] = (0.0, 4.0)
+"""The range of the follow-up scores: the Modified Ashworth Scale, 0-4 (grade 1+ coded
+between 1 and 2) [C47], and the Penn Spasm Frequency Scale, 0-4 [C48]. A definition of
+the scales, not a clinical threshold."""
 
 
 @dataclass(frozen=True, slots=True)

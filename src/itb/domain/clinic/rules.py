@@ -26,6 +26,7 @@ __all__ = [
     "VISIT_KINDS",
     "RadarWindows",
     "RegistryRules",
+    "ReminderPolicy",
     "SessionPolicy",
     "parse_registry_rules",
 ]
@@ -76,6 +77,15 @@ class SessionPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ReminderPolicy:
+    """When the calendar of refill reminders alerts before a visit and before the
+    refill-by date."""
+
+    visit_lead_hours: Sourced
+    refill_by_lead_days: Sourced
+
+
+@dataclass(frozen=True, slots=True)
 class RegistryRules:
     """The bounds of a registry record (``clinic.toml``)."""
 
@@ -87,6 +97,7 @@ class RegistryRules:
     future_tolerance_minutes: Sourced
     radar: RadarWindows
     sessions: SessionPolicy
+    reminders: ReminderPolicy
 
     # ------------------------------------------------------------ text
 
@@ -224,6 +235,9 @@ def parse_registry_rules(table: Mapping[str, Any]) -> RegistryRules:
     record = table.get("record")
     radar = table.get("radar")
     sessions = table.get("sessions")
+    reminders = table.get("reminders")
+    if not isinstance(reminders, Mapping):
+        raise InvalidValue("clinic.reminders", reminders, "a table of sourced numbers")
     if not isinstance(sessions, Mapping):
         raise InvalidValue("clinic.sessions", sessions, "a table of sourced numbers")
     if not isinstance(record, Mapping):
@@ -263,6 +277,14 @@ def parse_registry_rules(table: Mapping[str, Any]) -> RegistryRules:
                     "failed_login_delay_max_s",
                     "failed_login_window_minutes",
                 )
+            )
+        ),
+        reminders=ReminderPolicy(
+            *(
+                _positive(
+                    sourced(reminders, key, where="clinic.reminders"), f"clinic.reminders.{key}"
+                )
+                for key in ("visit_lead_hours", "refill_by_lead_days")
             )
         ),
     )

@@ -18,6 +18,7 @@ the histories are, the pump mix, how many late refills) are data
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import random
 from collections.abc import Callable, Mapping
@@ -365,6 +366,15 @@ def _simulate(k: int, seed: int, today: datetime, catalog: Catalog) -> _Course:
     assert result.screening is not None
     course = _Course(k, new, registered_at, _screening_record(result.screening, screening_at), [])
     course.steps = _clinic_steps(commands, implanted_at, preset.key, catheter, length, catalog, rng)
+    # the clinician scores spasticity at each refill visit: the virtual patient's scores
+    # on that day (the course is sampled daily)
+    times = [x.t_h for x in result.samples]
+    for at, kind, _ in list(course.steps):
+        if kind != "refill" or not times:
+            continue
+        t_h = (at - implanted_at).total_seconds() / 3600.0
+        x = result.samples[min(len(times) - 1, bisect.bisect_left(times, t_h))]
+        course.steps.append((at, "scores", (round(x.mas, 1), round(x.psfs, 1))))
     for t_h, why in result.run.clinic.urgent_visits:
         signs = [
             s.strip()
@@ -674,6 +684,10 @@ def _enter(
         return
     if kind == "symptoms":
         service.record_symptoms(nurse, c.patient_id, signs=payload, at=at)
+        return
+    if kind == "scores":
+        mas, psfs = payload
+        service.record_follow_up(doctor, c.patient_id, mas=mas, psfs=psfs, at=at)
         return
     if kind == "book":
         visit_at, visit_kind = payload

@@ -35,6 +35,7 @@ from itb.domain.clinic.audit import AuditEntry, ChainCheck, Checkpoint, verify_c
 from itb.domain.clinic.radar import RadarInput, RadarRow, assess_pump, sort_radar
 from itb.domain.clinic.records import (
     CAUSES,
+    SPASTICITY_SCALE,
     AssessmentRecord,
     ChangeState,
     ClinicInfo,
@@ -56,7 +57,7 @@ from itb.domain.clinic.records import (
     VisitStatus,
     plain,
 )
-from itb.domain.clinic.rules import SEXES, VISIT_KINDS, RegistryRules
+from itb.domain.clinic.rules import SEXES, VISIT_KINDS, RegistryRules, ReminderPolicy
 from itb.domain.clinical.candidacy import CandidacyRecord, assess_candidacy
 from itb.domain.clinical.card import CardData, Contact, WalletCard, build_wallet_card
 from itb.domain.clinical.drug_library import population_for
@@ -76,7 +77,7 @@ from itb.domain.errors import (
 )
 from itb.domain.pump import Pump
 from itb.domain.pump.alarms import AlarmKind
-from itb.domain.pump.codec import command_from_data, command_to_data
+from itb.domain.pump.codec import command_from_data, command_to_data, prescription_from_data
 from itb.domain.pump.commands import (
     Authorship,
     FillAtImplant,
@@ -88,6 +89,7 @@ from itb.domain.pump.commands import (
     SingleBolus,
 )
 from itb.domain.pump.prescription import Prescription
+from itb.domain.pump.programs import Flex
 from itb.domain.pump.refill import Discrepancy, Verdict, judge_residual
 from itb.domain.pump.session import ProgrammingSession
 from itb.services.catalog import Catalog
@@ -192,6 +194,62 @@ class RefillOutcome:
     visit: RefillVisitRecord
     discrepancy: Discrepancy
     snapshot: PumpSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class DosePoint:
+    """A prescription the pump was given: when, the daily dose and strength, in words,
+    who entered it and who verified it."""
+
+    at: datetime
+    dose_mcg_per_day: float
+    concentration_mcg_per_ml: float
+    program: str
+    entered_by: str
+    verified_by: str | None
+    reason: str
+    day_profile: tuple[tuple[float, float], ...] = ()
+    """A flex program's first day as (start hour, mcg/h) steps; empty for other programs."""
+    same_every_day: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PatientReminders:
+    """A patient's refill reminders: booked visits ahead, the pump's refill-by date (its
+    radar row), and the alert lead times."""
+
+    patient: PatientRecord
+    clinic_name: str
+    clinic_phone: str
+    visits: tuple[VisitRecord, ...]
+    radar: RadarRow | None
+    policy: ReminderPolicy
+    made_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ResidualCheck:
+    """The verdict a withdrawn residual would get, before anything is recorded."""
+
+    implant_id: str
+    at: datetime
+    expected_ml: float
+    discrepancy: Discrepancy
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePreview:
+    """A programming change reviewed by the safety checks, nothing staged: the old and new
+    program side by side, the findings, and whether it could be staged."""
+
+    implant_id: str
+    review: Mapping[str, Any]
+    blocked: bool
+    needs_verification: bool
+    needs_override_reason: bool
+    refusal: str | None
+    """Why it cannot be staged as entered (a blocking finding, or a soft limit without an
+    override reason), in the words staging would refuse it with; None: it can be."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,6 +697,30 @@ class ClinicService:
 
         return self._run(actor, "log_in", "user", actor.username, body)
 
+    def trusted_actor(self, token: str) -> Actor | None:
+        """The actor of a token verified within the last :data:`TOKEN_TRUST_S`, from memory
+        (no registry read, so it never waits); None when the token must be looked up.
+
+        Raises:
+            AuthenticationFailed: not a token at all (empty or too long).
+        """
+        if not token or len(token) > 256:
+            raise AuthenticationFailed("not signed in (no valid bearer token)")
+        cached = self._token_cache.get(token_hash(token))
+        if cached is None:
+            return None
+        actor, created, seen, checked = cached
+        policy = self.rules.sessions
+        now = self._now()
+        if (
+            (now - checked).total_seconds() < TOKEN_TRUST_S
+            and now - seen <= timedelta(minutes=policy.idle_minutes.value)
+            and now - created <= timedelta(hours=policy.lifetime_hours.value)
+            and (now - seen).total_seconds() < 60.0
+        ):
+            return actor
+        return None
+
     def actor_for_token(self, token: str) -> Actor:
         """The signed-in actor of a bearer token; the session's last request is now.
 
@@ -650,24 +732,14 @@ class ClinicService:
             AuthenticationFailed: an unknown token, or a session that ended (inactive too
                 long, past its lifetime, or its user deactivated).
         """
-        if not token or len(token) > 256:
-            raise AuthenticationFailed("not signed in (no valid bearer token)")
+        known = self.trusted_actor(token)
+        if known is not None:
+            return known
         key = token_hash(token)
         policy = self.rules.sessions
         idle = timedelta(minutes=policy.idle_minutes.value)
         lifetime = timedelta(hours=policy.lifetime_hours.value)
         now = self._now()
-        cached = self._token_cache.get(key)
-        if cached is not None:
-            actor, created, seen, checked = cached
-            fresh = (now - checked).total_seconds() < TOKEN_TRUST_S
-            if (
-                fresh
-                and now - seen <= idle
-                and now - created <= lifetime
-                and (now - seen).total_seconds() < 60.0
-            ):
-                return actor
         session, user = self._read(
             lambda uow: (
                 s := uow.sessions.get(key),
@@ -990,6 +1062,57 @@ class ClinicService:
             return a
 
         return self._run(actor, "record_screening", "patient", patient_id, body)
+
+    def record_follow_up(
+        self,
+        actor: Actor,
+        patient_id: str,
+        *,
+        mas: float,
+        psfs: float | None = None,
+        at: datetime | None = None,
+        note: str = "",
+    ) -> AssessmentRecord:
+        """Record the spasticity scores of a follow-up visit: the Modified Ashworth score
+        and, when taken, the Penn Spasm Frequency score (both 0-4 [C47][C48]).
+
+        Raises:
+            InvalidValue: a score outside 0-4, a time in the future.
+            Forbidden: the actor may not record assessments.
+        """
+
+        def body(w: _Work) -> AssessmentRecord:
+            authorize(actor, Action.RECORD_ASSESSMENT, patient_id)
+            p = self._patient(w.uow, patient_id)
+            when = self._when(at, p.timezone)
+            low, high = SPASTICITY_SCALE
+            scores = {"mas": mas} if psfs is None else {"mas": mas, "psfs": psfs}
+            for name, value in scores.items():
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or not low <= value <= high
+                ):
+                    raise InvalidValue(name, value, f"{low:g} to {high:g}")
+            words = ", ".join(f"{k.upper()} {v:g}" for k, v in scores.items())
+            a = AssessmentRecord(
+                id=w.uow.ids.next("A"),
+                patient_id=patient_id,
+                at=when,
+                kind="follow_up",
+                verdict="scored",
+                summary=words,
+                detail={
+                    **{k: float(v) for k, v in scores.items()},
+                    "note": self.rules.text("note", note),
+                },
+                stamp=self._stamp(actor),
+            )
+            w.uow.assessments.add(a)
+            w.audit("record_follow_up", "assessment", a.id, None, a)
+            return a
+
+        return self._run(actor, "record_follow_up", "patient", patient_id, body)
 
     # ============================================================ implants and the pump
 
@@ -1337,6 +1460,31 @@ class ClinicService:
         self._authorize_read(actor, patient_id or implant_id)
         return self._read(lambda uow: uow.commands.for_implant(self._implant(uow, implant_id).id))
 
+    def dose_history(self, actor: Actor, implant_id: str) -> list[DosePoint]:
+        """Every prescription the pump was given (at implant, refills, programming changes),
+        in order: the daily dose, the strength, who entered it and who verified it."""
+        out = []
+        for e in self.command_log(actor, implant_id):
+            rx = e.command.get("prescription")
+            if not isinstance(rx, Mapping):
+                continue
+            prescription = prescription_from_data(rx, where=f"command {e.seq}")
+            out.append(
+                DosePoint(
+                    at=e.at,
+                    dose_mcg_per_day=prescription.program.daily_dose_mcg(),
+                    concentration_mcg_per_ml=prescription.concentration_mcg_per_ml,
+                    program=prescription.describe(),
+                    entered_by=e.entered_by,
+                    verified_by=e.verified_by,
+                    reason=e.reason,
+                    day_profile=_day_profile(prescription.program),
+                    same_every_day=not isinstance(prescription.program, Flex)
+                    or len(set(prescription.program.days)) == 1,
+                )
+            )
+        return out
+
     def record_interrogation(
         self,
         actor: Actor,
@@ -1490,6 +1638,32 @@ class ClinicService:
 
         return self._run(actor, "record_refill", "implant", implant_id, body)
 
+    def check_residual(
+        self, actor: Actor, implant_id: str, withdrawn_ml: float, *, at: datetime | None = None
+    ) -> ResidualCheck:
+        """The verdict :meth:`record_refill` would give a withdrawn residual, with nothing
+        recorded: what the refill form shows before the fill is entered.
+
+        Raises:
+            Forbidden: the actor may not refill.
+            InvalidValue: a residual below 0 or above the reservoir, or an implant not in use.
+        """
+        patient_id = self._patient_of_implant(implant_id)
+        self._allow(actor, Action.REFILL, what="check_residual", patient_id=patient_id)
+
+        def body(uow: UnitOfWork) -> ResidualCheck:
+            implant = self._active(uow, implant_id)
+            when = self._when(at, self._tz(uow, implant))
+            ctx, pump, _ = self._model(uow, implant, persist=False)
+            withdrawn = self.rules.non_negative(
+                "withdrawn_ml", withdrawn_ml, upper=pump.preset.reservoir_ml, unit="mL"
+            )
+            self.model.at_time(ctx, pump, when)
+            verdict = judge_residual(pump, withdrawn, self.catalog.refill_tolerance)
+            return ResidualCheck(implant_id, when, pump.reservoir_calculated_ml, verdict)
+
+        return self._read(body)
+
     def resolve_discrepancy(
         self, actor: Actor, refill_id: str, *, expected_version: int, note: str
     ) -> RefillVisitRecord:
@@ -1577,6 +1751,46 @@ class ClinicService:
             return change
 
         return self._run(actor, "stage_change", "implant", implant_id, body)
+
+    def preview_change(
+        self, actor: Actor, implant_id: str, request: ChangeRequest
+    ) -> ChangePreview:
+        """Review a programming change with the same safety checks as :meth:`stage_change`,
+        staging nothing: the old and new program side by side and every finding, including
+        the hard limits that would refuse it.
+
+        Raises:
+            Forbidden: the actor may not stage changes.
+            InvalidValue, HardLimitExceeded ...: a value the pump or the library cannot
+                take at all (outside what can even be reviewed).
+        """
+        patient_id = self._patient_of_implant(implant_id)
+        self._allow(actor, Action.STAGE_CHANGE, what="preview_change", patient_id=patient_id)
+
+        def body(uow: UnitOfWork) -> ChangePreview:
+            implant = self._active(uow, implant_id, None)
+            now = self._now()
+            ctx, pump, _ = self._model(uow, implant, persist=False)
+            self.model.at_time(ctx, pump, now)
+            _, review = self._review(ctx, pump, request, now)
+            blocks = [f for f in review.findings if f.severity == "block"]
+            refusal = None
+            if blocks:
+                more = f" (+{len(blocks) - 1} more)" if len(blocks) > 1 else ""
+                refusal = f"change refused: {blocks[0].message}{more}"
+            elif review.needs_override_reason and not _clean(request.override_reason):
+                first = next(f for f in review.findings if f.needs_override_reason)
+                refusal = f"change refused: {first.message}; give an override reason to proceed"
+            return ChangePreview(
+                implant_id=implant_id,
+                review=_review_data(review, implant.version),
+                blocked=bool(blocks),
+                needs_verification=review.verification_required,
+                needs_override_reason=review.needs_override_reason,
+                refusal=refusal,
+            )
+
+        return self._read(body)
 
     def _review(
         self, ctx: ModelContext, pump: Pump, request: ChangeRequest, at: datetime
@@ -1999,8 +2213,6 @@ class ClinicService:
         now = self._now() if on is None else on
         if now.tzinfo is None:
             raise InvalidValue("on", now.isoformat(), "a date-time with a time zone")
-        windows = self.rules.radar
-        margin = self.catalog.protocol["refill_margin_days"]
 
         def body(uow: UnitOfWork) -> list[RadarRow]:
             patients = {p.id: p for p in uow.patients.all()}
@@ -2019,38 +2231,97 @@ class ClinicService:
                 if snap is None:
                     _, _, snap = self._model(uow, implant)
                 rows.append(
-                    assess_pump(
-                        RadarInput(
-                            patient_id=p.id,
-                            patient_name=p.name,
-                            implant_id=implant.id,
-                            pump_label=self.catalog.preset(implant.pump_preset).label,
-                            running=snap.running,
-                            stop_reason=snap.stop_reason,
-                            reservoir_calculated_ml=snap.reservoir_calculated_ml,
-                            low_alarm_at=snap.low_alarm_at,
-                            empty_at=snap.empty_at,
-                            earliest_dry_at=snap.earliest_dry_at,
-                            stability_until=snap.stability_until,
-                            eri_at=snap.eri_at,
-                            eri_reached=snap.eri_reached
-                            or (snap.eri_at is not None and snap.eri_at <= now),
-                            next_visit_at=visits.get(p.id),
-                            active_alarms=snap.active_alarms,
-                            critical_alarms=snap.critical_alarms,
-                            unresolved_discrepancies=open_refills.get(implant.id, 0),
-                            refill_margin_days=margin,
-                            withdrawal_risk=p.withdrawal_risk,
-                        ),
-                        now=now,
-                        due_window_days=windows.due_window_days.value,
-                        look_ahead_days=windows.look_ahead_days.value,
-                        battery_window_days=windows.battery_window_days.value,
+                    self._radar_row(
+                        p, implant, snap, now, visits.get(p.id), open_refills.get(implant.id, 0)
                     )
                 )
             return sort_radar(rows)
 
         return self._audited_read(actor, "radar", "registry", "radar", body)
+
+    def _radar_row(
+        self,
+        p: PatientRecord,
+        implant: ImplantRecord,
+        snap: PumpSnapshot,
+        now: datetime,
+        next_visit_at: datetime | None,
+        unresolved: int,
+    ) -> RadarRow:
+        windows = self.rules.radar
+        return assess_pump(
+            RadarInput(
+                patient_id=p.id,
+                patient_name=p.name,
+                implant_id=implant.id,
+                pump_label=self.catalog.preset(implant.pump_preset).label,
+                running=snap.running,
+                stop_reason=snap.stop_reason,
+                reservoir_calculated_ml=snap.reservoir_calculated_ml,
+                low_alarm_at=snap.low_alarm_at,
+                empty_at=snap.empty_at,
+                earliest_dry_at=snap.earliest_dry_at,
+                stability_until=snap.stability_until,
+                eri_at=snap.eri_at,
+                eri_reached=snap.eri_reached or (snap.eri_at is not None and snap.eri_at <= now),
+                next_visit_at=next_visit_at,
+                active_alarms=snap.active_alarms,
+                critical_alarms=snap.critical_alarms,
+                unresolved_discrepancies=unresolved,
+                refill_margin_days=self.catalog.protocol["refill_margin_days"],
+                withdrawal_risk=p.withdrawal_risk,
+            ),
+            now=now,
+            due_window_days=windows.due_window_days.value,
+            look_ahead_days=windows.look_ahead_days.value,
+            battery_window_days=windows.battery_window_days.value,
+        )
+
+    def reminders(self, actor: Actor, patient_id: str) -> PatientReminders:
+        """What the calendar of refill reminders holds for one patient: the booked visits
+        ahead, the pump's radar row (its refill-by date), and when to alert."""
+        self._authorize_read(actor, patient_id)
+        now = self._now()
+
+        def body(uow: UnitOfWork) -> PatientReminders:
+            p = self._patient(uow, patient_id)
+            visits = sorted(
+                (
+                    v
+                    for v in uow.visits.find(patient_id=patient_id, status=VisitStatus.BOOKED.value)
+                    if v.at >= now
+                ),
+                key=lambda v: v.at,
+            )
+            implant = next(
+                (
+                    i
+                    for i in uow.implants.find(patient_id=patient_id)
+                    if i.status is ImplantStatus.ACTIVE
+                ),
+                None,
+            )
+            row = None
+            if implant is not None:
+                snap = uow.snapshots.get(implant.id)
+                if snap is None:
+                    _, _, snap = self._model(uow, implant)
+                unresolved = sum(1 for _ in uow.refills.find(implant_id=implant.id, resolved=False))
+                row = self._radar_row(
+                    p, implant, snap, now, visits[0].at if visits else None, unresolved
+                )
+            info = uow.clinic.get()
+            return PatientReminders(
+                patient=p,
+                clinic_name=info.name if info else "ITB clinic",
+                clinic_phone=info.phone if info else "",
+                visits=tuple(visits),
+                radar=row,
+                policy=self.rules.reminders,
+                made_at=now,
+            )
+
+        return self._audited_read(actor, "reminders", "patient", patient_id, body)
 
     # ============================================================ audit
 
@@ -2094,6 +2365,12 @@ def _since(rows: list[R], since: datetime | None) -> list[R]:
     if since.tzinfo is None:
         raise InvalidValue("modified_since", since.isoformat(), "a date-time with a time zone")
     return [r for r in rows if r.stamp.modified_at >= since]
+
+
+def _day_profile(program: object) -> tuple[tuple[float, float], ...]:
+    if not isinstance(program, Flex):
+        return ()
+    return tuple((step.start_h, step.rate_mcg_per_h) for step in program.days[0])
 
 
 def _clean(text: str | None) -> str | None:
