@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from itb import __version__, bootstrap
 from itb.config import load_settings
 from itb.entrypoints.api.app import create_api
+from itb.entrypoints.dashboard import mount_dashboard
 from itb.services.clinic.ports import Clock, PasswordHasher
 
 __all__ = ["READ_AUDIT_EVERY_S", "create_app", "create_app_from_environment"]
@@ -56,7 +57,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.clinic = handle
-    return create_api(handle.service, app)
+    create_api(handle.service, app)
+    mount_dashboard(app, handle.service)
+    return app
 
 
 def create_app_from_environment() -> FastAPI:

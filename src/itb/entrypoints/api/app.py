@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
@@ -145,9 +146,22 @@ def _error(status_code: int, kind: str, message: str, **extra: Any) -> JSONRespo
     return JSONResponse({"error": detail}, status_code=status_code, headers=headers)
 
 
-def _itb_error(_: Request, exc: Exception) -> JSONResponse:
+def _page_error(request: Request, status_code: int, message: str) -> Response | None:
+    """The dashboard's error page for a request outside the API (None: answer in JSON)."""
+    path = request.url.path
+    render = getattr(request.app.state, "html_error", None)
+    if render is None or path.startswith((PREFIX, "/openapi.json", "/docs")):
+        return None
+    page: Response = render(request, status_code, message)
+    return page
+
+
+def _itb_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ITBError)
     code = outcome_of(exc).http_status
+    html = _page_error(request, code, str(exc))
+    if html is not None:
+        return html
     extra: dict[str, Any] = {}
     if isinstance(exc, InvalidValue):
         extra = {"field": exc.field, "value": _shown(exc.value), "allowed": exc.allowed}
@@ -157,7 +171,7 @@ def _itb_error(_: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "input": None}
@@ -174,15 +188,16 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )  # fmt: skip
 
 
-def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    return _error(exc.status_code, "HTTPError", str(exc.detail))
+    html = _page_error(request, exc.status_code, str(exc.detail))
+    return html or _error(exc.status_code, "HTTPError", str(exc.detail))
 
 
-def _internal(_: Request, exc: Exception) -> JSONResponse:
-    return _error(
-        500, "InternalError", f"internal error ({type(exc).__name__}); this is a bug in itb"
-    )
+def _internal(request: Request, exc: Exception) -> Response:
+    message = f"internal error ({type(exc).__name__}); this is a bug in itb"
+    html = _page_error(request, 500, message)
+    return html or _error(500, "InternalError", message)
 
 
 # ------------------------------------------------------------------ replies
@@ -279,7 +294,7 @@ def _fill(f: s.FillIn) -> DrugFill:
 _bearer = OAuth2PasswordBearer(tokenUrl=f"{PREFIX}/auth/token", auto_error=False)
 
 
-def _service(request: Request) -> ClinicService:
+async def _service(request: Request) -> ClinicService:
     service: ClinicService = request.app.state.service
     return service
 
@@ -288,12 +303,17 @@ Svc = Annotated[ClinicService, Depends(_service)]
 Token = Annotated[str | None, Depends(_bearer)]
 
 
-def _actor(service: Svc, token: Token) -> Actor:
+async def _actor(service: Svc, token: Token) -> Actor:
+    # a token verified moments ago is answered from memory on the event loop; otherwise
+    # the registry is read in a worker thread, never on the loop
     if token is None:
         raise AuthenticationFailed(
             "not signed in (send a bearer token in the Authorization header)"
         )
-    return service.actor_for_token(token)
+    known = service.trusted_actor(token)
+    if known is not None:
+        return known
+    return await run_in_threadpool(service.actor_for_token, token)
 
 
 Me = Annotated[Actor, Depends(_actor)]
