@@ -133,7 +133,7 @@ def test_unknown_builtin_and_missing_input_exit_2() -> None:
 
 def test_demo_runs_the_flagship_scenario_and_says_where_the_report_is(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    proc = itb("demo", "--out", str(out))
+    proc = itb("demo", "--out", str(out), "--no-serve")
     assert proc.returncode == 0, proc.stderr
     assert "Seven years of ITB therapy" in proc.stdout
     assert (out / "report.html").is_file()

@@ -43,6 +43,7 @@ from itb.services.clinic import (
     Reading,
     RefillRequest,
 )
+from itb.services.clinic.demo import DemoClinic
 from itb.services.clinical_inputs import parse_candidacy_record
 from itb.services.safety_review import parse_flex_step
 from itb.services.screening_record import parse_screening_record
@@ -300,6 +301,45 @@ def upgrade(db: DbOption = None) -> None:
 
 
 @app.command("demo")
+def build_virtual_clinic(
+    url: str, patients: int, seed: int, day: date, *, quiet: bool
+) -> DemoClinic:
+    """Build the virtual clinic in the new registry at ``url`` (a progress bar unless
+    ``quiet``); the histories end at 08:00 UTC on ``day``.
+
+    Raises:
+        InvalidValue: the registry is set up already.
+    """
+    from rich.progress import Progress
+
+    from itb.services.clinic.demo import build_demo_clinic
+
+    end = datetime.combine(day, time(8, 0), tzinfo=UTC)
+    handle = bootstrap.clinic(url, create=True)
+    try:
+        if handle.service.clinic_info() is not None:
+            raise InvalidValue(
+                "--db", handle.registry.where, "a new, empty registry (this one is set up already)"
+            )
+        with Progress(console=console(), transient=True, disable=quiet) as progress:
+            task = progress.add_task("simulating patients", total=patients)
+
+            def step(stage: str, done: int, total: int) -> None:
+                progress.update(task, description=stage, completed=done, total=total)
+
+            return build_demo_clinic(
+                handle.registry.uow,
+                bootstrap.catalog(),
+                bootstrap.password_hasher(),
+                patients=patients,
+                seed=seed,
+                today=end,
+                progress=step,
+            )
+    finally:
+        handle.close()
+
+
 def demo(
     db: DbOption = None,
     patients: Annotated[
@@ -324,36 +364,9 @@ def demo(
     catheter faults, replacements and booked visits, all entered through the registry's
     use cases. Needs a new (empty) registry. Prints the demo users and their passwords.
     """
-    from itb.services.clinic.demo import build_demo_clinic
-
     day = _day(today, "--today") or datetime.now(UTC).date()
-    end = datetime.combine(day, time(8, 0), tzinfo=UTC)
     settings = load_settings(database_url=db)
-    handle = bootstrap.clinic(settings.database_url, create=True)
-    try:
-        if handle.service.clinic_info() is not None:
-            raise InvalidValue(
-                "--db", handle.registry.where, "a new, empty registry (this one is set up already)"
-            )
-        from rich.progress import Progress
-
-        with Progress(console=console(), transient=True, disable=as_json) as progress:
-            task = progress.add_task("simulating patients", total=patients)
-
-            def step(stage: str, done: int, total: int) -> None:
-                progress.update(task, description=stage, completed=done, total=total)
-
-            result = build_demo_clinic(
-                handle.registry.uow,
-                bootstrap.catalog(),
-                bootstrap.password_hasher(),
-                patients=patients,
-                seed=seed,
-                today=end,
-                progress=step,
-            )
-    finally:
-        handle.close()
+    result = build_virtual_clinic(settings.database_url, patients, seed, day, quiet=as_json)
     if as_json:
         _out(result)
         return

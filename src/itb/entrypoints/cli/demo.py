@@ -12,6 +12,8 @@ specs in examples/pump/, with what to notice in each.
 
 from __future__ import annotations
 
+import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +31,10 @@ __all__ = ["FLAGSHIP", "demo", "register"]
 
 FLAGSHIP = "seven_years_end_to_end"
 """The built-in scenario ``itb demo`` runs."""
+CLINIC_PATIENTS = 24
+"""The virtual clinic ``itb demo`` serves: enough pumps for a radar with something on it,
+built in about a minute."""
+CLINIC_SEED = 2026
 
 
 def _spec_paths(examples: Path | None) -> list[Path]:
@@ -90,8 +96,27 @@ def demo(
             help="With --pump-examples: a folder of pump specs (default: examples/pump).",
         ),
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Then build a virtual clinic and serve its dashboard on 127.0.0.1 "
+            "(--no-serve: stop after the report, for scripts).",
+        ),
+    ] = True,
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port", min=1, max=65535, help="The dashboard's port (a free one if it is taken)."
+        ),
+    ] = 8000,
+    clinic_patients: Annotated[
+        int,
+        typer.Option("--clinic-patients", min=1, max=500, help="Patients in the virtual clinic."),
+    ] = CLINIC_PATIENTS,
 ) -> None:
-    """Seven years of ITB therapy for one patient, end to end, with a report for a clinician."""
+    """Seven years of ITB therapy for one patient, end to end, with a report for a clinician;
+    then a virtual clinic's dashboard on 127.0.0.1 (--no-serve: stop after the report)."""
     target = check_output_dir(out_dir, field="--out")
     if pump_examples or examples is not None:
         _pump_examples(target, examples)
@@ -119,6 +144,51 @@ def demo(
         "More: itb simulate --list (the scenario library), itb simulate --builtin NAME --out DIR, "
         "itb demo --pump-examples (the pump system on its own)."
     )
+    if serve:
+        _serve_clinic(target, port, clinic_patients)
+
+
+def _free(port: int) -> int:
+    """``port`` if nothing listens on it on 127.0.0.1, else a free one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            free: int = probe.getsockname()[1]
+            return free
+
+
+def _serve_clinic(target: Path, port: int, patients: int) -> None:
+    """Build a virtual clinic next to the report and serve its dashboard until Ctrl-C."""
+    from rich.table import Table
+
+    from itb.entrypoints.cli.clinic import build_virtual_clinic
+    from itb.entrypoints.cli.serve import run_server
+    from itb.entrypoints.web import create_app
+
+    out = run_console()
+    db = target / "clinic.db"
+    db.unlink(missing_ok=True)
+    url = f"sqlite:///{db}"
+    out.print(f"Building a virtual clinic of {patients} patients with years of history ...")
+    clinic = build_virtual_clinic(url, patients, CLINIC_SEED, datetime.now(UTC).date(), quiet=False)
+    app = create_app(url)
+    chosen = _free(port)
+    users = Table(title="Sign in with (virtual clinic only: never reuse these passwords)")
+    for col in ("user", "role", "password", "patient"):
+        users.add_column(col)
+    for u in clinic.users:
+        users.add_row(u.username, u.role, u.password, u.patient_id or "")
+    out.print(users)
+    if chosen != port:
+        out.print(f"Port {port} is taken; using {chosen}.")
+    out.print(
+        f"[bold]The clinic dashboard:[/] http://127.0.0.1:{chosen}/  "
+        f"({clinic.implanted} pumps on the refill radar; registry {db}). Ctrl-C to stop."
+    )
+    run_server(app, url, host="127.0.0.1", port=chosen)
 
 
 def register(app: typer.Typer) -> None:
