@@ -16,8 +16,16 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 from itb.domain.clinic.audit import GENESIS_HASH, AuditEntry, Checkpoint
-from itb.domain.clinic.records import ClinicInfo, CommandEntry, PumpSnapshot, SessionRecord
+from itb.domain.clinic.records import (
+    ClinicInfo,
+    CommandEntry,
+    ImplantStatus,
+    PumpSnapshot,
+    SessionRecord,
+    VisitStatus,
+)
 from itb.domain.errors import InvalidValue, StaleVersion
+from itb.services.clinic.ports import RadarFacts
 
 R = TypeVar("R")
 
@@ -110,6 +118,35 @@ class MemorySnapshots:
     def all(self, *, with_state: bool = True) -> list[PumpSnapshot]:
         rows = list(self.rows.values())
         return rows if with_state else [replace(r, state={}) for r in rows]
+
+
+class MemoryRadar:
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+    def facts(self, now: datetime) -> list[RadarFacts]:
+        out = []
+        for implant in self.state["implants"].values():
+            if implant.status is not ImplantStatus.ACTIVE:
+                continue
+            p = self.state["patients"][implant.patient_id]
+            snap = self.state["snapshots"].get(implant.id)
+            visits = [
+                v.at
+                for v in self.state["visits"].values()
+                if v.patient_id == p.id and v.status is VisitStatus.BOOKED and v.at >= now
+            ]
+            out.append(
+                RadarFacts(
+                    p.id, p.given_name, p.family_name, p.sci_at_or_above_t6,
+                    p.communication_difficulty, p.previous_withdrawal, implant.id,
+                    implant.pump_preset, None if snap is None else replace(snap, state={}),
+                    min(visits, default=None),
+                    sum(1 for r in self.state["refills"].values()
+                        if r.implant_id == implant.id and not r.resolved),
+                )
+            )  # fmt: skip
+        return out
 
 
 class MemoryClinic:
@@ -223,6 +260,7 @@ class MemoryUnitOfWork:
         self.users = MemoryRecords(w["users"], "user")
         self.commands = MemoryCommandLog(w["commands"])
         self.snapshots = MemorySnapshots(w["snapshots"])
+        self.radar = MemoryRadar(w)
         self.clinic = MemoryClinic(w)
         self.sessions = MemorySessions(w["sessions"])
         self.audit = MemoryAudit(w["audit"])

@@ -4,6 +4,7 @@ reopened registry tells the same story."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -140,3 +141,46 @@ def test_a_refused_use_case_leaves_no_row_but_its_audit_entry(
     assert {k: v for k, v in after.items() if k not in ("audit_log", "audit_head")} == {
         k: v for k, v in before.items() if k not in ("audit_log", "audit_head")
     }
+
+
+def test_the_radar_query_reads_what_the_records_hold(sql_clinic: Clinic) -> None:
+    """The radar's one query reads the driver's values without the type layer: it must
+    give exactly what the records give (aware UTC times, booleans, alarm lists), on both
+    backends, with a booked visit and a refill left unresolved."""
+    c = sql_clinic
+    c.clock.advance(days=30)
+    c.service.record_refill(
+        c.nurse, c.implant_id, RefillRequest(None, withdrawn_ml=0.5, fill=fill())
+    )
+    visit_at = c.clock.now() + timedelta(days=12, minutes=7)
+    c.service.book_visit(c.nurse, c.patient_id, at=visit_at, kind="refill")
+    now = c.clock.now()
+    uow = c.service._read_uow()
+    with uow:
+        facts = {f.implant_id: f for f in uow.radar.facts(now)}
+        implants = [i for i in uow.implants.all() if i.status.value == "active"]
+        assert set(facts) == {i.id for i in implants}
+        for implant in implants:
+            f = facts[implant.id]
+            p = uow.patients.get(implant.patient_id)
+            assert p is not None
+            assert (f.patient_id, f.given_name, f.family_name, f.pump_preset) == (
+                p.id, p.given_name, p.family_name, implant.pump_preset,
+            )  # fmt: skip
+            assert (f.sci_at_or_above_t6, f.communication_difficulty, f.previous_withdrawal) == (
+                p.sci_at_or_above_t6, p.communication_difficulty, p.previous_withdrawal,
+            )  # fmt: skip
+            snap = uow.snapshots.get(implant.id)
+            if snap is None:
+                assert f.snapshot is None
+            else:
+                assert f.snapshot == replace(snap, state={})
+                assert f.snapshot.at.tzinfo is not None
+            booked = [
+                v.at for v in uow.visits.find(patient_id=p.id, status="booked") if v.at >= now
+            ]
+            assert f.next_visit_at == min(booked, default=None)
+            open_ = [r for r in uow.refills.find(implant_id=implant.id) if not r.resolved]
+            assert f.unresolved_discrepancies == len(open_)
+    assert facts[c.implant_id].next_visit_at == visit_at
+    assert facts[c.implant_id].unresolved_discrepancies == 1

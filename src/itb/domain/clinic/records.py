@@ -45,6 +45,7 @@ __all__ = [
     "VisitRecord",
     "VisitStatus",
     "plain",
+    "withdrawal_risk_factors",
 ]
 
 CAUSES: tuple[str, ...] = tuple(c.value for c in Cause)
@@ -135,14 +136,23 @@ class PatientRecord:
     @property
     def withdrawal_risk(self) -> tuple[str, ...]:
         """The withdrawal-risk factors present, in words."""
-        out = []
-        if self.sci_at_or_above_t6:
-            out.append("spinal cord injury at T6 or above")
-        if self.communication_difficulty:
-            out.append("communication difficulties")
-        if self.previous_withdrawal:
-            out.append("history of withdrawal")
-        return tuple(out)
+        return withdrawal_risk_factors(
+            self.sci_at_or_above_t6, self.communication_difficulty, self.previous_withdrawal
+        )
+
+
+def withdrawal_risk_factors(
+    sci_at_or_above_t6: bool, communication_difficulty: bool, previous_withdrawal: bool
+) -> tuple[str, ...]:
+    """The boxed warning's withdrawal-risk factors present, in words [F2][C4][C5]."""
+    out = []
+    if sci_at_or_above_t6:
+        out.append("spinal cord injury at T6 or above")
+    if communication_difficulty:
+        out.append("communication difficulties")
+    if previous_withdrawal:
+        out.append("history of withdrawal")
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import math
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -82,6 +83,32 @@ FILTERS: dict[str, tuple[str, frozenset[str]]] = {
     "attention": ("open alarms and discrepancies", frozenset({"open_alarm", "critical_alarm", "discrepancy"})),
 }  # fmt: skip
 """The radar's filters: key, words, the flag codes it keeps ("action": any urgent flag)."""
+
+
+class _ServerTiming:
+    """Adds ``Server-Timing: app;dur=MS`` to every page: the time from the request to the
+    response's start on the server (what the radar's speed target is about; the
+    browser's developer tools show it too)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or str(scope.get("path", "")).startswith(("/api/", "/static/")):
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+
+        async def timed(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                ms = (time.perf_counter() - start) * 1000.0
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"server-timing", f"app;dur={ms:.1f}".encode()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, timed)
 
 
 def csrf_token(session_token: str) -> str:
@@ -588,6 +615,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
         return error_page(request, 403, str(exc))
 
     app.include_router(router)
+    app.add_middleware(_ServerTiming)
 
 
 class _Forbidden(Exception):

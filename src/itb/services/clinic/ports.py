@@ -12,6 +12,7 @@ called, so a use case writes all of its records (and its audit entry) or none.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
@@ -42,6 +43,8 @@ __all__ = [
     "CommandLog",
     "IdSource",
     "PasswordHasher",
+    "RadarFacts",
+    "RadarQuery",
     "Records",
     "Sessions",
     "Snapshots",
@@ -205,6 +208,34 @@ class IdSource(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class RadarFacts:
+    """What the radar needs of one pump in use, read in one query: the patient's name and
+    withdrawal-risk factors, the pump, its cached forecast (None: no snapshot yet, the
+    model must be rebuilt), the next booked visit from ``now`` and the refills whose
+    discrepancy is not yet worked up."""
+
+    patient_id: str
+    given_name: str
+    family_name: str
+    sci_at_or_above_t6: bool
+    communication_difficulty: bool
+    previous_withdrawal: bool
+    implant_id: str
+    pump_preset: str
+    snapshot: PumpSnapshot | None
+    next_visit_at: datetime | None
+    unresolved_discrepancies: int
+
+
+class RadarQuery(Protocol):
+    """The refill radar's one read over the registry."""
+
+    def facts(self, now: datetime) -> list[RadarFacts]:
+        """Every implant in use with its radar facts (snapshots without their state)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository."""
 
@@ -225,6 +256,7 @@ class UnitOfWork(Protocol):
     sessions: Sessions
     audit: AuditLog
     ids: IdSource
+    radar: RadarQuery
 
     def __enter__(self) -> Self: ...
 

@@ -56,6 +56,7 @@ from itb.domain.clinic.records import (
     VisitRecord,
     VisitStatus,
     plain,
+    withdrawal_risk_factors,
 )
 from itb.domain.clinic.rules import SEXES, VISIT_KINDS, RegistryRules, ReminderPolicy
 from itb.domain.clinical.candidacy import CandidacyRecord, assess_candidacy
@@ -211,6 +212,13 @@ class DosePoint:
     day_profile: tuple[tuple[float, float], ...] = ()
     """A flex program's first day as (start hour, mcg/h) steps; empty for other programs."""
     same_every_day: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _RadarPatient:
+    id: str
+    name: str
+    withdrawal_risk: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -2215,34 +2223,30 @@ class ClinicService:
             raise InvalidValue("on", now.isoformat(), "a date-time with a time zone")
 
         def body(uow: UnitOfWork) -> list[RadarRow]:
-            patients = {p.id: p for p in uow.patients.all()}
-            snaps = {s.implant_id: s for s in uow.snapshots.all(with_state=False)}
-            visits: dict[str, datetime] = {}
-            for v in uow.visits.find(status=VisitStatus.BOOKED.value):
-                if v.at >= now and (v.patient_id not in visits or v.at < visits[v.patient_id]):
-                    visits[v.patient_id] = v.at
-            open_refills: dict[str, int] = {}
-            for r in uow.refills.find(resolved=False):
-                open_refills[r.implant_id] = open_refills.get(r.implant_id, 0) + 1
             rows = []
-            for implant in uow.implants.find(status=ImplantStatus.ACTIVE.value):
-                p = patients[implant.patient_id]
-                snap = snaps.get(implant.id)
-                if snap is None:
-                    _, _, snap = self._model(uow, implant)
+            for f in uow.radar.facts(now):
+                snap = f.snapshot
+                if snap is None:  # never modelled, or a layout of another version
+                    _, _, snap = self._model(uow, self._implant(uow, f.implant_id))
+                risk = withdrawal_risk_factors(
+                    f.sci_at_or_above_t6, f.communication_difficulty, f.previous_withdrawal
+                )
                 rows.append(
                     self._radar_row(
-                        p, implant, snap, now, visits.get(p.id), open_refills.get(implant.id, 0)
+                        _RadarPatient(f.patient_id, f"{f.given_name} {f.family_name}", risk),
+                        f.implant_id, f.pump_preset, snap, now, f.next_visit_at,
+                        f.unresolved_discrepancies,
                     )
-                )
+                )  # fmt: skip
             return sort_radar(rows)
 
         return self._audited_read(actor, "radar", "registry", "radar", body)
 
     def _radar_row(
         self,
-        p: PatientRecord,
-        implant: ImplantRecord,
+        p: _RadarPatient | PatientRecord,
+        implant_id: str,
+        preset: str,
         snap: PumpSnapshot,
         now: datetime,
         next_visit_at: datetime | None,
@@ -2253,8 +2257,8 @@ class ClinicService:
             RadarInput(
                 patient_id=p.id,
                 patient_name=p.name,
-                implant_id=implant.id,
-                pump_label=self.catalog.preset(implant.pump_preset).label,
+                implant_id=implant_id,
+                pump_label=self.catalog.preset(preset).label,
                 running=snap.running,
                 stop_reason=snap.stop_reason,
                 reservoir_calculated_ml=snap.reservoir_calculated_ml,
@@ -2308,8 +2312,9 @@ class ClinicService:
                     _, _, snap = self._model(uow, implant)
                 unresolved = sum(1 for _ in uow.refills.find(implant_id=implant.id, resolved=False))
                 row = self._radar_row(
-                    p, implant, snap, now, visits[0].at if visits else None, unresolved
-                )
+                    p, implant.id, implant.pump_preset, snap, now,
+                    visits[0].at if visits else None, unresolved,
+                )  # fmt: skip
             info = uow.clinic.get()
             return PatientReminders(
                 patient=p,
