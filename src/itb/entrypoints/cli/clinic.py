@@ -300,7 +300,6 @@ def upgrade(db: DbOption = None) -> None:
     console().print("Registry schema is current.")
 
 
-@app.command("demo")
 def build_virtual_clinic(
     url: str, patients: int, seed: int, day: date, *, quiet: bool
 ) -> DemoClinic:
@@ -340,6 +339,7 @@ def build_virtual_clinic(
         handle.close()
 
 
+@app.command("demo")
 def demo(
     db: DbOption = None,
     patients: Annotated[
