@@ -311,22 +311,20 @@ class SqlRadar:
 
     def facts(self, now: datetime) -> list[RadarFacts]:
         i, p, s, v, r = t.implants, t.patients, t.snapshots, t.visits, t.refills
-        next_visit: dict[str, datetime] = {
-            key: at
-            for key, at in self.conn.execute(
+        next_visit: dict[str, datetime] = dict(
+            self.conn.execute(
                 sa.select(v.c.patient_id, sa.func.min(v.c.at))
                 .where(v.c.status == "booked", v.c.at >= now)
                 .group_by(v.c.patient_id)
-            )
-        }
-        unresolved: dict[str, int] = {
-            key: n
-            for key, n in self.conn.execute(
+            ).all()
+        )
+        unresolved: dict[str, int] = dict(
+            self.conn.execute(
                 sa.select(r.c.implant_id, sa.func.count())
                 .where(r.c.resolved.is_(False))
                 .group_by(r.c.implant_id)
-            )
-        }
+            ).all()
+        )
         columns = [
             i.c.id, i.c.patient_id, i.c.pump_preset, p.c.given_name, p.c.family_name,
             p.c.sci_at_or_above_t6, p.c.communication_difficulty, p.c.previous_withdrawal,

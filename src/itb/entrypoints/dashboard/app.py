@@ -111,6 +111,30 @@ class _ServerTiming:
         await self.app(scope, receive, timed)
 
 
+LABELS = {
+    "withdrawn_ml": "Withdrawn (mL)",
+    "fill.volume_ml": "Fill volume (mL)",
+    "fill.product": "Product",
+    "fill.lot": "Lot",
+    "fill.expiry": "Expiry",
+    "fill.concentration_mcg_per_ml": "Product",
+    "reason": "Reason",
+    "override_reason": "Override reason",
+    "dose_mcg_per_day": "Daily dose (mcg/day)",
+    "program.dose_mcg_per_day": "Daily dose (mcg/day)",
+    "low_reservoir_alarm_ml": "Low-reservoir alarm (mL)",
+}
+"""The domain's field names as the forms label them, so a refusal names the field the
+user typed into."""
+
+
+def _in_words(exc: ITBError) -> str:
+    """A refusal for a page: an invalid value names the form's field."""
+    if isinstance(exc, InvalidValue) and exc.field in LABELS:
+        return str(exc).replace(exc.field, LABELS[exc.field], 1)
+    return str(exc)
+
+
 def csrf_token(session_token: str) -> str:
     """The form token of a session: only a page served to that session can know it."""
     return hashlib.sha256(b"itb-form:" + session_token.encode()).hexdigest()
@@ -250,7 +274,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
         try:
             return await run_in_threadpool(body)
         except ITBError as exc:
-            return error_page(request, outcome_of(exc).http_status, str(exc))
+            return error_page(request, outcome_of(exc).http_status, _in_words(exc))
 
     def home_of(actor: Actor) -> str:
         if actor.role in (Role.PATIENT, Role.CAREGIVER):
@@ -496,7 +520,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
                             error=f"Expiry = {_text(form, 'expiry')!r} is not allowed; allowed: a date YYYY-MM-DD ({exc})")  # fmt: skip
             except ITBError as exc:
                 return page(request, "refill.html", outcome_of(exc).http_status, who=who, now=now, check=check,
-                            form=form, products=products, error=str(exc))  # fmt: skip
+                            form=form, products=products, error=_in_words(exc))  # fmt: skip
             return RedirectResponse(
                 f"/patients/{now.implant.patient_id}?refilled={out.visit.id}#refills",
                 status_code=303,
@@ -559,7 +583,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
                 change = service.stage_change(who.actor, implant_id, req)
             except ITBError as exc:
                 return page(request, "program.html", outcome_of(exc).http_status, who=who, now=now,
-                            preview=preview, error=str(exc), form=form)  # fmt: skip
+                            preview=preview, error=_in_words(exc), form=form)  # fmt: skip
             return RedirectResponse(f"/changes/{change.id}", status_code=303)
 
         return await run(request, body)
@@ -600,7 +624,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
                 c = service.change(who.actor, change_id)
                 now = service.pump_now(who.actor, c.implant_id)
                 return page(request, "change.html", outcome_of(exc).http_status, who=who, c=c, now=now,
-                            error=str(exc), open_states=OPEN_STATES)  # fmt: skip
+                            error=_in_words(exc), open_states=OPEN_STATES)  # fmt: skip
             return RedirectResponse(f"/changes/{change_id}", status_code=303)
 
         return await run(request, body)
@@ -644,7 +668,7 @@ def _products(service: ClinicService, now: Any) -> list[_Product]:
             p.key, p.concentration_mcg_per_ml, f"{p.key} ({p.concentration_mcg_per_ml:g} mcg/mL)"
         )
         for p in service.catalog.drugs.products
-        if p.concentration_mcg_per_ml in strengths
+        if p.concentration_mcg_per_ml in strengths and not p.screening_only and kind in p.pump_kinds
     ]
 
 
