@@ -272,7 +272,7 @@ OPTIONS: dict[str, dict[str, str]] = {
         "--index": INT,
         "--step-h": FLOAT,
     },
-    "demo": {"--out": OUT_DIR, "--examples": IN_DIR},
+    "demo": {"--out": OUT_DIR, "--examples": IN_DIR, "--port": INT, "--clinic-patients": INT},
 }
 """Every option and argument that takes a value, by kind (flags are left out)."""
 

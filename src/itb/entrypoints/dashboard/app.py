@@ -114,6 +114,7 @@ class _ServerTiming:
 LABELS = {
     "withdrawn_ml": "Withdrawn (mL)",
     "fill.volume_ml": "Fill volume (mL)",
+    "volume_ml": "Fill volume (mL)",
     "fill.product": "Product",
     "fill.lot": "Lot",
     "fill.expiry": "Expiry",
@@ -188,6 +189,26 @@ def _number(
     if not math.isfinite(value):
         raise InvalidValue(label, raw[:40], "a finite number")
     return value
+
+
+def _day(form: Mapping[str, Any], name: str, label: str) -> date | None:
+    raw = _text(form, name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidValue(label, raw[:40], "a date YYYY-MM-DD") from None
+
+
+def _version(form: Mapping[str, Any]) -> int | None:
+    """The record version the page was drawn from (None: not sent)."""
+    raw = _text(form, "version")
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise InvalidValue("version", raw[:40], "the page's record version (reload the page)")
+    return int(raw)
 
 
 def _text(form: Mapping[str, Any], name: str) -> str:
@@ -504,20 +525,15 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
                     )
                 volume = _number(form, "fill_volume_ml", "Fill volume (mL)")
                 assert volume is not None
-                expiry = _text(form, "expiry")
                 out = service.record_refill(
                     who.actor, implant_id,
                     RefillRequest(
                         at=None, withdrawn_ml=withdrawn,
-                        fill=DrugFill(volume, strength, product, _text(form, "lot"),
-                                      date.fromisoformat(expiry) if expiry else None),
+                        fill=DrugFill(volume, strength, product, _text(form, "lot"), _day(form, "expiry", "Expiry")),
                         reason=_text(form, "reason") or "refill",
                     ),
-                    expected_version=int(str(form.get("version", "0")) or 0) or None,
+                    expected_version=_version(form),
                 )  # fmt: skip
-            except ValueError as exc:
-                return page(request, "refill.html", 422, who=who, now=now, check=check, form=form, products=products,
-                            error=f"Expiry = {_text(form, 'expiry')!r} is not allowed; allowed: a date YYYY-MM-DD ({exc})")  # fmt: skip
             except ITBError as exc:
                 return page(request, "refill.html", outcome_of(exc).http_status, who=who, now=now, check=check,
                             form=form, products=products, error=_in_words(exc))  # fmt: skip
