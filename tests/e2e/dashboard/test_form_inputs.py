@@ -126,10 +126,23 @@ def test_a_bad_programming_value_is_named_and_nothing_is_staged(
     assert _state(c) == before
 
 
+def test_a_form_token_of_any_characters_is_refused_not_crashed(nurse: Signed) -> None:
+    c = nurse.clinic
+    for token in ("é" * 64, "\x00", "x" * 100_000):
+        r = nurse.client.post(
+            f"/implants/{c.implant_id}/refill", data={"csrf": token, "withdrawn_ml": "1"}
+        )
+        assert r.status_code == 403
+        assert "another site" in _refusal(r.text)
+    r = nurse.client.post("/login", data={"username": "nina", "password": "x", "nonce": "é"})
+    assert r.status_code == 403
+
+
 @pytest.mark.parametrize(
     "path",
     ["/patients/P9999", "/implants/I9999/refill", "/implants/I9999/program", "/changes/C9999",
-     "/patients/%00", "/patients/" + "P" * 5000, "/radar?page_no=-5&show=nope"],
+     "/patients/%00", "/patients/" + "P" * 5000, "/radar?page_no=-5&show=nope",
+     "/radar?page_no=abc", "/login?ended=x", "/radar?q=%F0%9F%92%8A"],
 )  # fmt: skip
 def test_unknown_records_and_odd_addresses_get_a_page_not_a_traceback(
     nurse: Signed, path: str

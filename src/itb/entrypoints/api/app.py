@@ -182,10 +182,11 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     message = str(first.get("msg", "a valid value"))
     allowed = message.removeprefix("Input should be ").removeprefix("Value error, ")
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return _error(
-        422, "InvalidValue", f"{field} = {str(shown)[:80]!r} is not allowed; allowed: {allowed}{more}",
-        field=field, value=shown, allowed=allowed,
-    )  # fmt: skip
+    text = f"{field} = {str(shown)[:80]!r} is not allowed; allowed: {allowed}{more}"
+    html = _page_error(request, 422, text)
+    if html is not None:
+        return html
+    return _error(422, "InvalidValue", text, field=field, value=shown, allowed=allowed)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:

@@ -284,7 +284,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
     async def posted(request: Request, who: _Signed) -> Mapping[str, Any]:
         form = await request.form()
         sent = str(form.get("csrf", ""))
-        if not hmac.compare_digest(sent, who.csrf):
+        if not hmac.compare_digest(sent.encode(), who.csrf.encode()):
             raise _Forbidden(
                 "this form is out of date or came from another site: reload the page and try again"
             )
@@ -324,7 +324,8 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
         form = await request.form()
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         target = _safe_next(str(form.get("next", "/")))
-        if not nonce or not hmac.compare_digest(str(form.get("nonce", "")), nonce):
+        sent = str(form.get("nonce", "")).encode()
+        if not nonce or not hmac.compare_digest(sent, nonce.encode()):
             return error_page(
                 request, 403, "the sign-in form is out of date or came from another site: reload it"
             )
