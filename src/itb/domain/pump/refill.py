@@ -246,20 +246,42 @@ def time_calculated_volume_reaches(
     every allowed patient bolus is assumed taken (as the Prometra controller
     does for its refill date, [D73]).
     """
+    return _times_calculated_volume_reaches(
+        pump,
+        (target_ml,),
+        include_max_patient_boluses=include_max_patient_boluses,
+        horizon_h=horizon_h,
+    )[0]
+
+
+def _times_calculated_volume_reaches(
+    pump: Pump,
+    targets_ml: tuple[float, ...],
+    *,
+    include_max_patient_boluses: bool = True,
+    horizon_h: float = _FORECAST_HORIZON_H,
+) -> list[float | None]:
+    """:func:`time_calculated_volume_reaches` for several targets in one walk of the
+    program (each answer is the one a walk of its own would give)."""
     volume = pump.reservoir_calculated_ml
-    if volume <= target_ml:
-        return pump.t_h
+    out: list[float | None] = [pump.t_h if volume <= tgt else None for tgt in targets_ml]
+    pending = [i for i, tgt in enumerate(targets_ml) if volume > tgt]
+    if not pending or not pump.running:
+        return out
     pieces = pump.forecast_commanded(pump.t_h, pump.t_h + horizon_h)
     if include_max_patient_boluses:
         pieces = _with_patient_boluses(pieces, pump.prescription)
-    if not pump.running:
-        return None
     for t0, t1, rate in pieces:
         used = rate * (t1 - t0)
-        if rate > 0.0 and volume - used <= target_ml:
-            return t0 + (volume - target_ml) / rate
+        if rate > 0.0:
+            left = volume - used
+            for i in [i for i in pending if left <= targets_ml[i]]:
+                out[i] = t0 + (volume - targets_ml[i]) / rate
+                pending.remove(i)
+            if not pending:
+                break
         volume -= used
-    return None
+    return out
 
 
 def calculated_volume_at(
@@ -344,9 +366,9 @@ def reservoir_forecast(pump: Pump) -> ReservoirForecast:
 
 def _forecast(pump: Pump) -> tuple[float | None, float | None, float | None, float | None]:
     """Low-reservoir alarm, empty alarm, empty and earliest-dry times (h) from now."""
-    low = time_calculated_volume_reaches(pump, pump.low_reservoir_alarm_ml)
-    empty_alarm = time_calculated_volume_reaches(pump, pump.preset.empty_reservoir_alarm_ml)
-    empty = time_calculated_volume_reaches(pump, 0.0)
+    low, empty_alarm, empty = _times_calculated_volume_reaches(
+        pump, (pump.low_reservoir_alarm_ml, pump.preset.empty_reservoir_alarm_ml, 0.0)
+    )
     earliest = (
         None
         if empty is None
