@@ -168,10 +168,7 @@ class CardLimits:
 
 def card_limits(library: DrugLibrary) -> CardLimits:
     """The card's limits from the drug library."""
-    return CardLimits(
-        max(c.concentration_mcg_per_ml for c in library.concentrations),
-        max(p.daily_dose_hard_max_mcg_per_day.value for p in library.populations.values()),
-    )
+    return CardLimits(library.strongest_mcg_per_ml, library.highest_hard_max_mcg_per_day)
 
 
 def _card_dates_in_order(data: CardData) -> None:

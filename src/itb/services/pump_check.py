@@ -51,7 +51,7 @@ def check_access_port_drug(library: DrugLibrary, concentration_mcg_per_ml: float
     Raises:
         InvalidValue: a concentration stronger than any product (``concentration_mcg_per_ml``).
     """
-    strongest = max(c.concentration_mcg_per_ml for c in library.concentrations)
+    strongest = library.strongest_mcg_per_ml
     if concentration_mcg_per_ml > strongest:
         raise InvalidValue(
             "concentration_mcg_per_ml",

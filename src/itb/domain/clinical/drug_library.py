@@ -133,6 +133,16 @@ class DrugLibrary:
             + " mcg/mL (product strengths)",
         )
 
+    @property
+    def strongest_mcg_per_ml(self) -> float:
+        """The strongest baclofen product in the library, mcg/mL."""
+        return max(e.concentration_mcg_per_ml for e in self.concentrations)
+
+    @property
+    def highest_hard_max_mcg_per_day(self) -> float:
+        """The highest hard maximum daily dose of any population, mcg/day."""
+        return max(p.daily_dose_hard_max_mcg_per_day.value for p in self.populations.values())
+
     def pump_strengths(self, pump_kind: str) -> tuple[float, ...]:
         """The infusion strengths a pump kind may hold, mcg/mL, ascending."""
         return tuple(

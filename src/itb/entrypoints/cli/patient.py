@@ -66,7 +66,7 @@ def _limits() -> tuple[float, float]:
     """(highest daily dose, largest single bolus) that can reach the CSF, mcg: the fastest
     pump at the strongest product, and a full access-port syringe of it."""
     cat = bootstrap.catalog()
-    strongest = max(c.concentration_mcg_per_ml for c in cat.library.concentrations)
+    strongest = cat.library.strongest_mcg_per_ml
     fastest = max(p.max_rate_ml_per_day for p in cat.presets.values())
     syringe = max(p.access_port_max_injection_ml for p in cat.presets.values())
     return fastest * strongest, syringe * strongest
