@@ -284,3 +284,31 @@ def test_an_unknown_user_and_a_missing_registry(cli: Cli, tmp_path: Path) -> Non
     assert "existing folder" in cli("patient", "list", code=2)
     cli.db = "mysql://x@y/z"
     assert "database URL" in cli("patient", "list", code=2)
+
+
+def test_a_patients_refill_calendar_is_exported_and_parses(cli: Cli, tmp_path: Path) -> None:
+    from icalendar import Calendar
+
+    pid = _patient(cli)
+    out = cli.json("implant", pid, *IMPLANT)
+    assert isinstance(out, dict)
+    cli("visit", "book", pid, "--at", "2099-02-10T10:00", user="nina")
+    target = tmp_path / "refills.ics"
+    summary = cli.json("export", "ical", "--patient", pid, "--out", str(target), user="nina")
+    assert isinstance(summary, dict)
+    assert summary["visits"] == 1
+    assert summary["refill_by"]
+    cal = Calendar.from_ical(target.read_bytes())
+    events = list(cal.walk("VEVENT"))
+    assert len(events) == 2  # the booked visit and the refill-by date
+    assert all(list(e.walk("VALARM")) for e in events)
+    # exported again, the same identifiers: a calendar app updates the events in place
+    cli("export", "ical", "--patient", pid, "--out", str(target), user="nina")
+    again = Calendar.from_ical(target.read_bytes()).walk("VEVENT")
+    assert {str(e["uid"]) for e in again} == {str(e["uid"]) for e in events}
+    assert any(e.decoded("dtstart").isoformat().startswith("2099-02-10") for e in events)
+    # refusals: not an .ics name, nothing written; a patient who is not there
+    bad = tmp_path / "refills.txt"
+    assert "--out" in cli("export", "ical", "--patient", pid, "--out", str(bad), code=2)
+    assert not bad.exists()
+    assert "P9999" in cli("export", "ical", "--patient", "P9999", "--out", str(target), code=2)

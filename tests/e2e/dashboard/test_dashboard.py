@@ -25,6 +25,8 @@ from playwright.sync_api import Browser, Page, expect
 from tests.support.browser import VIEWPORT
 from tests.support.servers import serve_command
 
+from itb.domain.clinic.radar import URGENCY_WORDS
+
 ITB = Path(sys.executable).parent / "itb"
 PATIENTS = 4
 
@@ -114,9 +116,9 @@ def test_the_radar_lists_every_pump_with_words_and_filters(page: Page, clinic: C
     words = rows.locator("td.words").all_inner_texts()
     assert all(w.strip() for w in words)  # every row says in words what to do ("ok" included)
     badges = rows.locator(".badge").all_inner_texts()
-    assert set(badges) <= {"urgent", "act soon", "plan", "note", "ok"}
+    assert set(badges) <= set(URGENCY_WORDS.values())
     # sorted by urgency: the badges never go up the list
-    order = ["urgent", "act soon", "plan", "note", "ok"]
+    order = [URGENCY_WORDS[u] for u in (4, 3, 2, 1, 0)]
     assert [order.index(b) for b in badges] == sorted(order.index(b) for b in badges)
     # a filter keeps only what it names; its count matches its rows
     chip = page.locator("label.chip", has_text="no visit booked")

@@ -25,7 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-__all__ = ["Flag", "RadarInput", "RadarRow", "assess_pump", "sort_radar"]
+__all__ = ["URGENCY_WORDS", "Flag", "RadarInput", "RadarRow", "assess_pump", "sort_radar"]
+
+URGENCY_WORDS: dict[int, str] = {4: "act now", 3: "act soon", 2: "plan", 1: "note", 0: "ok"}
+"""A pump's urgency in words, the same on every screen (0: nothing to do)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,11 @@ class RadarRow:
     def urgency(self) -> int:
         """The highest urgency of its flags (0: nothing to do)."""
         return max((f.urgency for f in self.flags), default=0)
+
+    @property
+    def urgency_words(self) -> str:
+        """The urgency in words (:data:`URGENCY_WORDS`)."""
+        return URGENCY_WORDS[self.urgency]
 
     @property
     def words(self) -> str:

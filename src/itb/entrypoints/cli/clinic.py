@@ -60,10 +60,12 @@ patient_app = typer.Typer(help="Patients: add, show, list, edit, contacts.")
 visit_app = typer.Typer(help="Booked visits: book, list, mark done or missed.")
 audit_app = typer.Typer(help="The audit trail: verify the hash chain, export its head.")
 user_app = typer.Typer(help="Registry users and their roles.")
+export_app = typer.Typer(help="Export from the registry: a patient's refill-reminder calendar.")
 app.add_typer(patient_app, name="patient")
 app.add_typer(program_app, name="program")
 app.add_typer(visit_app, name="visit")
 app.add_typer(audit_app, name="audit")
+app.add_typer(export_app, name="export")
 app.add_typer(user_app, name="user")
 
 DbOption = Annotated[
@@ -1330,10 +1332,46 @@ def card(
     show_card(wallet, written)
 
 
+@export_app.command("ical")
+def export_ical(
+    patient_id: Annotated[str, typer.Option("--patient", metavar="ID", help="Whose calendar.")],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="FILE", help="The .ics file to write (replaced).")
+    ],
+    db: DbOption = None,
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A patient's refill reminders as an iCalendar file (RFC 5545) for any calendar app:
+    each booked visit with an alert before it, and the refill-by date with an alert ahead
+    (lead times in clinic.toml [reminders])."""
+    from itb.adapters.calendar import reminders_ics
+    from itb.adapters.output_paths import check_output_file, write_file_atomic
+
+    target = check_output_file(out, field="--out", suffix=".ics")
+    with _service(db) as service:
+        reminders = service.reminders(_actor(service, user), patient_id)
+    write_file_atomic(target, reminders_ics(reminders))
+    refill_by = None if reminders.radar is None else reminders.radar.refill_by
+    summary = {
+        "patient": patient_id,
+        "visits": len(reminders.visits),
+        "refill_by": None if refill_by is None else refill_by.date().isoformat(),
+        "written": str(target),
+    }
+    if as_json:
+        _out(summary)
+        return
+    console().print(
+        f"Calendar for {escape(reminders.patient.name)}: {summary['visits']} booked visit(s)"
+        + (f", refill by {summary['refill_by']}" if refill_by else "")
+        + f"; written to {escape(str(target))}"
+    )
+
+
 # ------------------------------------------------------------------ radar
 
 
-_URGENCY_WORDS = {4: "ACT NOW", 3: "this week", 2: "soon", 1: "plan", 0: "ok"}
 _URGENCY_STYLE = {4: "bold red", 3: "yellow", 2: "cyan", 1: "", 0: "dim"}
 
 
@@ -1383,7 +1421,7 @@ def radar(
         p = r.pump
         style = _URGENCY_STYLE[r.urgency]
         table.add_row(
-            f"[{style}]{_URGENCY_WORDS[r.urgency]}[/]" if style else _URGENCY_WORDS[r.urgency],
+            f"[{style}]{r.urgency_words}[/]" if style else r.urgency_words,
             f"{p.patient_id} {escape(p.patient_name)}",
             p.implant_id,
             f"{p.reservoir_calculated_ml:.1f} mL",
@@ -1402,7 +1440,7 @@ def _radar_row(r: RadarRow) -> dict[str, Any]:
     out: dict[str, Any] = dict(plain(r.pump))
     out.update(
         urgency=r.urgency,
-        urgency_words=_URGENCY_WORDS[r.urgency],
+        urgency_words=r.urgency_words,
         refill_by=None if r.refill_by is None else r.refill_by.isoformat(),
         flags=[plain(f) for f in r.flags],
         words=r.words,

@@ -241,10 +241,6 @@ def _flagged(rows: list[RadarRow], key: str) -> list[RadarRow]:
     return [r for r in rows if any(f.code in codes for f in r.flags)]
 
 
-def _urgency_word(urgency: int) -> str:
-    return {4: "urgent", 3: "act soon", 2: "plan", 1: "note"}.get(urgency, "ok")
-
-
 def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
     """Add the dashboard's pages and static files to ``app``."""
     env = _templates()
@@ -401,7 +397,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
             return page(
                 request, "radar.html", who=who, rows=shown[(number - 1) * PAGE_SIZE : number * PAGE_SIZE],
                 total=len(rows), matched=len(shown), counts=counts, filters=FILTERS, show=key, q=q,
-                page_no=number, pages=pages, rail=rail, urgency_word=_urgency_word,
+                page_no=number, pages=pages, rail=rail,
                 now=datetime.now(UTC),
             )  # fmt: skip
 
