@@ -364,6 +364,7 @@ class ClinicService:
         self._uow = uow
         self._read_uow = read_uow or uow
         self._token_cache: dict[str, tuple[Actor, datetime, datetime, datetime]] = {}
+        self._labels: dict[str, str] = {}  # pump preset key -> label (the radar, per row)
         self._read_batch: _ReadBatch | None = None
         self.catalog = catalog
         self.rules: RegistryRules = catalog.registry
@@ -2224,12 +2225,17 @@ class ClinicService:
 
         def body(uow: UnitOfWork) -> list[RadarRow]:
             rows = []
+            no_risk: tuple[str, ...] = ()
             for f in uow.radar.facts(now):
                 snap = f.snapshot
                 if snap is None:  # never modelled, or a layout of another version
                     _, _, snap = self._model(uow, self._implant(uow, f.implant_id))
-                risk = withdrawal_risk_factors(
-                    f.sci_at_or_above_t6, f.communication_difficulty, f.previous_withdrawal
+                risk = (
+                    withdrawal_risk_factors(
+                        f.sci_at_or_above_t6, f.communication_difficulty, f.previous_withdrawal
+                    )
+                    if f.sci_at_or_above_t6 or f.communication_difficulty or f.previous_withdrawal
+                    else no_risk
                 )
                 rows.append(
                     self._radar_row(
@@ -2253,12 +2259,15 @@ class ClinicService:
         unresolved: int,
     ) -> RadarRow:
         windows = self.rules.radar
+        label = self._labels.get(preset)
+        if label is None:
+            label = self._labels[preset] = self.catalog.preset(preset).label
         return assess_pump(
             RadarInput(
                 patient_id=p.id,
                 patient_name=p.name,
                 implant_id=implant_id,
-                pump_label=self.catalog.preset(preset).label,
+                pump_label=label,
                 running=snap.running,
                 stop_reason=snap.stop_reason,
                 reservoir_calculated_ml=snap.reservoir_calculated_ml,
