@@ -267,9 +267,14 @@ def test_a_change_is_staged_verified_by_a_second_physician_and_committed(
     expect(page).to_have_url(re.compile(r"/changes/C\d+$"))
     change_url = page.url
     expect(page.locator("h1 .badge")).to_have_text("staged")
-    # the one who staged it cannot verify it
-    page.get_by_role("button", name=re.compile("^Verify")).click()
-    expect(page.get_by_role("alert")).to_be_visible()
+    # the one who staged it is not offered to verify it, and a forged post is refused
+    expect(page.get_by_role("button", name=re.compile("^Verify"))).to_have_count(0)
+    expect(page.locator("p.notice")).to_contain_text("another person")
+    csrf = page.locator("input[name=csrf]").first.input_value()
+    forged = page.request.post(f"{change_url}/verify", form={"csrf": csrf})
+    assert forged.status == 403
+    assert "may not verify" in forged.text()
+    page.reload()
     expect(page.locator("h1 .badge")).to_have_text("staged")
     # nor commit it before it is verified
     page.get_by_role("button", name="Commit to the pump").click()
