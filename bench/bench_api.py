@@ -54,6 +54,9 @@ MIX = {
 }
 """A clinic day: mostly reading (the radar, patient pages, the pump now), some refills and
 programming changes (each change is three requests: stage, verify, commit)."""
+TARGET_RATE = 200.0
+TARGET_P99_MS = 50.0
+"""The clinic's target: this many requests per second with no error, reads under this p99."""
 READS = ("radar", "patient page", "pump now", "visits", "health (reference)")
 FILL = {
     "volume_ml": 20.0,
@@ -348,6 +351,19 @@ def _markdown(r: dict[str, Any]) -> str:
                 f"| {b['backend']} | {b['rate']:g} | {kind} | {k['requests']} | {k['p50_ms']:.1f} | {k['p99_ms']:.1f} | "
                 f"{k['p50_over_health_p50']:.1f}x | {', '.join(f'{s}: {c}' for s, c in sorted(k['statuses'].items()))} |"
             )
+    lines += [
+        "",
+        f"Target: {TARGET_RATE:g} requests/s for 60 s with no error and reads p99 under {TARGET_P99_MS:g} ms.",
+    ]
+    for b in r["runs"]:
+        met = (
+            b["rate"] >= TARGET_RATE
+            and b["throughput_per_s"] >= 0.99 * b["rate"]
+            and b["errors"] == 0
+            and b["reads_p99_ms"] < TARGET_P99_MS
+        )
+        if b["rate"] >= TARGET_RATE:
+            lines.append(f"- {b['backend']} at {b['rate']:g}/s: {'met' if met else 'NOT met'}")
     lines.append("")
     return "\n".join(lines)
 
