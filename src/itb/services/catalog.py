@@ -26,7 +26,7 @@ from itb.domain.clinical.safety import SafetyRules, parse_safety_rules
 from itb.domain.clinical.screening import ScreeningProtocol, parse_screening_protocol
 from itb.domain.clinical.titration import TitrationRules, parse_titration_rules
 from itb.domain.clinical.triage import TriageGuide, parse_triage_guide
-from itb.domain.drug import DrugCatalog, parse_drugs
+from itb.domain.drug import DrugCatalog, DrugProduct, parse_drugs
 from itb.domain.errors import InvalidValue
 from itb.domain.provenance import Sourced
 from itb.domain.pump import (
@@ -115,6 +115,19 @@ class Catalog:
     def drugs_stability(self) -> Sourced:
         """The drug's stability in the pump, days, with its source."""
         return self.drugs.stability
+
+    def fill_products(self, pump_kind: str) -> tuple[DrugProduct, ...]:
+        """The products a pump of this kind may be filled with: not screening-only, made
+        for the kind, at a strength the drug library allows in it (a lower concentration
+        is a dilution of one of these)."""
+        strengths = set(self.library.pump_strengths(pump_kind))
+        return tuple(
+            p
+            for p in self.drugs.products
+            if not p.screening_only
+            and pump_kind in p.pump_kinds
+            and p.concentration_mcg_per_ml in strengths
+        )
 
     def guard(self, population: str | None, *, declared_hazard: str | None = None) -> DoseGuard:
         """The drug library for a patient's population (None: widest hard limits only)."""

@@ -1094,15 +1094,12 @@ class ClinicService:
             authorize(actor, Action.RECORD_ASSESSMENT, patient_id)
             p = self._patient(w.uow, patient_id)
             when = self._when(at, p.timezone)
-            low, high = SPASTICITY_SCALE
-            scores = {"mas": mas} if psfs is None else {"mas": mas, "psfs": psfs}
-            for name, value in scores.items():
-                if (
-                    isinstance(value, bool)
-                    or not isinstance(value, int | float)
-                    or not low <= value <= high
-                ):
-                    raise InvalidValue(name, value, f"{low:g} to {high:g}")
+            _, high = SPASTICITY_SCALE
+            scores = {
+                name: self.rules.non_negative(name, value, upper=high, unit="points")
+                for name, value in (("mas", mas), ("psfs", psfs))
+                if value is not None
+            }
             words = ", ".join(f"{k.upper()} {v:g}" for k, v in scores.items())
             a = AssessmentRecord(
                 id=w.uow.ids.next("A"),
@@ -1133,8 +1130,13 @@ class ClinicService:
         if product is None or product.screening_only:
             names = [p.key for p in self.catalog.drugs.products if not p.screening_only]
             raise InvalidValue("fill.product", fill.product, ", ".join(names))
-        if pump_kind not in product.pump_kinds:
-            raise InvalidValue("fill.product", fill.product, f"a product for a {pump_kind} pump")
+        allowed = self.catalog.fill_products(pump_kind)
+        if product not in allowed:
+            raise InvalidValue(
+                "fill.product",
+                fill.product,
+                f"a product for a {pump_kind} pump: {', '.join(p.key for p in allowed)}",
+            )
         if fill.concentration_mcg_per_ml > product.concentration_mcg_per_ml:
             raise InvalidValue(
                 "fill.concentration_mcg_per_ml",
@@ -1583,12 +1585,9 @@ class ClinicService:
             when = self._when(request.at, self._tz(w.uow, implant))
             ctx, pump, snap = self._model(w.uow, implant)
             self._fill_checks(request.fill, pump.preset.kind.value, when)
-            withdrawn = self.rules.non_negative(
-                "withdrawn_ml", request.withdrawn_ml, upper=pump.preset.reservoir_ml, unit="mL"
+            withdrawn, expected, verdict = self._judged_residual(
+                ctx, pump, request.withdrawn_ml, when
             )
-            self.model.at_time(ctx, pump, when)
-            expected = pump.reservoir_calculated_ml
-            verdict = judge_residual(pump, withdrawn, self.catalog.refill_tolerance)
             rx = self._prescription(request.program, request.fill.concentration_mcg_per_ml, pump)
             reason = self.rules.text("reason", request.reason) or "refill"
             by = Authorship(
@@ -1647,6 +1646,19 @@ class ClinicService:
 
         return self._run(actor, "record_refill", "implant", implant_id, body)
 
+    def _judged_residual(
+        self, ctx: ModelContext, pump: Pump, withdrawn_ml: float, when: datetime
+    ) -> tuple[float, float, Discrepancy]:
+        """The withdrawn residual checked against the reservoir, the pump moved to ``when``,
+        its expected residual and the domain's verdict: the one path of a refill's
+        judgement (recorded by :meth:`record_refill`, shown by :meth:`check_residual`)."""
+        withdrawn = self.rules.non_negative(
+            "withdrawn_ml", withdrawn_ml, upper=pump.preset.reservoir_ml, unit="mL"
+        )
+        self.model.at_time(ctx, pump, when)
+        verdict = judge_residual(pump, withdrawn, self.catalog.refill_tolerance)
+        return withdrawn, pump.reservoir_calculated_ml, verdict
+
     def check_residual(
         self, actor: Actor, implant_id: str, withdrawn_ml: float, *, at: datetime | None = None
     ) -> ResidualCheck:
@@ -1664,12 +1676,8 @@ class ClinicService:
             implant = self._active(uow, implant_id)
             when = self._when(at, self._tz(uow, implant))
             ctx, pump, _ = self._model(uow, implant, persist=False)
-            withdrawn = self.rules.non_negative(
-                "withdrawn_ml", withdrawn_ml, upper=pump.preset.reservoir_ml, unit="mL"
-            )
-            self.model.at_time(ctx, pump, when)
-            verdict = judge_residual(pump, withdrawn, self.catalog.refill_tolerance)
-            return ResidualCheck(implant_id, when, pump.reservoir_calculated_ml, verdict)
+            _, expected, verdict = self._judged_residual(ctx, pump, withdrawn_ml, when)
+            return ResidualCheck(implant_id, when, expected, verdict)
 
         return self._read(body)
 
@@ -1727,15 +1735,9 @@ class ClinicService:
             self.model.at_time(ctx, pump, now)
             command, review = self._review(ctx, pump, request, now)
             override = _clean(request.override_reason)
-            blocks = [f for f in review.findings if f.severity == "block"]
-            if blocks:
-                more = f" (+{len(blocks) - 1} more)" if len(blocks) > 1 else ""
-                raise BlockedBySafetyCheck(f"change refused: {blocks[0].message}{more}")
-            if review.needs_override_reason and not override:
-                first = next(f for f in review.findings if f.needs_override_reason)
-                raise OverrideReasonRequired(
-                    f"change refused: {first.message}; give an override reason to proceed"
-                )
+            refusal = _refusal(review, override)
+            if refusal is not None:
+                raise refusal
             change = ProgrammingChange(
                 id=w.uow.ids.next("C"),
                 implant_id=implant_id,
@@ -1782,21 +1784,14 @@ class ClinicService:
             ctx, pump, _ = self._model(uow, implant, persist=False)
             self.model.at_time(ctx, pump, now)
             _, review = self._review(ctx, pump, request, now)
-            blocks = [f for f in review.findings if f.severity == "block"]
-            refusal = None
-            if blocks:
-                more = f" (+{len(blocks) - 1} more)" if len(blocks) > 1 else ""
-                refusal = f"change refused: {blocks[0].message}{more}"
-            elif review.needs_override_reason and not _clean(request.override_reason):
-                first = next(f for f in review.findings if f.needs_override_reason)
-                refusal = f"change refused: {first.message}; give an override reason to proceed"
+            refusal = _refusal(review, _clean(request.override_reason))
             return ChangePreview(
                 implant_id=implant_id,
                 review=_review_data(review, implant.version),
-                blocked=bool(blocks),
+                blocked=isinstance(refusal, BlockedBySafetyCheck),
                 needs_verification=review.verification_required,
                 needs_override_reason=review.needs_override_reason,
-                refusal=refusal,
+                refusal=None if refusal is None else str(refusal),
             )
 
         return self._read(body)
@@ -2379,6 +2374,23 @@ def _since(rows: list[R], since: datetime | None) -> list[R]:
     if since.tzinfo is None:
         raise InvalidValue("modified_since", since.isoformat(), "a date-time with a time zone")
     return [r for r in rows if r.stamp.modified_at >= since]
+
+
+def _refusal(
+    review: SafetyReview, override_reason: str | None
+) -> BlockedBySafetyCheck | OverrideReasonRequired | None:
+    """Why a reviewed change cannot be staged (None: it can): a blocking finding, or a soft
+    limit passed without an override reason. Staging raises it; a preview shows it."""
+    blocks = [f for f in review.findings if f.severity == "block"]
+    if blocks:
+        more = f" (+{len(blocks) - 1} more)" if len(blocks) > 1 else ""
+        return BlockedBySafetyCheck(f"change refused: {blocks[0].message}{more}")
+    if review.needs_override_reason and not override_reason:
+        first = next(f for f in review.findings if f.needs_override_reason)
+        return OverrideReasonRequired(
+            f"change refused: {first.message}; give an override reason to proceed"
+        )
+    return None
 
 
 def _day_profile(program: object) -> tuple[tuple[float, float], ...]:
