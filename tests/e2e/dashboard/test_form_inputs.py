@@ -151,3 +151,10 @@ def test_unknown_records_and_odd_addresses_get_a_page_not_a_traceback(
     assert r.status_code in (200, 404, 422), path
     assert "Traceback" not in r.text
     assert r.headers["content-type"].startswith("text/html")
+
+
+def test_every_page_says_its_server_time(nurse: Signed) -> None:
+    for path in ("/radar", "/patients/P0001", "/patients/P9999"):
+        r = nurse.client.get(path)
+        assert re.fullmatch(r"app;dur=\d+(\.\d)?", r.headers["server-timing"]), path
+    assert "server-timing" not in nurse.client.get("/api/v1/health").headers

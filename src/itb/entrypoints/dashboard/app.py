@@ -286,12 +286,13 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
             )
         return form
 
-    async def run(request: Request, body: Callable[[], Response]) -> Response:
-        """Run a page's work in a worker thread, turning domain refusals into a page."""
+    async def run(request: Request, body: Callable[[], Response], who: _Signed) -> Response:
+        """Run a page's work in a worker thread, turning domain refusals into a page (with
+        the signed-in header, so the user can go on from it)."""
         try:
             return await run_in_threadpool(body)
         except ITBError as exc:
-            return error_page(request, outcome_of(exc).http_status, _in_words(exc))
+            return error_page(request, outcome_of(exc).http_status, _in_words(exc), who)
 
     def home_of(actor: Actor) -> str:
         if actor.role in (Role.PATIENT, Role.CAREGIVER):
@@ -401,7 +402,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
                 now=datetime.now(UTC),
             )  # fmt: skip
 
-        return await run(request, body)
+        return await run(request, body, who)
 
     # ------------------------------------------------------------ the patient page
 
@@ -445,7 +446,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
                 pump_label=service.catalog.preset(implant.pump_preset).label if implant else "",
             )  # fmt: skip
 
-        return await run(request, body)
+        return await run(request, body, who)
 
     @router.get("/patients/{patient_id}/card.pdf")
     async def card_pdf(request: Request, patient_id: str) -> Response:
@@ -458,7 +459,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
             return Response(render_card_pdf(card), media_type="application/pdf", headers={
                 "content-disposition": f'inline; filename="itb-card-{patient_id}.pdf"', "cache-control": "no-store"})  # fmt: skip
 
-        return await run(request, body)
+        return await run(request, body, who)
 
     @router.get("/patients/{patient_id}/reminders.ics")
     async def reminders(request: Request, patient_id: str) -> Response:
@@ -471,7 +472,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
             return Response(data, media_type="text/calendar", headers={
                 "content-disposition": f'attachment; filename="itb-refills-{patient_id}.ics"', "cache-control": "no-store"})  # fmt: skip
 
-        return await run(request, body)
+        return await run(request, body, who)
 
     # ------------------------------------------------------------ recording a refill
 
@@ -484,7 +485,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
             return page(request, "refill.html", who=who, now=now, check=None, error=None,
                         form={}, products=_products(service, now))  # fmt: skip
 
-        return await run(request, body)
+        return await run(request, body, who)
 
     @router.post("/implants/{implant_id}/refill")
     async def refill(request: Request, implant_id: str) -> Response:
@@ -539,7 +540,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
                 status_code=303,
             )
 
-        return await run(request, body)
+        return await run(request, body, who)
 
     # ------------------------------------------------------------ programming
 
@@ -568,7 +569,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
                 request, "program.html", who=who, now=now, preview=None, error=None, form=form
             )
 
-        return await run(request, body)
+        return await run(request, body, who)
 
     @router.post("/implants/{implant_id}/program")
     async def program(request: Request, implant_id: str) -> Response:
@@ -599,7 +600,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
                             preview=preview, error=_in_words(exc), form=form)  # fmt: skip
             return RedirectResponse(f"/changes/{change.id}", status_code=303)
 
-        return await run(request, body)
+        return await run(request, body, who)
 
     @router.get("/changes/{change_id}")
     async def change(request: Request, change_id: str) -> Response:
@@ -612,7 +613,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
                 request, "change.html", who=who, c=c, now=now, error=None, open_states=OPEN_STATES
             )
 
-        return await run(request, body)
+        return await run(request, body, who)
 
     @router.post("/changes/{change_id}/{action}")
     async def change_action(request: Request, change_id: str, action: str) -> Response:
@@ -640,7 +641,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
                             error=_in_words(exc), open_states=OPEN_STATES)  # fmt: skip
             return RedirectResponse(f"/changes/{change_id}", status_code=303)
 
-        return await run(request, body)
+        return await run(request, body, who)
 
     @app.exception_handler(_Redirect)
     async def _to_login(request: Request, exc: Exception) -> Response:
@@ -675,13 +676,11 @@ class _Product:
 
 def _products(service: ClinicService, now: Any) -> list[_Product]:
     kind = service.catalog.preset(now.implant.pump_preset).kind.value
-    strengths = set(service.catalog.library.pump_strengths(kind))
     return [
         _Product(
             p.key, p.concentration_mcg_per_ml, f"{p.key} ({p.concentration_mcg_per_ml:g} mcg/mL)"
         )
-        for p in service.catalog.drugs.products
-        if p.concentration_mcg_per_ml in strengths and not p.screening_only and kind in p.pump_kinds
+        for p in service.catalog.fill_products(kind)
     ]
 
 
