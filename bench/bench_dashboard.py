@@ -102,9 +102,21 @@ def _measure(base: str, username: str, password: str, repeat: int) -> dict[str, 
         ).json()["access_token"]
         bearer = {"Authorization": f"Bearer {token}"}
         c.get("/radar?show=all")  # warm: imports, templates, caches
-        page_server, page_wall, api_wall, health_wall = [], [], [], []
+        page_server, page_wall, api_wall, health_wall, cold_server = [], [], [], [], []
         rows = 0
-        for _ in range(repeat):
+        someone = c.get("/api/v1/radar", headers=bearer).json()[0]["patient_id"]
+        for k in range(repeat):
+            # cold: a write first (a visit booked through the API), so the radar's facts
+            # are read from the registry again, as after any refill or change
+            booked = c.post(
+                f"/api/v1/patients/{someone}/visits",
+                headers=bearer,
+                json={"at": f"2030-01-{1 + k % 28:02d}T09:00:00Z", "kind": "checkup"},
+            )
+            assert booked.status_code == 201, booked.text[:200]
+            cold = c.get("/radar?show=all")
+            assert cold.status_code == 200
+            cold_server.append(_server_ms(cold))
             t0 = time.perf_counter()
             r = c.get("/radar?show=all")
             page_wall.append((time.perf_counter() - t0) * 1000)
@@ -123,11 +135,13 @@ def _measure(base: str, username: str, password: str, repeat: int) -> dict[str, 
         "pumps": pumps,
         "rows_on_first_page": rows,
         "page_server_ms": _stats(page_server),
+        "page_after_a_write_server_ms": _stats(cold_server),
         "page_wall_ms": _stats(page_wall),
         "api_radar_wall_ms": _stats(api_wall),
         "health_wall_ms": _stats(health_wall),
         "page_over_api_median": statistics.median(page_wall) / statistics.median(api_wall),
         "within_target": statistics.median(page_server) < TARGET_MS,
+        "within_target_after_a_write": statistics.median(cold_server) < TARGET_MS,
     }
 
 
@@ -191,17 +205,23 @@ def _markdown(r: dict[str, Any]) -> str:
         f"2-core machine; {r['args']['repeat']} loads of `/radar?show=all` (every pump counted "
         "and filtered, the 100 most urgent rendered); server time from the page's "
         "`Server-Timing` header. References in the same run: the API's radar as JSON "
-        "(every row) and `/api/v1/health`.",
+        "(every row) and `/api/v1/health`. \"After a write\": a visit is booked through "
+        "the API before each load, so the radar's facts are read from the registry again "
+        "(the server keeps them only while the registry's generation has not moved).",
         "",
-        "| backend | pumps | page server ms min | median | page wall ms median | API radar JSON wall ms median (reference) | page / API | health ms median | under 300 ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| backend | pumps | page server ms min | median | under 300 ms | after a write: min | median | under 300 ms | page wall ms median | API radar JSON wall ms median (reference) | page / API | health ms median |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    yes = {True: "yes", False: "NO"}
     for name, b in r["backends"].items():
         lines.append(
             f"| {name} | {b['pumps']:,} | {b['page_server_ms']['min']:.0f} | "
-            f"{b['page_server_ms']['median']:.0f} | {b['page_wall_ms']['median']:.0f} | "
+            f"{b['page_server_ms']['median']:.0f} | {yes[b['within_target']]} | "
+            f"{b['page_after_a_write_server_ms']['min']:.0f} | "
+            f"{b['page_after_a_write_server_ms']['median']:.0f} | "
+            f"{yes[b['within_target_after_a_write']]} | {b['page_wall_ms']['median']:.0f} | "
             f"{b['api_radar_wall_ms']['median']:.0f} | {b['page_over_api_median']:.2f}x | "
-            f"{b['health_wall_ms']['median']:.1f} | {'yes' if b['within_target'] else 'NO'} |"
+            f"{b['health_wall_ms']['median']:.1f} |"
         )
     lines.append("")
     return "\n".join(lines)

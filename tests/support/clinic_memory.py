@@ -149,6 +149,10 @@ class MemoryRadar:
         return out
 
 
+    def generation(self) -> int | None:
+        return None  # the fake cannot tell: the radar reads its facts every time
+
+
 class MemoryClinic:
     def __init__(self, state: dict[str, Any]) -> None:
         self.state = state
@@ -214,6 +218,11 @@ class MemoryIds:
     def next(self, prefix: str) -> str:
         self.counters[prefix] = self.counters.get(prefix, 0) + 1
         return f"{prefix}{self.counters[prefix]:04d}"
+
+    def reserve(self, identifier: str) -> None:
+        prefix = identifier.rstrip("0123456789")
+        number = int(identifier[len(prefix) :])
+        self.counters[prefix] = max(self.counters.get(prefix, 0), number)
 
 
 @dataclass

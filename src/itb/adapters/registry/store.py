@@ -15,6 +15,7 @@ or stays locked raises :class:`~itb.domain.errors.StorageUnavailable`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -368,6 +369,13 @@ class SqlRadar:
         return out
 
 
+    def generation(self) -> int | None:
+        n = self.conn.execute(
+            sa.select(t.radar_generation.c.n).where(t.radar_generation.c.id == 1)
+        ).scalar()
+        return None if n is None else int(n)
+
+
 def _must(value: datetime | None) -> datetime:
     assert value is not None
     return value
@@ -547,12 +555,32 @@ class SqlIds:
         )
         value = self.conn.execute(bump).scalar()
         if value is None:
-            insert = (pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert)(
-                t.id_counters
-            )
-            self.conn.execute(insert.values(prefix=prefix, value=0).on_conflict_do_nothing())
+            self._counter(prefix)
             value = self.conn.execute(bump).scalar_one()
         return f"{prefix}{int(value):0{ID_DIGITS}d}"
+
+    def _counter(self, prefix: str) -> None:
+        insert = (pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert)(
+            t.id_counters
+        )
+        self.conn.execute(insert.values(prefix=prefix, value=0).on_conflict_do_nothing())
+
+    def reserve(self, identifier: str) -> None:
+        prefix, number = _id_parts(identifier)
+        c = t.id_counters.c
+        self._counter(prefix)
+        self.conn.execute(
+            sa.update(t.id_counters)
+            .where(c.prefix == prefix)
+            .values(value=sa.case((c.value < number, number), else_=c.value))
+        )
+
+
+def _id_parts(identifier: str) -> tuple[str, int]:
+    m = re.fullmatch(r"([A-Z]{1,4})(\d+)", identifier)
+    if m is None:
+        raise InvalidValue("identifier", identifier, "a registry identifier such as P0001")
+    return m.group(1), int(m.group(2))
 
 
 # ------------------------------------------------------------------ unit of work

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["METADATA", "TABLES", "UtcDateTime", "json_dumps"]
+__all__ = ["METADATA", "RADAR_TABLES", "TABLES", "UtcDateTime", "json_dumps"]
 
 METADATA = sa.MetaData()
 
@@ -356,12 +356,27 @@ audit_head = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
 )
 
+radar_generation = sa.Table(
+    "radar_generation",
+    METADATA,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("n", sa.BigInteger(), nullable=False),
+    comment=(
+        "One row, counted up by triggers on every insert, update or delete of the tables "
+        "the radar reads (RADAR_TABLES), whoever writes: the radar's facts are read again "
+        "only when it has moved"
+    ),
+)
+
 id_counters = sa.Table(
     "id_counters",
     METADATA,
     sa.Column("prefix", sa.String(4), primary_key=True),
     sa.Column("value", sa.Integer(), nullable=False),
 )
+
+RADAR_TABLES = tuple(x.name for x in (patients, implants, snapshots, visits, refills))
+"""The tables the radar's facts come from: a write to any of them moves the generation."""
 
 TABLES = {
     "patients": patients,

@@ -68,6 +68,7 @@ class Action(StrEnum):
     MANAGE_USERS = "manage_users"
     VERIFY_AUDIT = "verify_audit"
     BACKUP = "backup"
+    IMPORT_RECORDS = "import_records"
 
 
 _STAFF_READ = {Action.READ, Action.READ_OWN, Action.ISSUE_CARD}
@@ -92,6 +93,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.COMMIT_CHANGE,
             Action.MANAGE_USERS,
             Action.BACKUP,
+            Action.IMPORT_RECORDS,
         }
     ),
     Role.NURSE: frozenset(_NURSE | {Action.COMMIT_CHANGE}),

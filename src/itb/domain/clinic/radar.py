@@ -22,8 +22,8 @@ colour alone), what needs action first:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["URGENCY_WORDS", "Flag", "RadarInput", "RadarRow", "assess_pump", "sort_radar"]
 
@@ -72,11 +72,11 @@ class RadarRow:
     pump: RadarInput
     flags: tuple[Flag, ...]
     refill_by: datetime | None
+    urgency: int = field(init=False)
+    """The highest urgency of its flags (0: nothing to do)."""
 
-    @property
-    def urgency(self) -> int:
-        """The highest urgency of its flags (0: nothing to do)."""
-        return max((f.urgency for f in self.flags), default=0)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "urgency", max((f.urgency for f in self.flags), default=0))
 
     @property
     def urgency_words(self) -> str:
@@ -87,6 +87,10 @@ class RadarRow:
     def words(self) -> str:
         """The flags in words, most urgent first."""
         return "; ".join(f.text for f in sorted(self.flags, key=lambda f: -f.urgency)) or "ok"
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+"""Later than any date on the radar (a pump with no date that matters sorts last)."""
 
 
 def _d(t: datetime) -> str:
@@ -174,15 +178,12 @@ def assess_pump(
 def sort_radar(rows: Sequence[RadarRow]) -> list[RadarRow]:
     """Most urgent first; then the earliest date that matters; then the patient."""
 
-    def key(r: RadarRow) -> tuple[int, float, int, str]:
-        soonest = min(
-            (
-                t.timestamp()
-                for t in (r.pump.earliest_dry_at, r.pump.low_alarm_at, r.refill_by)
-                if t is not None
-            ),
-            default=float("inf"),
-        )
-        return (-r.urgency, soonest, -len(r.pump.withdrawal_risk), r.pump.patient_id)
+    def key(r: RadarRow) -> tuple[int, datetime, int, str]:
+        p = r.pump
+        soonest = _NEVER
+        for t in (p.earliest_dry_at, p.low_alarm_at, r.refill_by):
+            if t is not None and t < soonest:
+                soonest = t
+        return (-r.urgency, soonest, -len(p.withdrawal_risk), p.patient_id)
 
     return sorted(rows, key=key)

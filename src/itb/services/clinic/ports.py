@@ -207,6 +207,10 @@ class IdSource(Protocol):
         """The next identifier with ``prefix``."""
         ...
 
+    def reserve(self, identifier: str) -> None:
+        """An identifier of this form taken by an import: :meth:`next` gives later ones."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class RadarFacts:
@@ -233,6 +237,11 @@ class RadarQuery(Protocol):
 
     def facts(self, now: datetime) -> list[RadarFacts]:
         """Every implant in use with its radar facts (snapshots without their state)."""
+        ...
+
+    def generation(self) -> int | None:
+        """A number that moves whenever anything :meth:`facts` reads is written, by any
+        writer; None when the store cannot tell (the facts are then read every time)."""
         ...
 
 

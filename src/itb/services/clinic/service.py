@@ -94,6 +94,7 @@ from itb.domain.pump.programs import Flex
 from itb.domain.pump.refill import Discrepancy, Verdict, judge_residual
 from itb.domain.pump.session import ProgrammingSession
 from itb.services.catalog import Catalog
+from itb.services.clinic.exchange import PatientFile, by_id
 from itb.services.clinic.inputs import (
     ChangeRequest,
     DrugFill,
@@ -214,11 +215,43 @@ class DosePoint:
     same_every_day: bool = True
 
 
+_REPO = {
+    "Contact": "contacts", "Assessment": "assessments", "Implant": "implants",
+    "Surgery": "surgeries", "Interrogation": "interrogations", "Refill": "refills",
+    "Change": "changes", "Visit": "visits", "Symptom": "symptoms",
+}  # fmt: skip
+"""The unit of work's repository for each kind of record an import names."""
+
+
 @dataclass(frozen=True, slots=True)
 class _RadarPatient:
     id: str
     name: str
     withdrawal_risk: tuple[str, ...]
+
+
+_RadarPump = tuple[_RadarPatient, str, str, PumpSnapshot | None, datetime | None, int]
+"""One pump's radar facts: who, implant, pump preset, snapshot, next booked visit, open
+discrepancies."""
+
+
+@dataclass(frozen=True, slots=True)
+class _RadarCache:
+    """The radar's facts as read at registry generation ``generation`` for ``read_for``:
+    still true for any later time up to ``valid_until`` (the earliest next booked visit,
+    after which a visit has passed and some patient's next visit is another)."""
+
+    generation: int
+    read_for: datetime
+    valid_until: datetime | None
+    pumps: tuple[_RadarPump, ...]
+
+    def holds(self, generation: int | None, now: datetime) -> bool:
+        return (
+            generation == self.generation
+            and now >= self.read_for
+            and (self.valid_until is None or now <= self.valid_until)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +398,7 @@ class ClinicService:
         self._read_uow = read_uow or uow
         self._token_cache: dict[str, tuple[Actor, datetime, datetime, datetime]] = {}
         self._labels: dict[str, str] = {}  # pump preset key -> label (the radar, per row)
+        self._radar_cache: _RadarCache | None = None
         self._read_batch: _ReadBatch | None = None
         self.catalog = catalog
         self.rules: RegistryRules = catalog.registry
@@ -2209,6 +2243,164 @@ class ClinicService:
 
         return self._run(actor, "issue_card", "patient", patient_id, body)
 
+    # ============================================================ exchange
+
+    def patient_files(self, actor: Actor, patient_id: str | None = None) -> list[PatientFile]:
+        """Everything the registry holds on one patient, or on every patient (None), for an
+        export.
+
+        Raises:
+            NotFound: no such patient (or, for a patient or caregiver, not theirs).
+        """
+        if patient_id is None:
+            self._allow(actor, Action.READ, what="the whole registry")
+        else:
+            self._authorize_read(actor, patient_id)
+
+        def body(uow: UnitOfWork) -> list[PatientFile]:
+            if patient_id is not None:
+                return [self._patient_file(uow, self._patient(uow, patient_id))]
+            return [self._patient_file(uow, p) for p in by_id(uow.patients.all())]
+
+        return self._audited_read(
+            actor, "export", "patient" if patient_id else "registry", patient_id or "all", body
+        )
+
+    @staticmethod
+    def _patient_file(uow: UnitOfWork, p: PatientRecord) -> PatientFile:
+        implants = by_id(uow.implants.find(patient_id=p.id))
+
+        def per_implant(repo: Any) -> tuple[Any, ...]:
+            return tuple(x for i in implants for x in by_id(repo.find(implant_id=i.id)))
+
+        return PatientFile(
+            patient=p,
+            contacts=by_id(uow.contacts.find(patient_id=p.id)),
+            assessments=by_id(uow.assessments.find(patient_id=p.id)),
+            implants=implants,
+            surgeries=per_implant(uow.surgeries),
+            commands=tuple(e for i in implants for e in uow.commands.for_implant(i.id)),
+            interrogations=per_implant(uow.interrogations),
+            refills=per_implant(uow.refills),
+            changes=per_implant(uow.changes),
+            visits=by_id(uow.visits.find(patient_id=p.id)),
+            symptoms=by_id(uow.symptoms.find(patient_id=p.id)),
+        )
+
+    def import_patient_files(self, actor: Actor, files: Sequence[PatientFile]) -> dict[str, int]:
+        """Store whole patient records (an import), keeping their identifiers, stamps and
+        versions; each implant's pump model is rebuilt from its command log, so the pump
+        and the drug library judge every imported command as they judged it first. All
+        or nothing: one bad record refuses the whole import, naming it.
+
+        Raises:
+            Forbidden: the actor may not import records.
+            InvalidValue: a bad value (named by its record and field), an identifier or
+                medical record number already in the registry, or records that do not
+                belong together.
+            HardLimitExceeded ...: an imported command the pump or the library refuses.
+        """
+
+        def body(w: _Work) -> dict[str, int]:
+            authorize(actor, Action.IMPORT_RECORDS)
+            totals: dict[str, int] = {}
+            seen_mrn: set[str] = set()
+            for f in files:
+                for kind, n in self._import_file(w, f, seen_mrn).items():
+                    totals[kind] = totals.get(kind, 0) + n
+            return totals
+
+        return self._run(actor, "import_records", "registry", "import", body)
+
+    def _import_file(self, w: _Work, f: PatientFile, seen_mrn: set[str]) -> dict[str, int]:
+        uow = w.uow
+        p = f.patient
+        where = f"Patient/{p.id}"
+        if uow.patients.get(p.id) is not None:
+            raise InvalidValue(f"{where}.id", p.id, "an identifier not yet in this registry")
+        if p.mrn in seen_mrn or uow.patients.find(mrn=p.mrn):
+            raise InvalidValue(f"{where}.mrn", p.mrn, "a medical record number not yet registered")
+        seen_mrn.add(p.mrn)
+        fields = {k: getattr(p, k) for k in NewPatient.__dataclass_fields__}
+        try:
+            checked = self._check_patient(NewPatient(**fields))
+        except InvalidValue as exc:
+            raise exc.within(where) from None
+        if replace(p, **checked) != p:
+            changed = next(k for k, v in checked.items() if getattr(p, k) != v)
+            raise InvalidValue(f"{where}.{changed}", getattr(p, changed), repr(checked[changed]))
+        uow.patients.add(p)
+        uow.ids.reserve(p.id)
+        implant_ids = {i.id for i in f.implants}
+
+        def own(kind: str, record: Any, ref: str, allowed: set[str]) -> None:
+            value = getattr(record, ref)
+            if value not in allowed:
+                raise InvalidValue(
+                    f"{kind}/{record.id}.{ref}",
+                    value,
+                    f"one of this patient's ({', '.join(sorted(allowed)) or 'none'})",
+                )
+            if getattr(uow, _REPO[kind]).get(record.id) is not None:
+                raise InvalidValue(
+                    f"{kind}/{record.id}.id", record.id, "an identifier not yet in this registry"
+                )
+
+        for c in f.contacts:
+            own("Contact", c, "patient_id", {p.id})
+            uow.contacts.add(c)
+        for a in f.assessments:
+            own("Assessment", a, "patient_id", {p.id})
+            uow.assessments.add(a)
+        for i in f.implants:
+            own("Implant", i, "patient_id", {p.id})
+            self.catalog.preset(i.pump_preset, field=f"Implant/{i.id}.pump_preset")
+            self.catalog.catheter(
+                i.catheter_family, i.catheter_length_cm, field=f"Implant/{i.id}.catheter"
+            )
+            uow.implants.add(i)
+        for s_ in f.surgeries:
+            own("Surgery", s_, "implant_id", implant_ids)
+            uow.surgeries.add(s_)
+        for e in f.commands:
+            if e.implant_id not in implant_ids:
+                raise InvalidValue(
+                    f"Command {e.implant_id}#{e.seq}.implant_id",
+                    e.implant_id,
+                    "one of this patient's implants",
+                )
+            uow.commands.append(e)
+        for q in f.interrogations:
+            own("Interrogation", q, "implant_id", implant_ids)
+            uow.interrogations.add(q)
+        for r in f.refills:
+            own("Refill", r, "implant_id", implant_ids)
+            uow.refills.add(r)
+        for ch in f.changes:
+            own("Change", ch, "implant_id", implant_ids)
+            uow.changes.add(ch)
+        for v in f.visits:
+            own("Visit", v, "patient_id", {p.id})
+            uow.visits.add(v)
+        for sy in f.symptoms:
+            own("Symptom", sy, "patient_id", {p.id})
+            uow.symptoms.add(sy)
+        kept: tuple[tuple[Any, ...], ...] = (
+            f.contacts, f.assessments, f.implants, f.surgeries, f.interrogations, f.refills,
+            f.changes, f.visits, f.symptoms,
+        )  # fmt: skip
+        for records in kept:
+            for record in records:
+                uow.ids.reserve(record.id)
+        for i in f.implants:
+            try:
+                self._model(uow, i)  # the log replayed: the pump and the library judge it
+            except ITBError as exc:
+                raise exc.within(f"the command log of Implant/{i.id}") from None
+        counts = f.counts()
+        w.audit("import_patient", "patient", p.id, None, counts)
+        return counts
+
     # ============================================================ radar
 
     def radar(self, actor: Actor, *, on: datetime | None = None) -> list[RadarRow]:
@@ -2220,28 +2412,48 @@ class ClinicService:
 
         def body(uow: UnitOfWork) -> list[RadarRow]:
             rows = []
-            no_risk: tuple[str, ...] = ()
-            for f in uow.radar.facts(now):
-                snap = f.snapshot
+            for who, implant_id, preset, snap, next_visit, unresolved in self._radar_facts(
+                uow, now
+            ):
                 if snap is None:  # never modelled, or a layout of another version
-                    _, _, snap = self._model(uow, self._implant(uow, f.implant_id))
-                risk = (
-                    withdrawal_risk_factors(
-                        f.sci_at_or_above_t6, f.communication_difficulty, f.previous_withdrawal
-                    )
-                    if f.sci_at_or_above_t6 or f.communication_difficulty or f.previous_withdrawal
-                    else no_risk
-                )
+                    _, _, snap = self._model(uow, self._implant(uow, implant_id))
                 rows.append(
-                    self._radar_row(
-                        _RadarPatient(f.patient_id, f"{f.given_name} {f.family_name}", risk),
-                        f.implant_id, f.pump_preset, snap, now, f.next_visit_at,
-                        f.unresolved_discrepancies,
-                    )
-                )  # fmt: skip
+                    self._radar_row(who, implant_id, preset, snap, now, next_visit, unresolved)
+                )
             return sort_radar(rows)
 
         return self._audited_read(actor, "radar", "registry", "radar", body)
+
+    def _radar_facts(self, uow: UnitOfWork, now: datetime) -> tuple[_RadarPump, ...]:
+        """The radar's facts for ``now``: kept from an earlier read while the registry's
+        generation has not moved and no booked visit has passed since (every writer moves
+        the generation, so a write from another process is seen at the next read)."""
+        generation = uow.radar.generation()
+        cache = self._radar_cache
+        if cache is not None and cache.holds(generation, now):
+            return cache.pumps
+        no_risk: tuple[str, ...] = ()
+        pumps = []
+        for f in uow.radar.facts(now):
+            risk = (
+                withdrawal_risk_factors(
+                    f.sci_at_or_above_t6, f.communication_difficulty, f.previous_withdrawal
+                )
+                if f.sci_at_or_above_t6 or f.communication_difficulty or f.previous_withdrawal
+                else no_risk
+            )
+            pumps.append(
+                (
+                    _RadarPatient(f.patient_id, f"{f.given_name} {f.family_name}", risk),
+                    f.implant_id, f.pump_preset, f.snapshot, f.next_visit_at,
+                    f.unresolved_discrepancies,
+                )
+            )  # fmt: skip
+        kept = tuple(pumps)
+        if generation is not None:
+            visits = [p[4] for p in kept if p[4] is not None]
+            self._radar_cache = _RadarCache(generation, now, min(visits, default=None), kept)
+        return kept
 
     def _radar_row(
         self,
