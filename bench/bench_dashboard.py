@@ -205,7 +205,7 @@ def _markdown(r: dict[str, Any]) -> str:
         f"2-core machine; {r['args']['repeat']} loads of `/radar?show=all` (every pump counted "
         "and filtered, the 100 most urgent rendered); server time from the page's "
         "`Server-Timing` header. References in the same run: the API's radar as JSON "
-        "(every row) and `/api/v1/health`. \"After a write\": a visit is booked through "
+        '(every row) and `/api/v1/health`. "After a write": a visit is booked through '
         "the API before each load, so the radar's facts are read from the registry again "
         "(the server keeps them only while the registry's generation has not moved).",
         "",

@@ -312,3 +312,38 @@ def test_a_patients_refill_calendar_is_exported_and_parses(cli: Cli, tmp_path: P
     assert "--out" in cli("export", "ical", "--patient", pid, "--out", str(bad), code=2)
     assert not bad.exists()
     assert "P9999" in cli("export", "ical", "--patient", "P9999", "--out", str(target), code=2)
+
+
+def test_fhir_export_and_import_from_the_command_line(cli: Cli, tmp_path: Path) -> None:
+    """export fhir writes a Bundle; import fhir stores it in an empty registry, all or
+    nothing; a damaged Bundle is refused with exit 2, naming the resource and field."""
+    pid = _patient(cli)
+    cli.json("implant", pid, *IMPLANT)
+    cli("visit", "book", pid, "--at", "2099-02-10T10:00", user="nina")
+    whole = tmp_path / "clinic.json"
+    summary = cli.json("export", "fhir", "--out", str(whole))
+    assert isinstance(summary, dict)
+    assert summary["patients"] == 1
+    one = tmp_path / "one.json"
+    cli("export", "fhir", "--patient", pid, "--out", str(one))
+    assert json.loads(one.read_text())["entry"] == json.loads(whole.read_text())["entry"]
+    # an empty registry of its own, then the import
+    cli.db = f"sqlite:///{tmp_path / 'target.db'}"
+    cli("init", "--clinic-name", "South", "--clinic-phone", "+44 20 7946 0002", "--admin", "drlee",
+        "--admin-name", "Dr Lee", "--password-env", "ITB_PASSWORD_FOR_TEST", user=None)  # fmt: skip
+    bad = json.loads(whole.read_text())
+    patient = next(
+        e["resource"] for e in bad["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    patient["birthDate"] = "1970-02-30"
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(json.dumps(bad))
+    assert f"Patient/{pid}.birthDate" in cli("import", "fhir", str(damaged), code=2)
+    assert cli.json("patient", "list") == []
+    done = cli.json("import", "fhir", str(whole))
+    assert isinstance(done, dict)
+    assert done["imported"]["patients"] == 1
+    again = tmp_path / "again.json"
+    cli("export", "fhir", "--out", str(again))
+    assert json.loads(again.read_text())["entry"] == json.loads(whole.read_text())["entry"]
+    assert "not yet in this registry" in cli("import", "fhir", str(whole), code=2)

@@ -44,15 +44,16 @@ REPO = Path(__file__).resolve().parents[2]
 SOURCES = REPO / "docs" / "sources.md"
 THIS_FILE = Path(__file__).resolve()
 
-TAG = re.compile(r"\[([CDF])(\d+)([a-z]?)\]")
-ENTRY = re.compile(r"^- \*\*\[(?P<tag>[CDF]\d+[a-z]?)\]\*\* (?P<text>\S.*)$")
+TAG = re.compile(r"\[([CDFS])(\d+)([a-z]?)\]")
+ENTRY = re.compile(r"^- \*\*\[(?P<tag>[CDFS]\d+[a-z]?)\]\*\* (?P<text>\S.*)$")
 ENTRY_LIKE = re.compile(r"^\s*[-*] \*\*\[")
 HEADINGS = {
     "## Clinical sources (C)": "C",
     "## Device sources (D)": "D",
+    "## Standards (S)": "S",
     "## Founding documents (F)": "F",
 }
-GROUP_ORDER = ["C", "D", "F"]
+GROUP_ORDER = ["C", "D", "S", "F"]
 
 # Folders that are build output or caches, never project text.
 SKIP_DIRS = {
@@ -291,12 +292,13 @@ def test_the_path_check_catches_what_it_should() -> None:
 
 
 def test_the_tag_pattern_reads_suffixes_and_order() -> None:
-    assert _tags_in("[C41a] [D35b] [F0] [C2][C10] [S3] [C] [c1]") == {
+    assert _tags_in("[C41a] [D35b] [F0] [C2][C10] [S3] [X3] [C] [c1]") == {
         "C41a",
         "D35b",
         "F0",
         "C2",
         "C10",
+        "S3",
     }
     tags = ["C10", "D3", "C41a", "F0", "C2", "C41", "D35b", "D35"]
     assert sorted(tags, key=_sort_key) == ["C2", "C10", "C41", "C41a", "D3", "D35", "D35b", "F0"]

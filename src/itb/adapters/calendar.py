@@ -1,4 +1,4 @@
-"""A patient's refill reminders as an iCalendar file (RFC 5545), for any calendar app.
+"""A patient's refill reminders as an iCalendar file (RFC 5545 [S5]), for any calendar app.
 
 One event per booked visit, with an alert before it, and an all-day "refill by" event
 on the pump's refill-by date (the low-reservoir alarm date less the refill margin, or

@@ -293,3 +293,28 @@ def test_times_come_back_in_utc(api: Api) -> None:
     assert datetime.fromisoformat(r["implant"]["implanted_at"]) == datetime(
         2026, 1, 5, 9, tzinfo=UTC
     )
+
+
+def test_a_patients_record_as_fhir_over_http(api: Api) -> None:
+    """GET /patients/{id}/fhir: the record as a Bundle that reads back into the same
+    records; a patient gets their own, not another's; the clinic's for staff only."""
+    from itb.adapters.fhir import Importer, from_bundle
+
+    c, pid, other = api.client, api.clinic.patient_id, api.clinic.other_patient_id
+    r = c.get(f"/api/v1/patients/{pid}/fhir", headers=api.as_("physician"))
+    assert r.status_code == 200, r.text
+    bundle = r.json()
+    assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "collection")
+    [f] = from_bundle(bundle, Importer("drlee", "physician", api.clinic.clock.now()))
+    assert f == api.clinic.service.patient_files(api.clinic.physician, pid)[0]
+    assert c.get(f"/api/v1/patients/{pid}/fhir", headers=api.as_("patient")).status_code == 200
+    assert c.get(f"/api/v1/patients/{other}/fhir", headers=api.as_("patient")).status_code == 404
+    whole = c.get("/api/v1/fhir", headers=api.as_("viewer"))
+    assert whole.status_code == 200
+    patients = {
+        e["resource"]["id"]
+        for e in whole.json()["entry"]
+        if e["resource"]["resourceType"] == "Patient"
+    }
+    assert patients == {pid, other}
+    assert c.get("/api/v1/fhir", headers=api.as_("patient")).status_code == 403

@@ -420,6 +420,29 @@ def chart(
     )
 
 
+def _fhir(service: ClinicService, who: Actor, patient_id: str | None) -> Response:
+    from itb.adapters.fhir import context_for, to_bundle
+
+    files = service.patient_files(who, patient_id)
+    info = service.clinic_info()
+    ctx = context_for(service.catalog, info.name if info else "ITB clinic", service.clock.now())
+    return _reply(to_bundle(files, ctx))
+
+
+@api.get(
+    "/patients/{patient_id}/fhir", response_model=s.FhirBundlePublic, tags=["patients", "fhir"]
+)
+def patient_fhir(service: Svc, who: Me, patient_id: s.Id) -> Response:
+    """The patient's whole record as a FHIR R4 Bundle (a patient or caregiver: their own)."""
+    return _fhir(service, who, patient_id)
+
+
+@api.get("/fhir", response_model=s.FhirBundlePublic, tags=["fhir"])
+def clinic_fhir(service: Svc, who: Me) -> Response:
+    """Every patient's whole record as one FHIR R4 Bundle (clinic staff)."""
+    return _fhir(service, who, None)
+
+
 @api.patch("/patients/{patient_id}", response_model=s.PatientPublic, tags=["patients"])
 def edit(service: Svc, who: Me, patient_id: s.Id, body: s.PatientUpdate) -> Response:
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k != "version"}

@@ -676,3 +676,14 @@ class ChainCheckPublic(_Out):
     problem: str
     head_seq: int
     head_hash: str
+
+
+class FhirBundlePublic(BaseModel):
+    """A FHIR R4 Bundle (type collection) of one patient's whole record or the clinic's
+    (docs/fhir.md: the resources, the codes and which are local)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    resource_type: Literal["Bundle"] = Field(alias="resourceType")
+    type: Literal["collection"]
+    entry: list[dict[str, Any]]

@@ -60,7 +60,9 @@ patient_app = typer.Typer(help="Patients: add, show, list, edit, contacts.")
 visit_app = typer.Typer(help="Booked visits: book, list, mark done or missed.")
 audit_app = typer.Typer(help="The audit trail: verify the hash chain, export its head.")
 user_app = typer.Typer(help="Registry users and their roles.")
-export_app = typer.Typer(help="Export from the registry: a patient's refill-reminder calendar.")
+export_app = typer.Typer(
+    help="Export from the registry: FHIR R4 Bundles and refill-reminder calendars."
+)
 app.add_typer(patient_app, name="patient")
 app.add_typer(program_app, name="program")
 app.add_typer(visit_app, name="visit")
@@ -1366,6 +1368,83 @@ def export_ical(
         f"Calendar for {escape(reminders.patient.name)}: {summary['visits']} booked visit(s)"
         + (f", refill by {summary['refill_by']}" if refill_by else "")
         + f"; written to {escape(str(target))}"
+    )
+
+
+@export_app.command("fhir")
+def export_fhir(
+    out: Annotated[
+        Path, typer.Option("--out", metavar="FILE", help="The Bundle (JSON) to write (replaced).")
+    ],
+    patient_id: Annotated[
+        str | None,
+        typer.Option("--patient", metavar="ID", help="One patient (default: the whole clinic)."),
+    ] = None,
+    db: DbOption = None,
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A patient's whole record, or the clinic's, as a FHIR R4 Bundle (docs/fhir.md): the
+    pump and catheter, procedures, programs, verifications, refills, observations, visits
+    and the withdrawal-risk flag."""
+    from itb.adapters.fhir import context_for, to_bundle
+    from itb.adapters.output_paths import check_output_file, write_file_atomic
+
+    target = check_output_file(out, field="--out", suffix=".json")
+    with _service(db) as service:
+        actor = _actor(service, user)
+        files = service.patient_files(actor, patient_id)
+        info = service.clinic_info()
+        bundle = to_bundle(
+            files,
+            context_for(service.catalog, info.name if info else "ITB clinic", service.clock.now()),
+        )
+    write_file_atomic(target, json.dumps(bundle, ensure_ascii=False, indent=1).encode("utf-8"))
+    kinds: dict[str, int] = {}
+    for e in bundle["entry"]:
+        kinds[e["resource"]["resourceType"]] = kinds.get(e["resource"]["resourceType"], 0) + 1
+    summary = {"patients": len(files), "resources": kinds, "written": str(target)}
+    if as_json:
+        _out(summary)
+        return
+    console().print(
+        f"FHIR Bundle: {len(files)} patient(s), {len(bundle['entry']):,} resources; "
+        f"written to {escape(str(target))}"
+    )
+
+
+import_app = typer.Typer(help="Import into the registry: a FHIR Bundle.")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("fhir")
+def import_fhir(
+    bundle_file: Annotated[Path, typer.Argument(metavar="BUNDLE.json")],
+    db: DbOption = None,
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import the patients of a FHIR Bundle (one from itb clinic export fhir, or one
+    written by hand as docs/fhir.md shows): all or nothing, each pump's commands judged
+    again by the pump and the drug library."""
+    from itb.adapters.fhir import Importer, from_bundle
+
+    try:
+        data = json.loads(bundle_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidValue("BUNDLE.json", str(bundle_file), "an existing file") from None
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise InvalidValue("BUNDLE.json", str(bundle_file), "a FHIR Bundle in JSON") from None
+    with _service(db) as service:
+        actor = _actor(service, user)
+        files = from_bundle(data, Importer(actor.username, actor.role.value, service.clock.now()))
+        counts = service.import_patient_files(actor, files)
+    if as_json:
+        _out({"imported": counts})
+        return
+    console().print(
+        f"Imported {counts.get('patients', 0)} patient(s): "
+        + ", ".join(f"{n:,} {k}" for k, n in counts.items() if k != "patients" and n)
     )
 
 
