@@ -148,7 +148,6 @@ class MemoryRadar:
             )  # fmt: skip
         return out
 
-
     def generation(self) -> int | None:
         return None  # the fake cannot tell: the radar reads its facts every time
 

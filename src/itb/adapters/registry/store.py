@@ -368,7 +368,6 @@ class SqlRadar:
             out.append(fact)
         return out
 
-
     def generation(self) -> int | None:
         n = self.conn.execute(
             sa.select(t.radar_generation.c.n).where(t.radar_generation.c.id == 1)
