@@ -9,7 +9,7 @@ work has. Optimistic locking and unique keys behave as in the adapter.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -17,6 +17,7 @@ from typing import Any, Generic, Self, TypeVar
 
 from itb.domain.clinic.audit import GENESIS_HASH, AuditEntry, Checkpoint
 from itb.domain.clinic.records import (
+    CalendarFeed,
     ClinicInfo,
     CommandEntry,
     ImplantStatus,
@@ -124,10 +125,12 @@ class MemoryRadar:
     def __init__(self, state: dict[str, Any]) -> None:
         self.state = state
 
-    def facts(self, now: datetime) -> list[RadarFacts]:
+    def facts(self, now: datetime, patient_ids: Collection[str] | None = None) -> list[RadarFacts]:
         out = []
         for implant in self.state["implants"].values():
             if implant.status is not ImplantStatus.ACTIVE:
+                continue
+            if patient_ids is not None and implant.patient_id not in patient_ids:
                 continue
             p = self.state["patients"][implant.patient_id]
             snap = self.state["snapshots"].get(implant.id)
@@ -150,6 +153,9 @@ class MemoryRadar:
 
     def generation(self) -> int | None:
         return None  # the fake cannot tell: the radar reads its facts every time
+
+    def changed_since(self, generation: int) -> frozenset[str] | None:
+        return None
 
 
 class MemoryClinic:
@@ -183,6 +189,23 @@ class MemorySessions:
 
     def delete_for_user(self, username: str) -> int:
         gone = [k for k, v in self.rows.items() if v.username == username]
+        for k in gone:
+            del self.rows[k]
+        return len(gone)
+
+
+class MemoryCalendarFeeds:
+    def __init__(self, rows: dict[str, CalendarFeed]) -> None:
+        self.rows = rows
+
+    def add(self, feed: CalendarFeed) -> None:
+        self.rows[feed.token_hash] = feed
+
+    def get(self, token_hash: str) -> CalendarFeed | None:
+        return self.rows.get(token_hash)
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        gone = [k for k, v in self.rows.items() if v.patient_id == patient_id]
         for k in gone:
             del self.rows[k]
         return len(gone)
@@ -234,7 +257,7 @@ class MemoryStore:
             for name in (
                 "patients", "contacts", "assessments", "implants", "surgeries", "commands",
                 "snapshots", "interrogations", "refills", "changes", "visits", "symptoms",
-                "users", "ids", "sessions",
+                "users", "ids", "sessions", "calendar_feeds",
             )
         }
         | {"audit": [], "clinic": None}
@@ -271,6 +294,7 @@ class MemoryUnitOfWork:
         self.radar = MemoryRadar(w)
         self.clinic = MemoryClinic(w)
         self.sessions = MemorySessions(w["sessions"])
+        self.calendar_feeds = MemoryCalendarFeeds(w["calendar_feeds"])
         self.audit = MemoryAudit(w["audit"])
         self.ids = MemoryIds(w["ids"])
         return self

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -34,6 +34,7 @@ from itb.adapters.registry.mapping import RecordMapper
 from itb.domain.clinic.audit import GENESIS_HASH, AuditEntry, Checkpoint
 from itb.domain.clinic.records import (
     AssessmentRecord,
+    CalendarFeed,
     ClinicInfo,
     CommandEntry,
     ContactRecord,
@@ -52,6 +53,7 @@ from itb.domain.clinic.records import (
 from itb.domain.errors import InvalidValue, StaleVersion, StorageUnavailable
 from itb.services.clinic.ports import (
     AuditLog,
+    CalendarFeeds,
     ClinicSettings,
     CommandLog,
     IdSource,
@@ -310,21 +312,23 @@ class SqlRadar:
         self.conn = conn
         self.m = _mappers().snapshots
 
-    def facts(self, now: datetime) -> list[RadarFacts]:
+    def facts(self, now: datetime, patient_ids: Collection[str] | None = None) -> list[RadarFacts]:
         i, p, s, v, r = t.implants, t.patients, t.snapshots, t.visits, t.refills
+        visits = sa.select(v.c.patient_id, sa.func.min(v.c.at)).where(
+            v.c.status == "booked", v.c.at >= now
+        )
+        open_refills = sa.select(r.c.implant_id, sa.func.count()).where(r.c.resolved.is_(False))
+        if patient_ids is not None:
+            some = sorted(patient_ids)
+            visits = visits.where(v.c.patient_id.in_(some))
+            open_refills = open_refills.where(
+                r.c.implant_id.in_(sa.select(i.c.id).where(i.c.patient_id.in_(some)))
+            )
         next_visit: dict[str, datetime] = dict(
-            self.conn.execute(
-                sa.select(v.c.patient_id, sa.func.min(v.c.at))
-                .where(v.c.status == "booked", v.c.at >= now)
-                .group_by(v.c.patient_id)
-            ).all()
+            self.conn.execute(visits.group_by(v.c.patient_id)).all()
         )
         unresolved: dict[str, int] = dict(
-            self.conn.execute(
-                sa.select(r.c.implant_id, sa.func.count())
-                .where(r.c.resolved.is_(False))
-                .group_by(r.c.implant_id)
-            ).all()
+            self.conn.execute(open_refills.group_by(r.c.implant_id)).all()
         )
         columns = [
             i.c.id, i.c.patient_id, i.c.pump_preset, p.c.given_name, p.c.family_name,
@@ -347,6 +351,8 @@ class SqlRadar:
             .outerjoin(s, s.c.implant_id == i.c.id)
             .where(i.c.status == "active")
         )
+        if patient_ids is not None:
+            query = query.where(i.c.patient_id.in_(sorted(patient_ids)))
         when = _utc_reader(self.conn.dialect.name)
         out = []
         for raw in self.conn.execute(query):
@@ -373,6 +379,27 @@ class SqlRadar:
             sa.select(t.radar_generation.c.n).where(t.radar_generation.c.id == 1)
         ).scalar()
         return None if n is None else int(n)
+
+    def changed_since(self, generation: int) -> frozenset[str] | None:
+        c = t.radar_changes.c
+        oldest = self.conn.execute(sa.select(sa.func.min(c.gen))).scalar()
+        if oldest is None or int(oldest) > generation + 1:
+            return None  # pruned past it (or an empty log: nothing to go by)
+        rows = self.conn.execute(
+            sa.select(c.patient_id, c.implant_id).where(c.gen > generation).distinct()
+        ).all()
+        if any(pid is None and iid is None for pid, iid in rows):
+            return None  # a table emptied at once
+        patients = {str(pid) for pid, _ in rows if pid is not None}
+        implants = sorted({str(iid) for _, iid in rows if iid is not None})
+        if implants:
+            patients.update(
+                str(x)
+                for x in self.conn.execute(
+                    sa.select(t.implants.c.patient_id).where(t.implants.c.id.in_(implants))
+                ).scalars()
+            )
+        return frozenset(patients)
 
 
 def _must(value: datetime | None) -> datetime:
@@ -453,6 +480,28 @@ class SqlSessions:
 
     def delete_for_user(self, username: str) -> int:
         done = self.conn.execute(sa.delete(t.sessions).where(t.sessions.c.username == username))
+        return int(done.rowcount)
+
+
+class SqlCalendarFeeds:
+    """Calendar subscription addresses."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.m = _mappers().calendar_feeds
+
+    def add(self, feed: CalendarFeed) -> None:
+        self.conn.execute(self.m.insert, self.m.to_row(feed))
+
+    def get(self, token_hash: str) -> CalendarFeed | None:
+        if not _storable(token_hash):
+            return None
+        row = self.conn.execute(self.m.select_key, {"_key": token_hash}).mappings().first()
+        return None if row is None else self.m.from_row(row)
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        c = t.calendar_feeds.c
+        done = self.conn.execute(sa.delete(t.calendar_feeds).where(c.patient_id == patient_id))
         return int(done.rowcount)
 
 
@@ -602,6 +651,7 @@ class _Mappers:
     snapshots: RecordMapper[PumpSnapshot]
     clinic: RecordMapper[ClinicInfo]
     sessions: RecordMapper[SessionRecord]
+    calendar_feeds: RecordMapper[CalendarFeed]
 
 
 _MAPPERS: _Mappers | None = None
@@ -626,6 +676,7 @@ def _mappers() -> _Mappers:
             RecordMapper(PumpSnapshot, t.snapshots),
             RecordMapper(ClinicInfo, t.clinic, fixed=("id",)),
             RecordMapper(SessionRecord, t.sessions),
+            RecordMapper(CalendarFeed, t.calendar_feeds),
         )
     return _MAPPERS
 
@@ -653,6 +704,7 @@ class SqlUnitOfWork:
     users: VersionedRecords[UserAccount]
     clinic: ClinicSettings
     sessions: Sessions
+    calendar_feeds: CalendarFeeds
     audit: AuditLog
     ids: IdSource
 
@@ -687,6 +739,7 @@ class SqlUnitOfWork:
         self.radar = SqlRadar(conn)
         self.clinic = SqlClinic(conn)
         self.sessions = SqlSessions(conn)
+        self.calendar_feeds = SqlCalendarFeeds(conn)
         self.audit = SqlAuditLog(conn)
         self.ids = SqlIds(conn)
         return self

@@ -356,17 +356,34 @@ audit_head = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
 )
 
+calendar_feeds = sa.Table(
+    "calendar_feeds",
+    METADATA,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "patient_id", sa.String(16), sa.ForeignKey("patients.id"), nullable=False, index=True
+    ),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("created_by", Name, nullable=False),
+)
+
 radar_generation = sa.Table(
     "radar_generation",
     METADATA,
     sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
     sa.Column("n", sa.BigInteger(), nullable=False),
-    comment=(
-        "One row, counted up by triggers on every insert, update or delete of the tables "
-        "the radar reads (RADAR_TABLES), whoever writes: the radar's facts are read again "
-        "only when it has moved"
-    ),
+    comment="One row: the generation of the tables the radar reads, moved by triggers",
 )
+
+radar_changes = sa.Table(
+    "radar_changes",
+    METADATA,
+    sa.Column("gen", sa.BigInteger(), nullable=False, index=True),
+    sa.Column("patient_id", sa.String(16)),
+    sa.Column("implant_id", sa.String(16)),
+    comment="Whose rows each generation wrote (both empty: everything), by triggers",
+)
+"""Written only by the triggers of migration 0003 (on RADAR_TABLES); read by the radar."""
 
 id_counters = sa.Table(
     "id_counters",
@@ -394,6 +411,7 @@ TABLES = {
     "users": users,
     "clinic": clinic,
     "sessions": sessions,
+    "calendar_feeds": calendar_feeds,
     "audit_log": audit_log,
     "audit_head": audit_head,
     "id_counters": id_counters,

@@ -537,3 +537,21 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarFeed:
+    """A patient's calendar subscription address: a read-only feed of their refill
+    reminders, reached by an unguessable token in its URL (only the token's SHA-256 is
+    stored). Revoking it deletes it; issuing a new one revokes the old.
+
+    Attributes:
+        token_hash: SHA-256 (hex) of the token.
+        patient_id: whose reminders.
+        created_at, created_by: when and by whom it was issued.
+    """
+
+    token_hash: str
+    patient_id: str
+    created_at: datetime
+    created_by: str

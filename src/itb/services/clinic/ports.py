@@ -11,7 +11,7 @@ called, so a use case writes all of its records (and its audit entry) or none.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -20,6 +20,7 @@ from typing import Protocol, Self, TypeVar
 from itb.domain.clinic.audit import AuditEntry, Checkpoint
 from itb.domain.clinic.records import (
     AssessmentRecord,
+    CalendarFeed,
     ClinicInfo,
     CommandEntry,
     ContactRecord,
@@ -200,6 +201,22 @@ class Sessions(Protocol):
         ...
 
 
+class CalendarFeeds(Protocol):
+    """Calendar subscription addresses, by token hash."""
+
+    def add(self, feed: CalendarFeed) -> None:
+        """Store a new feed."""
+        ...
+
+    def get(self, token_hash: str) -> CalendarFeed | None:
+        """The feed, or None."""
+        ...
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        """Revoke every feed of a patient; how many."""
+        ...
+
+
 class IdSource(Protocol):
     """Human-readable identifiers: ``P0001``, ``I0001`` ..."""
 
@@ -235,13 +252,19 @@ class RadarFacts:
 class RadarQuery(Protocol):
     """The refill radar's one read over the registry."""
 
-    def facts(self, now: datetime) -> list[RadarFacts]:
-        """Every implant in use with its radar facts (snapshots without their state)."""
+    def facts(self, now: datetime, patient_ids: Collection[str] | None = None) -> list[RadarFacts]:
+        """Every implant in use with its radar facts (snapshots without their state); only
+        those of ``patient_ids`` when given."""
         ...
 
     def generation(self) -> int | None:
         """A number that moves whenever anything :meth:`facts` reads is written, by any
         writer; None when the store cannot tell (the facts are then read every time)."""
+        ...
+
+    def changed_since(self, generation: int) -> frozenset[str] | None:
+        """The patients whose radar facts were written after ``generation`` (None: the
+        store no longer knows, or everything changed: read all the facts again)."""
         ...
 
 
@@ -263,6 +286,7 @@ class UnitOfWork(Protocol):
     users: VersionedRecords[UserAccount]
     clinic: ClinicSettings
     sessions: Sessions
+    calendar_feeds: CalendarFeeds
     audit: AuditLog
     ids: IdSource
     radar: RadarQuery
