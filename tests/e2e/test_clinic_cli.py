@@ -347,3 +347,118 @@ def test_fhir_export_and_import_from_the_command_line(cli: Cli, tmp_path: Path) 
     cli("export", "fhir", "--out", str(again))
     assert json.loads(again.read_text())["entry"] == json.loads(whole.read_text())["entry"]
     assert "not yet in this registry" in cli("import", "fhir", str(whole), code=2)
+
+
+def test_the_clinic_calendar_and_a_subscription_address(cli: Cli, tmp_path: Path) -> None:
+    from icalendar import Calendar
+
+    pid = _patient(cli)
+    cli.json("implant", pid, *IMPLANT)
+    cli("visit", "book", pid, "--at", "2099-02-10T10:00", user="nina")
+    cli("visit", "book", pid, "--at", "2099-03-10T10:00", user="nina")
+    target = tmp_path / "clinic.ics"
+    done = cli.json("export", "ical", "--clinic", "--out", str(target), user="nina")
+    assert isinstance(done, dict)
+    assert done["visits"] == 2
+    events = list(Calendar.from_ical(target.read_bytes()).walk("VEVENT"))
+    assert sorted(e.decoded("dtstart").date().isoformat() for e in events) == [
+        "2099-02-10",
+        "2099-03-10",
+    ]
+    assert "--patient" in cli("export", "ical", "--out", str(target), code=2)  # one of the two
+    feed = cli.json("calendar-feed", "--patient", pid, "--base-url", "https://itb.example.org")
+    assert isinstance(feed, dict)
+    assert str(feed["url"]).startswith("https://itb.example.org/calendar/")
+    gone = cli.json("calendar-feed", "--patient", pid, "--revoke")
+    assert gone == {"patient": pid, "revoked": 1}
+
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "docs" / "clinic-import-template.csv"
+
+
+def test_a_clinic_list_is_imported_from_csv_row_by_row(cli: Cli, tmp_path: Path) -> None:
+    """The documented template imports whole; a list with bad rows names each line and
+    column and writes nothing (exit 2); --valid-only registers the rest (exit 1) and
+    writes the report."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "\n".join([
+            lines[0],
+            lines[1],
+            lines[2].replace(",420", ",99999"),  # above the drug library's hard limit
+            lines[3].replace("2014-05-09", "2014-13-09"),  # no such date
+            lines[1].replace("Ana,Rivera", "Ann,Other"),  # the same MRN again
+        ]) + "\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    first = tmp_path / "first.json"
+    out = cli("import", "csv", str(bad), "--report", str(first), code=2)
+    assert "3 of 4 rows refused (lines 3, 4, 5)" in out
+    refused = json.loads(first.read_text())["refused"]
+    assert [r["line"] for r in refused] == [3, 4, 5]
+    assert refused[0]["problem"].startswith("dose_mcg_per_day = 99999")
+    assert refused[1]["problem"].startswith("birth_date = '2014-13-09'")
+    assert refused[2]["problem"].startswith("mrn = 'HOSP-0001'")
+    assert cli.json("patient", "list") == []  # nothing written
+    report = tmp_path / "report.json"
+    out = cli("import", "csv", str(bad), "--valid-only", "--report", str(report), code=1)
+    assert "lines 3, 4, 5" in out
+    summary = json.loads(report.read_text())
+    assert [r["line"] for r in summary["imported"]] == [2]
+    assert [r["line"] for r in summary["refused"]] == [3, 4, 5]
+    patients = cli.json("patient", "list")
+    assert isinstance(patients, list)
+    assert [p["mrn"] for p in patients] == ["HOSP-0001"]
+    cli.db = f"sqlite:///{tmp_path / 'fresh.db'}"
+    cli("init", "--clinic-name", "South", "--clinic-phone", "+44 20 7946 0002", "--admin", "drlee",
+        "--admin-name", "Dr Lee", "--password-env", "ITB_PASSWORD_FOR_TEST", user=None)  # fmt: skip
+    done = cli.json("import", "csv", str(TEMPLATE))
+    assert isinstance(done, dict)
+    assert [r["line"] for r in done["imported"]] == [2, 3, 4]
+    radar = cli.json("radar")
+    assert isinstance(radar, dict | list)
+    assert "HOSP-0003" in cli("patient", "list")
+    assert "3 of 3 rows refused" in cli("import", "csv", str(TEMPLATE), code=2)  # already there
+
+
+def test_the_exchange_commands_refuse_bad_input_in_one_line(cli: Cli, tmp_path: Path) -> None:
+    """Each bad input: exit 2, one line naming what was wrong, nothing written."""
+    text = tmp_path / "not.json"
+    text.write_text("{ not json", encoding="utf-8")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"resourceType": "Patient", "id": "P0001"}), encoding="utf-8")
+    shell = tmp_path / "shell.json"
+    shell.write_text(
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": {"resourceType": "Nope", "id": "x"}}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    header = tmp_path / "header.csv"
+    header.write_text("mrn,given_name,surname\n", encoding="utf-8")
+    cases = [
+        (("import", "fhir", str(tmp_path / "missing.json")), "BUNDLE.json"),
+        (("import", "fhir", str(text)), "BUNDLE.json"),
+        (("import", "fhir", str(other)), "resourceType = 'Patient'"),
+        (("import", "fhir", str(shell)), "Nope/x.resourceType"),
+        (("import", "csv", str(tmp_path / "missing.csv")), "CLINIC.csv"),
+        (("import", "csv", str(header)), "CSV header = 'surname'"),
+        (("export", "fhir", "--patient", "P9999", "--out", str(tmp_path / "x.json")), "P9999"),
+        (("export", "fhir", "--out", str(tmp_path / "x.txt")), "--out"),
+        (("calendar-feed", "--patient", "P9999"), "P9999"),
+        (
+            ("export", "ical", "--patient", "P9999", "--clinic", "--out", str(tmp_path / "c.ics")),
+            "--patient / --clinic",
+        ),
+    ]
+    for argv, named in cases:
+        assert named in cli(*argv, code=2), argv
+    assert cli.json("patient", "list") == []
+    assert not (tmp_path / "x.json").exists()
+    assert not (tmp_path / "x.txt").exists()

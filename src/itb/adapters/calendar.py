@@ -9,14 +9,15 @@ Identifiers are stable, so importing the file again updates the events.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from icalendar import Alarm, Calendar, Event
 
 from itb import __version__
+from itb.domain.clinic.records import ClinicInfo, VisitRecord
 from itb.services.clinic.service import PatientReminders
 
-__all__ = ["reminders_ics"]
+__all__ = ["clinic_ics", "reminders_ics"]
 
 
 def _alarm(text: str, before: timedelta) -> Alarm:
@@ -63,6 +64,30 @@ def reminders_ics(rem: PatientReminders) -> bytes:
         )
         lead = timedelta(days=rem.policy.refill_by_lead_days.value)
         e.add_component(_alarm("ITB pump refill due soon: is a visit booked?", lead))
+        cal.add_component(e)
+    data: bytes = cal.to_ical()
+    return data
+
+
+def clinic_ics(
+    info: ClinicInfo | None, visits: list[tuple[VisitRecord, str]], made_at: datetime
+) -> bytes:
+    """The clinic's calendar: every booked visit ahead, one event each, with the patient's
+    name (for the clinic's own calendar, not for sharing outside it)."""
+    name = info.name if info else "ITB clinic"
+    cal = Calendar()
+    cal.add("prodid", f"-//itb//clinic visits {__version__}//EN")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", f"{name}: booked visits")
+    for v, patient in visits:
+        e = Event()
+        e.add("uid", f"itb-visit-{v.id}-{v.patient_id}")
+        e.add("dtstamp", made_at)
+        e.add("dtstart", v.at)
+        e.add("dtend", v.at + timedelta(hours=1))
+        e.add("summary", f"ITB {v.kind}: {patient} ({v.patient_id})")
+        if v.note:
+            e.add("description", v.note)
         cal.add_component(e)
     data: bytes = cal.to_ical()
     return data

@@ -318,3 +318,43 @@ def test_a_patients_record_as_fhir_over_http(api: Api) -> None:
     }
     assert patients == {pid, other}
     assert c.get("/api/v1/fhir", headers=api.as_("patient")).status_code == 403
+
+
+def test_a_calendar_subscription_address_per_patient(api: Api) -> None:
+    """The address works without signing in, shows only that patient's reminders, stops
+    when a new one is issued or it is revoked; a patient cannot issue one for another."""
+    from icalendar import Calendar
+
+    c, pid, other = api.client, api.clinic.patient_id, api.clinic.other_patient_id
+    api.clinic.service.book_visit(
+        api.clinic.nurse, pid, at=api.clinic.clock.now() + timedelta(days=20), kind="refill"
+    )
+    made = c.post(f"/api/v1/patients/{pid}/calendar-feed", headers=api.as_("patient"))
+    assert made.status_code == 201, made.text
+    path = made.json()["path"]
+    assert path.startswith("/calendar/")
+    assert path.endswith(".ics")
+    feed = c.get(path)  # no token header: the address is the key
+    assert feed.status_code == 200
+    assert feed.headers["content-type"].startswith("text/calendar")
+    cal = Calendar.from_ical(feed.content)
+    uids = {str(e["uid"]) for e in cal.walk("VEVENT")}
+    assert uids
+    assert all(u.endswith(f"-{pid}") for u in uids)
+    assert (
+        c.get(f"/api/v1/patients/{other}/calendar-feed", headers=api.as_("patient")).status_code
+        == 405
+    )
+    assert (
+        c.post(f"/api/v1/patients/{other}/calendar-feed", headers=api.as_("patient")).status_code
+        == 404
+    )
+    again = c.post(f"/api/v1/patients/{pid}/calendar-feed", headers=api.as_("nurse")).json()["path"]
+    assert c.get(path).status_code == 404  # the old address stopped
+    assert c.get(again).status_code == 200
+    assert (
+        c.delete(f"/api/v1/patients/{pid}/calendar-feed", headers=api.as_("caregiver")).status_code
+        == 204
+    )
+    assert c.get(again).status_code == 404
+    assert c.get("/calendar/not-a-token.ics").status_code == 404

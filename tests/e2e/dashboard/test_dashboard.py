@@ -175,13 +175,34 @@ def test_the_wallet_card_and_the_calendar_download(page: Page, clinic: Clinic) -
     assert any("refill by" in str(e["summary"]).lower() for e in events)
 
 
+def test_a_caregiver_subscribes_a_calendar_app_and_can_stop_it(
+    page: Page, clinic: Clinic, tmp_path: Path
+) -> None:
+    sign_in(page, clinic, clinic.of_role("caregiver"))
+    own = str(clinic.users[clinic.of_role("caregiver")]["patient_id"])
+    page.goto(f"{clinic.base}/patients/{own}")
+    page.get_by_role("link", name="Subscribe in a calendar app").click()
+    page.get_by_role("button", name="Make an address").click()
+    url = page.get_by_label("Subscription address").input_value()
+    assert url.startswith(f"{clinic.base}/calendar/")
+    page.screenshot(path=str(tmp_path / "calendar.png"), full_page=True)
+    feed = page.context.request.get(url, headers={"Cookie": ""})
+    assert feed.status == 200
+    events = list(Calendar.from_ical(feed.body()).walk("VEVENT"))
+    assert events
+    assert all(str(e["uid"]).endswith(f"-{own}") for e in events)
+    page.get_by_role("button", name="Stop the address").click()
+    expect(page.get_by_role("status")).to_contain_text("stopped")
+    assert page.context.request.get(url).status == 404
+
+
 def test_a_caregiver_cannot_reach_another_patient(page: Page, clinic: Clinic) -> None:
     username = clinic.of_role("caregiver")
     own = str(clinic.users[username]["patient_id"])
     other = next(f"P{n:04d}" for n in range(1, PATIENTS + 1) if f"P{n:04d}" != own)
     sign_in(page, clinic, username)
     for path in (f"/patients/{other}", f"/patients/{other}/card.pdf",
-                 f"/patients/{other}/reminders.ics"):  # fmt: skip
+                 f"/patients/{other}/reminders.ics", f"/patients/{other}/calendar"):  # fmt: skip
         response = page.goto(f"{clinic.base}{path}")
         assert response is not None
         assert response.status == 404, path

@@ -34,7 +34,13 @@ from itb.domain.clinic.records import (
     PumpSnapshot,
     plain,
 )
-from itb.domain.errors import AuthenticationFailed, InvalidValue, ITBError, TooManyAttempts
+from itb.domain.errors import (
+    AuthenticationFailed,
+    InvalidValue,
+    ITBError,
+    NotFound,
+    TooManyAttempts,
+)
 from itb.domain.pump.prescription import PatientBolusSettings
 from itb.entrypoints.api import schemas as s
 from itb.entrypoints.errors import outcome_of
@@ -741,6 +747,52 @@ async def health_check() -> dict[str, str]:
     return {"status": "ok"}
 
 
+# ------------------------------------------------------------------ calendar subscriptions
+
+
+@api.post(
+    "/patients/{patient_id}/calendar-feed",
+    response_model=s.CalendarFeedPublic,
+    status_code=201,
+    tags=["calendar"],
+)
+def issue_feed(service: Svc, who: Me, patient_id: s.Id, request: Request) -> Response:
+    """A new calendar subscription address for the patient's refill reminders (shown
+    once; the earlier one stops working). A patient or caregiver: their own."""
+    token = service.issue_calendar_feed(who, patient_id)
+    path = f"/calendar/{token}.ics"
+    return _reply(
+        {"patient_id": patient_id, "path": path, "url": str(request.base_url).rstrip("/") + path},
+        201,
+    )
+
+
+@api.delete("/patients/{patient_id}/calendar-feed", status_code=204, tags=["calendar"])
+def revoke_feed(service: Svc, who: Me, patient_id: s.Id) -> Response:
+    """Stop the patient's calendar subscription address."""
+    service.revoke_calendar_feed(who, patient_id)
+    return Response(status_code=204)
+
+
+feeds = APIRouter(include_in_schema=False)
+
+
+@feeds.get("/calendar/{token}.ics")
+def calendar_feed(service: Svc, token: str) -> Response:
+    """A calendar app's subscription: the token in the address is the only key (read
+    only, this calendar only); unknown or revoked: 404."""
+    from itb.adapters.calendar import reminders_ics
+
+    if len(token) > 100:
+        raise NotFound("this calendar address is unknown or was revoked")
+    data = reminders_ics(service.feed_reminders(token))
+    return Response(
+        data,
+        media_type="text/calendar",
+        headers={"Cache-Control": "private, max-age=300", "Referrer-Policy": "no-referrer"},
+    )
+
+
 # ------------------------------------------------------------------ the app
 
 
@@ -751,6 +803,7 @@ def create_api(service: ClinicService, app: FastAPI | None = None) -> FastAPI:
     app.include_router(auth)
     app.include_router(api)
     app.include_router(health)
+    app.include_router(feeds)
     app.add_exception_handler(ITBError, _itb_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

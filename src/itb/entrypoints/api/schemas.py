@@ -687,3 +687,11 @@ class FhirBundlePublic(BaseModel):
     resource_type: Literal["Bundle"] = Field(alias="resourceType")
     type: Literal["collection"]
     entry: list[dict[str, Any]]
+
+
+class CalendarFeedPublic(_Out):
+    """A calendar subscription address (the token is in it: show it once, keep it private)."""
+
+    patient_id: str
+    path: str
+    url: str

@@ -29,7 +29,7 @@ from itb.domain.clinic.access import Actor
 from itb.domain.clinic.audit import Checkpoint, verify_chain
 from itb.domain.clinic.radar import RadarRow
 from itb.domain.clinic.records import plain
-from itb.domain.errors import InvalidValue
+from itb.domain.errors import CheckFailed, InvalidValue
 from itb.domain.pump.prescription import PatientBolusSettings
 from itb.entrypoints.cli.card import show_card
 from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json
@@ -1336,21 +1336,44 @@ def card(
 
 @export_app.command("ical")
 def export_ical(
-    patient_id: Annotated[str, typer.Option("--patient", metavar="ID", help="Whose calendar.")],
     out: Annotated[
         Path, typer.Option("--out", metavar="FILE", help="The .ics file to write (replaced).")
     ],
+    patient_id: Annotated[
+        str | None, typer.Option("--patient", metavar="ID", help="Whose calendar.")
+    ] = None,
+    every_visit: Annotated[
+        bool,
+        typer.Option("--clinic", help="The clinic's calendar: every booked visit ahead (staff)."),
+    ] = False,
     db: DbOption = None,
     user: UserOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """A patient's refill reminders as an iCalendar file (RFC 5545) for any calendar app:
     each booked visit with an alert before it, and the refill-by date with an alert ahead
-    (lead times in clinic.toml [reminders])."""
-    from itb.adapters.calendar import reminders_ics
+    (lead times in clinic.toml [reminders]); or, with --clinic, every booked visit."""
+    from itb.adapters.calendar import clinic_ics, reminders_ics
     from itb.adapters.output_paths import check_output_file, write_file_atomic
 
+    if (patient_id is None) == (not every_visit):
+        raise InvalidValue(
+            "--patient / --clinic", patient_id, "one of them: --patient ID or --clinic"
+        )
     target = check_output_file(out, field="--out", suffix=".ics")
+    if every_visit:
+        with _service(db) as service:
+            info, visits = service.clinic_visits(_actor(service, user))
+            data = clinic_ics(info, visits, service.clock.now())
+        write_file_atomic(target, data)
+        if as_json:
+            _out({"clinic": True, "visits": len(visits), "written": str(target)})
+        else:
+            console().print(
+                f"Clinic calendar: {len(visits)} booked visit(s); written to {escape(str(target))}"
+            )
+        return
+    assert patient_id is not None
     with _service(db) as service:
         reminders = service.reminders(_actor(service, user), patient_id)
     write_file_atomic(target, reminders_ics(reminders))
@@ -1369,6 +1392,44 @@ def export_ical(
         + (f", refill by {summary['refill_by']}" if refill_by else "")
         + f"; written to {escape(str(target))}"
     )
+
+
+@app.command("calendar-feed")
+def calendar_feed(
+    patient_id: Annotated[str, typer.Option("--patient", metavar="ID", help="Whose reminders.")],
+    revoke: Annotated[
+        bool, typer.Option("--revoke", help="Stop the address instead of issuing a new one.")
+    ] = False,
+    base_url: Annotated[
+        str,
+        typer.Option(
+            "--base-url", metavar="URL", help="Where itb serve is reached (for the address)."
+        ),
+    ] = "http://127.0.0.1:8000",
+    db: DbOption = None,
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A calendar subscription address for a patient's refill reminders (the calendar
+    app fetches it from itb serve): a new one stops the old; --revoke stops it."""
+    with _service(db) as service:
+        actor = _actor(service, user)
+        if revoke:
+            n = service.revoke_calendar_feed(actor, patient_id)
+            result: dict[str, Any] = {"patient": patient_id, "revoked": n}
+        else:
+            token = service.issue_calendar_feed(actor, patient_id)
+            result = {"patient": patient_id, "url": f"{base_url.rstrip('/')}/calendar/{token}.ics"}
+    if as_json:
+        _out(result)
+        return
+    if revoke:
+        console().print(f"Calendar address for {patient_id} revoked ({result['revoked']}).")
+    else:
+        console().print(
+            f"Subscribe to {result['url']} in the calendar app (keep it private: anyone with "
+            "it sees the reminders; issue a new one or --revoke to stop it)."
+        )
 
 
 @export_app.command("fhir")
@@ -1446,6 +1507,71 @@ def import_fhir(
         f"Imported {counts.get('patients', 0)} patient(s): "
         + ", ".join(f"{n:,} {k}" for k, n in counts.items() if k != "patients" and n)
     )
+
+
+@import_app.command("csv")
+def import_csv(
+    csv_file: Annotated[Path, typer.Argument(metavar="CLINIC.csv")],
+    valid_only: Annotated[
+        bool,
+        typer.Option("--valid-only", help="Register the valid rows even if others are refused."),
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", metavar="FILE", help="Write the row-by-row report (JSON)."),
+    ] = None,
+    db: DbOption = None,
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register an existing clinic's patients and pumps from a CSV list (the template in
+    docs/clinic-import-template.csv). Every row is checked first; each bad row is
+    reported with its line and column and nothing is written (exit 2), unless
+    --valid-only: then the valid rows are registered (exit 1 when some were refused)."""
+    from itb.adapters.clinic_csv import read_clinic_csv
+    from itb.adapters.output_paths import check_output_file, write_file_atomic
+
+    target = None if report is None else check_output_file(report, field="--report", suffix=".json")
+    try:
+        text = csv_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidValue("CLINIC.csv", str(csv_file), "an existing file") from None
+    except (OSError, UnicodeDecodeError):
+        raise InvalidValue("CLINIC.csv", str(csv_file), "a UTF-8 CSV file") from None
+    rows, unread = read_clinic_csv(text)
+    with _service(db) as service:
+        done = service.import_clinic_rows(
+            _actor(service, user), rows, refused=unread, valid_only=valid_only
+        )
+    summary = {
+        "rows": done.rows,
+        "imported": [{"line": line, "patient": pid} for line, pid in done.imported],
+        "refused": [{"line": p.line, "problem": p.message} for p in done.refused],
+        "written": bool(done.imported),
+    }
+    if target is not None:
+        write_file_atomic(target, json.dumps(summary, indent=1, ensure_ascii=False).encode())
+    if as_json:
+        _out(summary)
+    else:
+        for p in done.refused:
+            console().print(f"line {p.line}: {escape(p.message)}", soft_wrap=True)
+        console().print(
+            f"{len(done.imported)} of {done.rows} row(s) registered"
+            + (f"; {len(done.refused)} refused" if done.refused else "")
+        )
+    if done.refused:
+        lines = ", ".join(str(p.line) for p in done.refused)
+        if done.imported:
+            raise CheckFailed(
+                f"{len(done.refused)} of {done.rows} rows refused (lines {lines}); "
+                "the valid rows were registered"
+            )
+        raise InvalidValue(
+            "CLINIC.csv",
+            f"{len(done.refused)} of {done.rows} rows refused (lines {lines})",
+            "every row valid (each refusal is listed above), or --valid-only; nothing was written",
+        )
 
 
 # ------------------------------------------------------------------ radar

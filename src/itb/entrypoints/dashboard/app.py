@@ -474,6 +474,33 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
 
         return await run(request, body, who)
 
+    @router.get("/patients/{patient_id}/calendar")
+    async def calendar_page(request: Request, patient_id: str) -> Response:
+        who = await signed(request)
+
+        def body() -> Response:
+            p = service.chart(who.actor, patient_id, recent=1).patient
+            return page(request, "calendar.html", who=who, p=p, url=None, revoked=None)
+
+        return await run(request, body, who)
+
+    @router.post("/patients/{patient_id}/calendar")
+    async def calendar_feed(request: Request, patient_id: str) -> Response:
+        who = await signed(request)
+        form = await posted(request, who)
+        stop = str(form.get("action", "")) == "revoke"
+
+        def body() -> Response:
+            p = service.chart(who.actor, patient_id, recent=1).patient
+            if stop:
+                n = service.revoke_calendar_feed(who.actor, patient_id)
+                return page(request, "calendar.html", who=who, p=p, url=None, revoked=n)
+            token = service.issue_calendar_feed(who.actor, patient_id)
+            url = str(request.base_url).rstrip("/") + f"/calendar/{token}.ics"
+            return page(request, "calendar.html", who=who, p=p, url=url, revoked=None)
+
+        return await run(request, body, who)
+
     # ------------------------------------------------------------ recording a refill
 
     @router.get("/implants/{implant_id}/refill")

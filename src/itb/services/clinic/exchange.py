@@ -26,8 +26,9 @@ from itb.domain.clinic.records import (
     SymptomRecord,
     VisitRecord,
 )
+from itb.services.clinic.inputs import NewImplant, NewPatient
 
-__all__ = ["PatientFile", "by_id"]
+__all__ = ["ClinicRow", "ImportReport", "PatientFile", "RowProblem", "by_id"]
 
 
 class _HasId(Protocol):
@@ -75,3 +76,33 @@ class PatientFile:
             "visits": len(self.visits),
             "symptoms": len(self.symptoms),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicRow:
+    """One row of an existing clinic's patient and pump list: the patient, and the pump
+    in use with its fill and program (None: no pump yet). ``line`` is the row's line in
+    the file (the header is line 1)."""
+
+    line: int
+    patient: NewPatient
+    implant: NewImplant | None
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """A row refused: its line and the one-line reason (naming the column)."""
+
+    line: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import of rows did: the rows read, the patients registered (line, patient
+    id) and the rows refused. Nothing is registered when a row was refused, unless only
+    the valid rows were asked for."""
+
+    rows: int
+    imported: tuple[tuple[int, str], ...]
+    refused: tuple[RowProblem, ...]

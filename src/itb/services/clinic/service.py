@@ -25,7 +25,7 @@ with nothing written.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ from itb.domain.clinic.records import (
     CAUSES,
     SPASTICITY_SCALE,
     AssessmentRecord,
+    CalendarFeed,
     ChangeState,
     ClinicInfo,
     CommandEntry,
@@ -94,7 +95,13 @@ from itb.domain.pump.programs import Flex
 from itb.domain.pump.refill import Discrepancy, Verdict, judge_residual
 from itb.domain.pump.session import ProgrammingSession
 from itb.services.catalog import Catalog
-from itb.services.clinic.exchange import PatientFile, by_id
+from itb.services.clinic.exchange import (
+    ClinicRow,
+    ImportReport,
+    PatientFile,
+    RowProblem,
+    by_id,
+)
 from itb.services.clinic.inputs import (
     ChangeRequest,
     DrugFill,
@@ -104,7 +111,13 @@ from itb.services.clinic.inputs import (
     Reading,
     RefillRequest,
 )
-from itb.services.clinic.ports import Clock, PasswordHasher, UnitOfWork, UnitOfWorkFactory
+from itb.services.clinic.ports import (
+    Clock,
+    PasswordHasher,
+    RadarFacts,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from itb.services.clinic.pump_model import ModelContext, PumpModel
 from itb.services.clinic.sessions import IssuedToken, LoginThrottle, new_token, token_hash
 from itb.services.screening_record import ScreeningRecord, evaluate_screening_record
@@ -235,23 +248,32 @@ _RadarPump = tuple[_RadarPatient, str, str, PumpSnapshot | None, datetime | None
 discrepancies."""
 
 
+_RADAR_PATCH_MAX = 1000
+"""Past so many patients written since the kept facts, the radar reads all of them again."""
+
+
 @dataclass(frozen=True, slots=True)
 class _RadarCache:
-    """The radar's facts as read at registry generation ``generation`` for ``read_for``:
-    still true for any later time up to ``valid_until`` (the earliest next booked visit,
+    """The radar's facts as they stood at registry generation ``generation``, true for
+    any time from ``read_for`` up to ``valid_until`` (the earliest next booked visit,
     after which a visit has passed and some patient's next visit is another)."""
 
     generation: int
     read_for: datetime
     valid_until: datetime | None
+    by_patient: Mapping[str, tuple[_RadarPump, ...]]
     pumps: tuple[_RadarPump, ...]
 
-    def holds(self, generation: int | None, now: datetime) -> bool:
-        return (
-            generation == self.generation
-            and now >= self.read_for
-            and (self.valid_until is None or now <= self.valid_until)
-        )
+    @staticmethod
+    def of(
+        generation: int, read_for: datetime, by_patient: Mapping[str, tuple[_RadarPump, ...]]
+    ) -> _RadarCache:
+        pumps = tuple(p for mine in by_patient.values() for p in mine)
+        visits = [p[4] for p in pumps if p[4] is not None]
+        return _RadarCache(generation, read_for, min(visits, default=None), by_patient, pumps)
+
+    def fits(self, now: datetime) -> bool:
+        return now >= self.read_for and (self.valid_until is None or now <= self.valid_until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -877,21 +899,22 @@ class ClinicService:
             InvalidValue: a bad value, or a medical record number already registered.
         """
 
-        def body(w: _Work) -> PatientRecord:
-            authorize(actor, Action.REGISTER_PATIENT)
-            values = self._check_patient(new)
-            if w.uow.patients.find(mrn=values["mrn"]):
-                raise InvalidValue(
-                    "mrn", values["mrn"], "a medical record number not yet registered"
-                )
-            record = PatientRecord(
-                id=w.uow.ids.next("P"), version=1, stamp=self._stamp(actor), **values
-            )
-            w.uow.patients.add(record)
-            w.audit("register_patient", "patient", record.id, None, record)
-            return record
+        return self._run(
+            actor, "register_patient", "patient", new.mrn,
+            lambda w: self._register_in(w, actor, new),
+        )  # fmt: skip
 
-        return self._run(actor, "register_patient", "patient", new.mrn, body)
+    def _register_in(self, w: _Work, actor: Actor, new: NewPatient) -> PatientRecord:
+        authorize(actor, Action.REGISTER_PATIENT)
+        values = self._check_patient(new)
+        if w.uow.patients.find(mrn=values["mrn"]):
+            raise InvalidValue("mrn", values["mrn"], "a medical record number not yet registered")
+        record = PatientRecord(
+            id=w.uow.ids.next("P"), version=1, stamp=self._stamp(actor), **values
+        )
+        w.uow.patients.add(record)
+        w.audit("register_patient", "patient", record.id, None, record)
+        return record
 
     def edit_patient(
         self, actor: Actor, patient_id: str, *, expected_version: int, **changes: Any
@@ -1252,115 +1275,118 @@ class ClinicService:
                 library or the registry refuses a value (nothing is written).
         """
 
-        def body(w: _Work) -> ImplantRecord:
-            authorize(actor, Action.RECORD_IMPLANT, patient_id)
-            p = self._patient(w.uow, patient_id)
-            r = self.rules
-            at = self._when(new.at, p.timezone)
-            preset = self.catalog.preset(new.pump_preset, field="pump_preset")
-            self.catalog.catheter(new.catheter_family, new.catheter_length_cm, field="catheter")
-            self._fill_checks(new.fill, preset.kind.value, at)
-            implant = ImplantRecord(
-                id=w.uow.ids.next("I"),
-                patient_id=patient_id,
-                pump_preset=preset.key,
-                serial=r.name("serial", new.serial),
-                udi=None if not new.udi else r.name("udi", new.udi),
-                implanted_at=at,
-                catheter_family=new.catheter_family,
-                catheter_length_cm=float(new.catheter_length_cm),
-                tip_level=r.level("tip_level", new.tip_level),
-                fill_product=new.fill.product,
-                fill_lot=r.name("fill.lot", new.fill.lot),
-                fill_expiry=new.fill.expiry,
-                fill_volume_ml=float(new.fill.volume_ml),
-                fill_concentration_mcg_per_ml=float(new.fill.concentration_mcg_per_ml),
-                status=ImplantStatus.ACTIVE,
-                ended_at=None,
-                end_reason="",
-                version=1,
-                stamp=self._stamp(actor),
-            )
-            for old in w.uow.implants.find(patient_id=patient_id):
-                if old.status is ImplantStatus.ACTIVE:
-                    if at <= old.implanted_at:
-                        raise InvalidValue(
-                            "at",
-                            at.isoformat(timespec="minutes"),
-                            f"after the implant in use ({old.implanted_at.date().isoformat()})",
-                        )
-                    ended = self._bump(
-                        w,
-                        old,
-                        actor,
-                        status=ImplantStatus.REPLACED,
-                        ended_at=at,
-                        end_reason=f"replaced by {implant.id}",
+        return self._run(
+            actor, "record_implant", "patient", patient_id,
+            lambda w: self._record_implant_in(w, actor, patient_id, new),
+        )  # fmt: skip
+
+    def _record_implant_in(
+        self, w: _Work, actor: Actor, patient_id: str, new: NewImplant
+    ) -> ImplantRecord:
+        authorize(actor, Action.RECORD_IMPLANT, patient_id)
+        p = self._patient(w.uow, patient_id)
+        r = self.rules
+        at = self._when(new.at, p.timezone)
+        preset = self.catalog.preset(new.pump_preset, field="pump_preset")
+        self.catalog.catheter(new.catheter_family, new.catheter_length_cm, field="catheter")
+        self._fill_checks(new.fill, preset.kind.value, at)
+        implant = ImplantRecord(
+            id=w.uow.ids.next("I"),
+            patient_id=patient_id,
+            pump_preset=preset.key,
+            serial=r.name("serial", new.serial),
+            udi=None if not new.udi else r.name("udi", new.udi),
+            implanted_at=at,
+            catheter_family=new.catheter_family,
+            catheter_length_cm=float(new.catheter_length_cm),
+            tip_level=r.level("tip_level", new.tip_level),
+            fill_product=new.fill.product,
+            fill_lot=r.name("fill.lot", new.fill.lot),
+            fill_expiry=new.fill.expiry,
+            fill_volume_ml=float(new.fill.volume_ml),
+            fill_concentration_mcg_per_ml=float(new.fill.concentration_mcg_per_ml),
+            status=ImplantStatus.ACTIVE,
+            ended_at=None,
+            end_reason="",
+            version=1,
+            stamp=self._stamp(actor),
+        )
+        for old in w.uow.implants.find(patient_id=patient_id):
+            if old.status is ImplantStatus.ACTIVE:
+                if at <= old.implanted_at:
+                    raise InvalidValue(
+                        "at",
+                        at.isoformat(timespec="minutes"),
+                        f"after the implant in use ({old.implanted_at.date().isoformat()})",
                     )
-                    w.audit("replace_implant", "implant", old.id, old, ended, new.reason)
-                    s = SurgeryRecord(
-                        w.uow.ids.next("S"),
-                        old.id,
-                        at,
-                        "pump_replacement",
-                        f"replaced by {implant.id} ({preset.label})",
-                        self._stamp(actor),
-                    )
-                    w.uow.surgeries.add(s)
-                    w.audit("record_surgery", "surgery", s.id, None, s)
-            w.uow.implants.add(implant)
-            ctx = self.model.context(p, implant)
-            pump = self.model.new_pump(ctx)
-            reason = r.text("reason", new.reason) or "implant"
-            by = Authorship(actor.username, actor.role.value, reason)
+                ended = self._bump(
+                    w,
+                    old,
+                    actor,
+                    status=ImplantStatus.REPLACED,
+                    ended_at=at,
+                    end_reason=f"replaced by {implant.id}",
+                )
+                w.audit("replace_implant", "implant", old.id, old, ended, new.reason)
+                s = SurgeryRecord(
+                    w.uow.ids.next("S"),
+                    old.id,
+                    at,
+                    "pump_replacement",
+                    f"replaced by {implant.id} ({preset.label})",
+                    self._stamp(actor),
+                )
+                w.uow.surgeries.add(s)
+                w.audit("record_surgery", "surgery", s.id, None, s)
+        w.uow.implants.add(implant)
+        ctx = self.model.context(p, implant)
+        pump = self.model.new_pump(ctx)
+        reason = r.text("reason", new.reason) or "implant"
+        by = Authorship(actor.username, actor.role.value, reason)
+        seq = self._append(
+            w,
+            ctx,
+            pump,
+            0,
+            FillAtImplant(new.fill.volume_ml, new.fill.concentration_mcg_per_ml),
+            at,
+            by,
+            actor,
+        )
+        rx = self._prescription(new.program, new.fill.concentration_mcg_per_ml, pump)
+        if preset.programmable and (
+            rx is not None or new.low_reservoir_alarm_ml is not None or new.prime
+        ):
+            bolus = PrimingBolus(self.catalog.protocol["priming_duration_h"]) if new.prime else None
             seq = self._append(
                 w,
                 ctx,
                 pump,
-                0,
-                FillAtImplant(new.fill.volume_ml, new.fill.concentration_mcg_per_ml),
+                seq,
+                Reprogram(
+                    prescription=rx,
+                    low_reservoir_alarm_ml=new.low_reservoir_alarm_ml,
+                    bolus=bolus,
+                ),
                 at,
-                by,
+                replace(by, override_reason=_clean(new.override_reason)),
                 actor,
             )
-            rx = self._prescription(new.program, new.fill.concentration_mcg_per_ml, pump)
-            if preset.programmable and (
-                rx is not None or new.low_reservoir_alarm_ml is not None or new.prime
-            ):
-                bolus = (
-                    PrimingBolus(self.catalog.protocol["priming_duration_h"]) if new.prime else None
-                )
-                seq = self._append(
-                    w,
-                    ctx,
-                    pump,
-                    seq,
-                    Reprogram(
-                        prescription=rx,
-                        low_reservoir_alarm_ml=new.low_reservoir_alarm_ml,
-                        bolus=bolus,
-                    ),
-                    at,
-                    replace(by, override_reason=_clean(new.override_reason)),
-                    actor,
-                )
-            snap = self.model.snapshot(ctx, pump, seq=seq, last_fill_at=at)
-            w.uow.snapshots.put(snap)
-            w.audit(
-                "record_implant",
-                "implant",
-                implant.id,
-                None,
-                {
-                    "implant": plain(implant),
-                    "fill": plain(new.fill),
-                    "program": None if rx is None else rx.describe(),
-                },
-                reason,
-            )
-            return implant
-
-        return self._run(actor, "record_implant", "patient", patient_id, body)
+        snap = self.model.snapshot(ctx, pump, seq=seq, last_fill_at=at)
+        w.uow.snapshots.put(snap)
+        w.audit(
+            "record_implant",
+            "implant",
+            implant.id,
+            None,
+            {
+                "implant": plain(implant),
+                "fill": plain(new.fill),
+                "program": None if rx is None else rx.describe(),
+            },
+            reason,
+        )
+        return implant
 
     def record_surgery(
         self,
@@ -2312,6 +2338,67 @@ class ClinicService:
 
         return self._run(actor, "import_records", "registry", "import", body)
 
+    def import_clinic_rows(
+        self,
+        actor: Actor,
+        rows: Sequence[ClinicRow],
+        *,
+        refused: Sequence[RowProblem] = (),
+        valid_only: bool = False,
+    ) -> ImportReport:
+        """Register an existing clinic's patients and their pumps, row by row, through
+        the same use cases as one at a time (register a patient, record an implant with
+        its fill and program: the pump and the drug library judge each).
+
+        Every row is first tried alone in a unit of work that is rolled back, so each bad
+        row is reported with its line; ``refused`` are rows the file reader already
+        refused. Nothing is written if any row is refused, unless ``valid_only``: then
+        the valid rows are registered in one transaction and the report says which were
+        not.
+
+        Raises:
+            Forbidden: the actor may not import records.
+        """
+        authorize(actor, Action.IMPORT_RECORDS)
+        problems = list(refused)
+        lines_of: dict[str, list[int]] = {}
+        for row in rows:
+            lines_of.setdefault(row.patient.mrn.strip(), []).append(row.line)
+        for row in rows:
+            first = lines_of[row.patient.mrn.strip()][0]
+            if first != row.line:
+                problems.append(
+                    RowProblem(row.line, f"mrn = {row.patient.mrn!r} is not allowed; allowed: "
+                               f"a medical record number not used above (line {first})")
+                )  # fmt: skip
+                continue
+            try:
+                with self._uow() as uow:  # never committed: a trial of this row alone
+                    self._import_row(_Work(uow, []), actor, row)
+            except ITBError as exc:
+                problems.append(RowProblem(row.line, str(exc)))
+        problems.sort(key=lambda p: p.line)
+        bad = {p.line for p in problems}
+        good = [r for r in rows if r.line not in bad]
+        total = len(rows) + len(refused)
+        if (problems and not valid_only) or not good:
+            return ImportReport(total, (), tuple(problems))
+
+        def body(w: _Work) -> tuple[tuple[int, str], ...]:
+            done = tuple((row.line, self._import_row(w, actor, row)) for row in good)
+            w.audit("import_clinic_rows", "registry", "rows", None,
+                    {"imported": len(done), "refused": len(problems)})  # fmt: skip
+            return done
+
+        done = self._run(actor, "import_clinic_rows", "registry", "rows", body)
+        return ImportReport(total, done, tuple(problems))
+
+    def _import_row(self, w: _Work, actor: Actor, row: ClinicRow) -> str:
+        p = self._register_in(w, actor, row.patient)
+        if row.implant is not None:
+            self._record_implant_in(w, actor, p.id, row.implant)
+        return p.id
+
     def _import_file(self, w: _Work, f: PatientFile, seen_mrn: set[str]) -> dict[str, int]:
         uow = w.uow
         p = f.patient
@@ -2425,16 +2512,36 @@ class ClinicService:
         return self._audited_read(actor, "radar", "registry", "radar", body)
 
     def _radar_facts(self, uow: UnitOfWork, now: datetime) -> tuple[_RadarPump, ...]:
-        """The radar's facts for ``now``: kept from an earlier read while the registry's
-        generation has not moved and no booked visit has passed since (every writer moves
-        the generation, so a write from another process is seen at the next read)."""
+        """The radar's facts for ``now``, kept from the last read while no booked visit has
+        passed since: as they were if the registry's generation has not moved, with the
+        patients written since read again if it has (every writer moves the generation
+        and logs whose rows it wrote, so a write from another process is seen at the next
+        read), all read again otherwise."""
         generation = uow.radar.generation()
         cache = self._radar_cache
-        if cache is not None and cache.holds(generation, now):
-            return cache.pumps
+        if generation is not None and cache is not None and cache.fits(now):
+            if generation == cache.generation:
+                return cache.pumps
+            changed = uow.radar.changed_since(cache.generation)
+            if changed is not None and len(changed) <= _RADAR_PATCH_MAX:
+                by_patient = {k: v for k, v in cache.by_patient.items() if k not in changed}
+                if changed:
+                    for pump in self._radar_pumps(uow.radar.facts(now, changed)):
+                        by_patient[pump[0].id] = (*by_patient.get(pump[0].id, ()), pump)
+                self._radar_cache = _RadarCache.of(generation, now, by_patient)
+                return self._radar_cache.pumps
+        everyone: dict[str, tuple[_RadarPump, ...]] = {}
+        for pump in self._radar_pumps(uow.radar.facts(now)):
+            everyone[pump[0].id] = (*everyone.get(pump[0].id, ()), pump)
+        if generation is None:
+            return tuple(p for mine in everyone.values() for p in mine)
+        self._radar_cache = _RadarCache.of(generation, now, everyone)
+        return self._radar_cache.pumps
+
+    @staticmethod
+    def _radar_pumps(facts: Iterable[RadarFacts]) -> Iterator[_RadarPump]:
         no_risk: tuple[str, ...] = ()
-        pumps = []
-        for f in uow.radar.facts(now):
+        for f in facts:
             risk = (
                 withdrawal_risk_factors(
                     f.sci_at_or_above_t6, f.communication_difficulty, f.previous_withdrawal
@@ -2442,18 +2549,11 @@ class ClinicService:
                 if f.sci_at_or_above_t6 or f.communication_difficulty or f.previous_withdrawal
                 else no_risk
             )
-            pumps.append(
-                (
-                    _RadarPatient(f.patient_id, f"{f.given_name} {f.family_name}", risk),
-                    f.implant_id, f.pump_preset, f.snapshot, f.next_visit_at,
-                    f.unresolved_discrepancies,
-                )
+            yield (
+                _RadarPatient(f.patient_id, f"{f.given_name} {f.family_name}", risk),
+                f.implant_id, f.pump_preset, f.snapshot, f.next_visit_at,
+                f.unresolved_discrepancies,
             )  # fmt: skip
-        kept = tuple(pumps)
-        if generation is not None:
-            visits = [p[4] for p in kept if p[4] is not None]
-            self._radar_cache = _RadarCache(generation, now, min(visits, default=None), kept)
-        return kept
 
     def _radar_row(
         self,
@@ -2496,6 +2596,74 @@ class ClinicService:
             look_ahead_days=windows.look_ahead_days.value,
             battery_window_days=windows.battery_window_days.value,
         )
+
+    def issue_calendar_feed(self, actor: Actor, patient_id: str) -> str:
+        """A new calendar subscription address for a patient's refill reminders: its
+        token (shown once; only its hash is kept). An earlier address stops working.
+
+        Raises:
+            Forbidden, NotFound: the actor may not (a patient or caregiver: only their own).
+        """
+
+        def body(w: _Work) -> str:
+            authorize(actor, Action.ISSUE_CARD, patient_id)
+            self._patient(w.uow, patient_id)
+            revoked = w.uow.calendar_feeds.delete_for_patient(patient_id)
+            token = new_token()
+            w.uow.calendar_feeds.add(
+                CalendarFeed(token_hash(token), patient_id, self._now(), actor.username)
+            )
+            w.audit("issue_calendar_feed", "patient", patient_id, None, {"revoked": revoked})
+            return token
+
+        return self._run(actor, "issue_calendar_feed", "patient", patient_id, body)
+
+    def revoke_calendar_feed(self, actor: Actor, patient_id: str) -> int:
+        """Stop a patient's calendar subscription address; how many were revoked."""
+
+        def body(w: _Work) -> int:
+            authorize(actor, Action.ISSUE_CARD, patient_id)
+            self._patient(w.uow, patient_id)
+            revoked = w.uow.calendar_feeds.delete_for_patient(patient_id)
+            w.audit("revoke_calendar_feed", "patient", patient_id, None, {"revoked": revoked})
+            return revoked
+
+        return self._run(actor, "revoke_calendar_feed", "patient", patient_id, body)
+
+    def feed_reminders(self, token: str) -> PatientReminders:
+        """What a calendar subscription address shows: the patient's refill reminders,
+        read with the patient's own access and nothing more.
+
+        Raises:
+            NotFound: no such address, or it was revoked.
+        """
+        feed = self._read(lambda uow: uow.calendar_feeds.get(token_hash(token)))
+        if feed is None:
+            raise NotFound("this calendar address is unknown or was revoked")
+        reader = Actor(f"calendar feed of {feed.patient_id}", Role.PATIENT, feed.patient_id)
+        return self.reminders(reader, feed.patient_id)
+
+    def clinic_visits(
+        self, actor: Actor
+    ) -> tuple[ClinicInfo | None, list[tuple[VisitRecord, str]]]:
+        """Every booked visit from now on, with the patient's name (the clinic's calendar).
+
+        Raises:
+            Forbidden: a patient or caregiver (staff only).
+        """
+        self._allow(actor, Action.READ, what="the clinic's calendar")
+        now = self._now()
+
+        def body(uow: UnitOfWork) -> tuple[ClinicInfo | None, list[tuple[VisitRecord, str]]]:
+            names = {p.id: p.name for p in uow.patients.all()}
+            booked = [
+                (v, names.get(v.patient_id, v.patient_id))
+                for v in uow.visits.find(status=VisitStatus.BOOKED.value)
+                if v.at >= now
+            ]
+            return uow.clinic.get(), sorted(booked, key=lambda x: (x[0].at, x[0].id))
+
+        return self._audited_read(actor, "clinic_calendar", "registry", "visits", body)
 
     def reminders(self, actor: Actor, patient_id: str) -> PatientReminders:
         """What the calendar of refill reminders holds for one patient: the booked visits
