@@ -106,6 +106,19 @@ def _structure(r: Mapping[str, Any], where: str) -> None:
         raise InvalidValue(
             f"{where}.{loc}" if loc else where, err.get("input"), str(err["msg"])
         ) from None
+    except (TypeError, KeyError, ValueError, AttributeError):
+        # the models' own validators fail this way on some malformed parts (a contained
+        # resource without a usable resourceType)
+        raise InvalidValue(where, kind, "a resource of the R4 structure") from None
+
+
+def _without_nulls(node: Any) -> Any:
+    """The resource without JSON nulls (FHIR has none; the models let them through)."""
+    if isinstance(node, Mapping):
+        return {k: _without_nulls(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_without_nulls(v) for v in node if v is not None]
+    return node
 
 
 def _ucum(q: Any, code: str, field: str) -> float:
@@ -577,7 +590,14 @@ def from_bundle(bundle: Any, importer: Importer) -> list[PatientFile]:
         if not isinstance(r, Mapping):
             raise InvalidValue(f"Bundle.entry[{k}].resource", None, "a resource")
         where = f"{r.get('resourceType')}/{r.get('id')}"
+        if not isinstance(r.get("id"), str):
+            raise InvalidValue(
+                f"Bundle.entry[{k}].resource({r.get('resourceType')}).id",
+                r.get("id"),
+                "the resource's id",
+            )
         _structure(r, where)
+        r = _without_nulls(r)
         if where in seen:
             raise InvalidValue(f"Bundle.entry[{k}]", where, "each resource once")
         seen.add(where)
