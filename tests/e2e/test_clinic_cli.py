@@ -442,6 +442,10 @@ def test_the_exchange_commands_refuse_bad_input_in_one_line(cli: Cli, tmp_path: 
     )
     header = tmp_path / "header.csv"
     header.write_text("mrn,given_name,surname\n", encoding="utf-8")
+    nul = tmp_path / "nul.csv"
+    nul.write_text(
+        TEMPLATE.read_text(encoding="utf-8").replace("Rivera", "Riv\0era"), encoding="utf-8"
+    )
     cases = [
         (("import", "fhir", str(tmp_path / "missing.json")), "BUNDLE.json"),
         (("import", "fhir", str(text)), "BUNDLE.json"),
@@ -449,6 +453,7 @@ def test_the_exchange_commands_refuse_bad_input_in_one_line(cli: Cli, tmp_path: 
         (("import", "fhir", str(shell)), "Nope/x.resourceType"),
         (("import", "csv", str(tmp_path / "missing.csv")), "CLINIC.csv"),
         (("import", "csv", str(header)), "CSV header = 'surname'"),
+        (("import", "csv", str(nul)), "CLINIC.csv"),
         (("export", "fhir", "--patient", "P9999", "--out", str(tmp_path / "x.json")), "P9999"),
         (("export", "fhir", "--out", str(tmp_path / "x.txt")), "--out"),
         (("calendar-feed", "--patient", "P9999"), "P9999"),

@@ -128,6 +128,13 @@ def read_clinic_csv(text: str) -> tuple[list[ClinicRow], list[RowProblem]]:
         InvalidValue: not the template: a header without a required column or with a
             column the template does not have.
     """
+    try:
+        return _read(text)
+    except csv.Error as exc:  # a NUL byte, a field past the reader's limit
+        raise InvalidValue("CLINIC.csv", str(exc), "a CSV file as the template writes it") from None
+
+
+def _read(text: str) -> tuple[list[ClinicRow], list[RowProblem]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip() for h in (reader.fieldnames or [])]
     unknown = [h for h in header if h not in COLUMNS]

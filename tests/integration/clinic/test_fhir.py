@@ -101,6 +101,19 @@ def test_the_export_is_a_valid_r4_bundle_with_the_bindings_itb_relies_on(
                         "ug/h",
                         "ug",
                     )
+    catalog = bootstrap.catalog()
+    for f in files:
+        for i in f.implants:
+            pump = next(e["resource"] for e in bundle["entry"] if e["resource"]["id"] == i.id)
+            assert pump["manufacturer"] == catalog.preset(i.pump_preset).modelled_on_maker
+            assert (
+                pump["property"][0]["valueQuantity"][0]["value"]
+                == catalog.preset(i.pump_preset).reservoir_ml
+            )
+            catheter = next(
+                e["resource"] for e in bundle["entry"] if e["resource"]["id"] == f"{i.id}-catheter"
+            )
+            assert catheter["parent"] == {"reference": f"Device/{i.id}"}
     # each program change points at the one it replaced, in order, per pump
     for f in files:
         for i in f.implants:

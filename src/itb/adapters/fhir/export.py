@@ -125,6 +125,7 @@ class BundleContext:
 
     pump_label: Callable[[str], str]
     pump_reservoir_ml: Callable[[str], float]
+    pump_maker: Callable[[str], str]
     catheter_label: Callable[[str], str]
     clinic_name: str
     made_at: datetime
@@ -196,6 +197,7 @@ def _devices(i: ImplantRecord, ctx: BundleContext) -> list[dict[str, Any]]:
         udiCarrier=[{"deviceIdentifier": i.udi}] if i.udi else None,
         status=status,
         serialNumber=i.serial or None,
+        manufacturer=ctx.pump_maker(i.pump_preset) or None,
         deviceName=[{"name": ctx.pump_label(i.pump_preset), "type": "model-name"}],
         modelNumber=i.pump_preset,
         type={"coding": [local("device-type", "itb-pump", "Implanted intrathecal drug pump")]},
@@ -781,6 +783,7 @@ def context_for(catalog: Catalog, clinic_name: str, made_at: datetime) -> Bundle
     return BundleContext(
         pump_label=lambda key: catalog.preset(key).label,
         pump_reservoir_ml=lambda key: catalog.preset(key).reservoir_ml,
+        pump_maker=lambda key: catalog.preset(key).modelled_on_maker,
         catheter_label=lambda key: (
             catalog.catheters[key].label if key in catalog.catheters else key
         ),

@@ -103,6 +103,9 @@ class PumpPreset:
     battery_depletion_factor_max: float = math.inf
     """The largest drain multiplier of a battery_depletion fault."""
     sources: Mapping[str, Sourced] = field(default_factory=dict)
+    modelled_on_maker: str = ""
+    """The maker of the marketed pump this preset is modelled on (the preset itself is a
+    model of it, not the device); empty when the data does not say."""
 
     @property
     def programmable(self) -> bool:
@@ -190,6 +193,7 @@ def _preset(key: str, table: Mapping[str, Any]) -> PumpPreset:
     return PumpPreset(
         key=key,
         label=str(table.get("label", key)),
+        modelled_on_maker=str(table.get("modelled_on_maker", "")),
         kind=kind,
         reservoir_ml=num("reservoir_ml"),
         accuracy_band_pct=num("accuracy_band_pct"),
