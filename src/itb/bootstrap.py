@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from itb.adapters.cohort_output import write_trial_output
 from itb.adapters.datafiles import data_files_digest, load_data_table, read_toml_file
@@ -20,11 +20,17 @@ from itb.adapters.passwords import Argon2Hasher
 from itb.adapters.registry import Registry, SystemClock, open_registry
 from itb.adapters.report_files import write_course_report
 from itb.adapters.run_output import write_output_dir, write_pump_run, write_pump_run_files
-from itb.adapters.scenario_files import builtin_scenario_names, load_builtin_scenario_table
+from itb.adapters.scenario_files import (
+    builtin_scenario_names,
+    load_builtin_scenario_table,
+    load_builtin_scenario_text,
+)
+from itb.domain.errors import InvalidValue
 from itb.services.catalog import Catalog, build_catalog
 from itb.services.clinic import ClinicService
 from itb.services.clinic.ports import Clock, PasswordHasher
 from itb.services.cohort_trial import TrialSpec, parse_trial, run_trial
+from itb.services.overrides import apply_sets, named_for_sets
 from itb.services.pump_run import PumpRunResult, run_pump
 from itb.services.pump_spec import PumpSpec, parse_pump_spec
 from itb.services.pump_summary import highlights
@@ -33,6 +39,8 @@ from itb.simulation.cohort_trial import TrialSetup as CohortTrialSetup
 from itb.simulation.course import CourseSettings
 from itb.simulation.population import Population
 from itb.simulation.vector_engine import CohortData
+
+T = TypeVar("T")
 
 __all__ = [
     "ClinicHandle",
@@ -79,9 +87,22 @@ def read_toml(path: Path, *, field: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ pump runs
 
 
-def load_pump_spec(path: Path, *, field: str = "SPEC.toml") -> PumpSpec:
-    """Read and validate a pump-run spec file (one-line InvalidValue on any problem)."""
-    return parse_pump_spec(read_toml_file(path, field=field))
+def load_pump_spec(path: Path, *, field: str = "SPEC.toml", sets: Sequence[str] = ()) -> PumpSpec:
+    """Read and validate a pump-run spec file, with ``--set PATH=VALUE`` changes
+    (one-line InvalidValue on any problem)."""
+    return _with_sets(parse_pump_spec, read_toml_file(path, field=field), sets)
+
+
+def _with_sets(
+    parse: Callable[[dict[str, Any]], T], table: dict[str, Any], sets: Sequence[str]
+) -> T:
+    """``parse`` of ``table`` after the ``--set`` changes; an error about a value that
+    was set names it as the user wrote it."""
+    changed, paths = apply_sets(table, sets)
+    try:
+        return parse(changed)
+    except InvalidValue as exc:
+        raise named_for_sets(exc, paths) from None
 
 
 def run_pump_spec(spec: PumpSpec, days: float | None) -> PumpRunResult:
@@ -153,14 +174,22 @@ def run_pump_demo(spec_paths: Sequence[Path], out_dir: Path) -> tuple[list[DemoR
 # ------------------------------------------------------------------ scenarios
 
 
-def load_scenario(path: Path, *, field: str = "SCENARIO.toml") -> Scenario:
-    """Read and validate a scenario file (one-line InvalidValue on any problem)."""
-    return parse_scenario(read_toml_file(path, field=field))
+def load_scenario(
+    path: Path, *, field: str = "SCENARIO.toml", sets: Sequence[str] = ()
+) -> Scenario:
+    """Read and validate a scenario file, with ``--set`` changes (one-line InvalidValue
+    on any problem)."""
+    return _with_sets(parse_scenario, read_toml_file(path, field=field), sets)
 
 
-def builtin_scenario(name: str) -> Scenario:
-    """A built-in scenario from itb/data/scenarios (validated)."""
-    return parse_scenario(load_builtin_scenario_table(name))
+def builtin_scenario(name: str, *, sets: Sequence[str] = ()) -> Scenario:
+    """A built-in scenario from itb/data/scenarios (validated), with ``--set`` changes."""
+    return _with_sets(parse_scenario, load_builtin_scenario_table(name), sets)
+
+
+def builtin_scenario_text(name: str) -> str:
+    """A built-in scenario's TOML as written (to start one's own from)."""
+    return load_builtin_scenario_text(name)
 
 
 def run_scenario_course(
@@ -201,10 +230,13 @@ def cohort_setup() -> CohortTrialSetup:
     )
 
 
-def load_cohort_trial(path: Path, *, field: str = "TRIAL.toml") -> TrialSpec:
-    """Read and validate a trial file (one-line InvalidValue on any problem)."""
+def load_cohort_trial(
+    path: Path, *, field: str = "TRIAL.toml", sets: Sequence[str] = ()
+) -> TrialSpec:
+    """Read and validate a trial file, with ``--set`` changes (one-line InvalidValue on
+    any problem)."""
     cat = catalog()
-    return parse_trial(read_toml_file(path, field=field), cat)
+    return _with_sets(lambda t: parse_trial(t, cat), read_toml_file(path, field=field), sets)
 
 
 def run_cohort_trial(

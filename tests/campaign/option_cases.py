@@ -155,7 +155,7 @@ COMMANDS: dict[str, Command] = {
 }
 """A valid base command line per command (``{dir}``: the case's directory)."""
 
-FLOAT, INT, CHOICE, DATE, TEXT, FLEX, SCHEDULER = (
+FLOAT, INT, CHOICE, DATE, TEXT, FLEX, SCHEDULER, SET = (
     "float",
     "int",
     "choice",
@@ -163,11 +163,12 @@ FLOAT, INT, CHOICE, DATE, TEXT, FLEX, SCHEDULER = (
     "text",
     "flex",
     "scheduler",
+    "set",
 )
 OUT_DIR, OUT_FILE, IN_FILE, IN_DIR, FLAG = "out-dir", "out-file", "in-file", "in-dir", "flag"
 
 OPTIONS: dict[str, dict[str, str]] = {
-    "pump run": {"SPEC.toml": IN_FILE, "--days": FLOAT, "--out": OUT_DIR},
+    "pump run": {"SPEC.toml": IN_FILE, "--days": FLOAT, "--out": OUT_DIR, "--set": SET},
     "pump presets": {},
     "program check": {
         "SPEC.toml": IN_FILE,
@@ -237,13 +238,23 @@ OPTIONS: dict[str, dict[str, str]] = {
     "candidacy": {"RECORD.toml": IN_FILE, "--on": DATE},
     "screening-trial": {"TRIAL.toml": IN_FILE},
     "validate": {"--seed": INT, "--pk-cohort-size": INT, "--titration-cohort-size": INT},
-    "simulate": {"[SCENARIO.toml]": IN_FILE, "--builtin": CHOICE, "--out": OUT_DIR},
+    "simulate": {
+        "[SCENARIO.toml]": IN_FILE,
+        "--builtin": CHOICE,
+        "--out": OUT_DIR,
+        "--seed": INT,
+        "--set": SET,
+    },
     "cohort": {
         "TRIAL.toml": IN_FILE,
         "--out": OUT_DIR,
         "--chunk-size": INT,
         "--workers": INT,
         "--scheduler": SCHEDULER,
+        "--patients": INT,
+        "--years": FLOAT,
+        "--seed": INT,
+        "--set": SET,
     },
     "patient simulate": {
         "--history": IN_FILE,
@@ -318,6 +329,15 @@ _BAD: dict[str, list[tuple[str, str]]] = {
     SCHEDULER: [
         ("unreachable", "tcp://127.0.0.1:1"),
         ("not-an-address", "nonsense"),
+        ("long-string", LONG),
+    ],
+    SET: [
+        ("no-equals", "abc"),
+        ("empty-path", "=1"),
+        ("no-such-table", "campaign_nope.x=1"),
+        ("unknown-key", "campaign_key=1"),
+        ("index-past-the-end", "campaign_list[99]=1"),
+        ("not-a-path", "a..b=1"),
         ("long-string", LONG),
     ],
 }

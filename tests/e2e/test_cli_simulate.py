@@ -44,7 +44,7 @@ def itb(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 def test_list_names_every_builtin_scenario() -> None:
     proc = itb("simulate", "--list", "--json")
     assert proc.returncode == 0, proc.stderr
-    listed = json.loads(proc.stdout)
+    listed = json.loads(proc.stdout)["scenarios"]
     names = {row["name"] for row in listed}
     assert {"stable_maintenance", "missed_refill_withdrawal"} <= names
     assert all(row["description"] for row in listed)

@@ -30,3 +30,25 @@ def test_bare_itb_prints_help() -> None:
     proc = subprocess.run(ITB, capture_output=True, text=True, check=False)
     assert proc.returncode == 0
     assert "Not a medical device" in proc.stdout
+
+
+def test_no_flag_in_any_help_carries_a_type_tag(capsys: pytest.CaptureFixture[str]) -> None:
+    """An on/off flag takes no value: its help line shows no ``<bool>`` (every command,
+    run in-process)."""
+    from itb.entrypoints.cli.main import _command, run
+
+    def leaves(cmd: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+        subs = getattr(cmd, "commands", {})
+        out = [path]
+        for name, sub in subs.items():
+            out += leaves(sub, (*path, name))
+        return out
+
+    paths = leaves(_command())
+    assert len(paths) > 40
+    for path in paths:
+        capsys.readouterr()
+        assert run([*path, "--help"]) == 0, path
+        text = capsys.readouterr().out
+        assert "--help" in text, path
+        assert "<bool>" not in text, path

@@ -145,8 +145,8 @@ def test_a_clinic_day(cli: Cli, tmp_path: Path) -> None:
     cli("audit", "checkpoint", "--out", str(cp), user="nina")
     assert json.loads(cp.read_text())["seq"] > 10
     shown = cli.json("audit", "show", "--entity", "programming_change", "--id", cid, user="nina")
-    assert isinstance(shown, list)
-    assert [e["action"] for e in shown] == [
+    assert isinstance(shown, dict)
+    assert [e["action"] for e in shown["entries"]] == [
         "stage_change",
         "refused:commit_change",
         "refused:verify_change",
@@ -339,7 +339,7 @@ def test_fhir_export_and_import_from_the_command_line(cli: Cli, tmp_path: Path) 
     damaged = tmp_path / "damaged.json"
     damaged.write_text(json.dumps(bad))
     assert f"Patient/{pid}.birthDate" in cli("import", "fhir", str(damaged), code=2)
-    assert cli.json("patient", "list") == []
+    assert cli.json("patient", "list") == {"patients": []}
     done = cli.json("import", "fhir", str(whole))
     assert isinstance(done, dict)
     assert done["imported"]["patients"] == 1
@@ -401,7 +401,7 @@ def test_a_clinic_list_is_imported_from_csv_row_by_row(cli: Cli, tmp_path: Path)
     assert refused[0]["problem"].startswith("dose_mcg_per_day = 99999")
     assert refused[1]["problem"].startswith("birth_date = '2014-13-09'")
     assert refused[2]["problem"].startswith("mrn = 'HOSP-0001'")
-    assert cli.json("patient", "list") == []  # nothing written
+    assert cli.json("patient", "list") == {"patients": []}  # nothing written
     report = tmp_path / "report.json"
     out = cli("import", "csv", str(bad), "--valid-only", "--report", str(report), code=1)
     assert "lines 3, 4, 5" in out
@@ -409,8 +409,8 @@ def test_a_clinic_list_is_imported_from_csv_row_by_row(cli: Cli, tmp_path: Path)
     assert [r["line"] for r in summary["imported"]] == [2]
     assert [r["line"] for r in summary["refused"]] == [3, 4, 5]
     patients = cli.json("patient", "list")
-    assert isinstance(patients, list)
-    assert [p["mrn"] for p in patients] == ["HOSP-0001"]
+    assert isinstance(patients, dict)
+    assert [p["mrn"] for p in patients["patients"]] == ["HOSP-0001"]
     cli.db = f"sqlite:///{tmp_path / 'fresh.db'}"
     cli("init", "--clinic-name", "South", "--clinic-phone", "+44 20 7946 0002", "--admin", "drlee",
         "--admin-name", "Dr Lee", "--password-env", "ITB_PASSWORD_FOR_TEST", user=None)  # fmt: skip
@@ -418,7 +418,8 @@ def test_a_clinic_list_is_imported_from_csv_row_by_row(cli: Cli, tmp_path: Path)
     assert isinstance(done, dict)
     assert [r["line"] for r in done["imported"]] == [2, 3, 4]
     radar = cli.json("radar")
-    assert isinstance(radar, dict | list)
+    assert isinstance(radar, dict)
+    assert len(radar["pumps"]) == 2  # the two rows with a pump
     assert "HOSP-0003" in cli("patient", "list")
     assert "3 of 3 rows refused" in cli("import", "csv", str(TEMPLATE), code=2)  # already there
 
@@ -464,6 +465,6 @@ def test_the_exchange_commands_refuse_bad_input_in_one_line(cli: Cli, tmp_path: 
     ]
     for argv, named in cases:
         assert named in cli(*argv, code=2), argv
-    assert cli.json("patient", "list") == []
+    assert cli.json("patient", "list") == {"patients": []}
     assert not (tmp_path / "x.json").exists()
     assert not (tmp_path / "x.txt").exists()

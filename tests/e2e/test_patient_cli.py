@@ -172,7 +172,9 @@ def test_patient_simulate_from_a_history_file(tmp_path: Path) -> None:
         app, ["patient", "simulate", "--history", str(history), "--hours", "48", "--json"]
     )
     assert result.exit_code == 0, result.output
-    obs = json.loads(result.output)
+    out = json.loads(result.output)
+    assert set(out) == {"patient", "observations"}
+    obs = out["observations"]
     assert obs[0]["mas"] > obs[-1]["mas"]
     assert {"csf_concentration_mcg_per_ml", "effect_site_mcg_per_ml", "signs"} <= set(obs[0])
 

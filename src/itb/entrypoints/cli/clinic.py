@@ -443,7 +443,7 @@ def user_list(db: DbOption = None, user: UserOption = None, as_json: JsonOption 
     with _service(db) as service:
         rows = service.users(_actor(service, user))
     if as_json:
-        _out(rows)
+        _out({"users": rows})
         return
     table = Table(title="Users")
     for col in ("user", "name", "role", "patient", "active"):
@@ -544,7 +544,7 @@ def patient_list(db: DbOption = None, user: UserOption = None, as_json: JsonOpti
     with _service(db) as service:
         rows = service.patients(_actor(service, user))
     if as_json:
-        _out(rows)
+        _out({"patients": rows})
         return
     table = Table(title=f"Patients ({len(rows)})")
     for col in ("id", "name", "MRN", "born", "cause", "withdrawal risk"):
@@ -1181,7 +1181,7 @@ def program_list(
     with _service(db) as service:
         rows = service.changes(_actor(service, user), open_only=not all_changes)
     if as_json:
-        _out(rows)
+        _out({"changes": rows})
         return
     table = Table(title="Programming changes")
     for col in ("id", "implant", "state", "staged by", "verified by", "reason"):
@@ -1241,7 +1241,7 @@ def visit_list(
         rows = service.visits(_actor(service, user), patient_id=patient_id)
     rows = sorted((v for v in rows if v.status.value == "booked"), key=lambda v: v.at)
     if as_json:
-        _out(rows)
+        _out({"visits": rows})
         return
     table = Table(title="Booked visits")
     for col in ("id", "patient", "when", "kind", "version"):
@@ -1605,7 +1605,7 @@ def radar(
     with _service(db) as service:
         rows = service.radar(_actor(service, user), on=when)
     if as_json:
-        _out([_radar_row(r) for r in rows])
+        _out({"pumps": [_radar_row(r) for r in rows]})
         return
     title_day = (when or datetime.now(UTC)).date().isoformat()
     table = Table(
@@ -1757,7 +1757,7 @@ def audit_show(
         rows = service.audit_trail(_actor(service, user), entity=entity, entity_id=entity_id)
     rows = rows[-last:]
     if as_json:
-        _out(rows)
+        _out({"entries": rows})
         return
     table = Table(title="Audit trail")
     for col in ("seq", "when", "who", "role", "action", "record", "why"):

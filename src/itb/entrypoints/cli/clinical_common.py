@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -102,3 +102,15 @@ def reasons_table(reasons: Iterable[Reason], *, title: str = "Reasons") -> Table
             escape(r.source + status),
         )
     return table
+
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="PATH=VALUE",
+        help="Change one value of the file before it is checked, e.g. patient.weight_kg=80 "
+        "(repeatable; PATH: its keys joined by dots, [n] for a list item).",
+    ),
+]
+"""``--set PATH=VALUE`` (repeatable) on an input file's TOML."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -18,7 +19,7 @@ from itb import bootstrap
 from itb.adapters.cohort_output import summary_rows
 from itb.adapters.output_paths import check_output_dir
 from itb.domain.errors import InvalidValue
-from itb.entrypoints.cli.clinical_common import flags
+from itb.entrypoints.cli.clinical_common import SetOption, flags
 from itb.services.cohort_trial import MAX_PATIENTS
 from itb.simulation.cohort_runner import check_scheduler
 
@@ -49,6 +50,17 @@ def cohort(
         str | None,
         typer.Option("--scheduler", help="Run on the dask cluster at this scheduler address."),
     ] = None,
+    patients: Annotated[
+        int | None, typer.Option("--patients", help="Patients per arm (the file's trial.patients).")
+    ] = None,
+    years: Annotated[
+        float | None,
+        typer.Option("--years", help="Years followed (the file's trial.horizon_years)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Another seed (the file's trial.seed).")
+    ] = None,
+    sets: SetOption = None,
 ) -> None:
     """Simulate a virtual trial: the same patients under two or more policies (arms).
 
@@ -67,7 +79,21 @@ def cohort(
             "--workers", workers, f"a whole number from 1 to {cpus} (the CPUs of this machine)"
         )
     target = check_output_dir(out, field="--out")
-    spec = bootstrap.load_cohort_trial(trial_file)
+    named = {"--patients": ("trial.patients", patients), "--years": ("trial.horizon_years", years),
+             "--seed": ("trial.seed", seed)}  # fmt: skip
+    changes = list(sets or ())
+    for flag, (path, value) in named.items():
+        if value is not None:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InvalidValue(flag, value, "a finite number")
+            changes.append(f"{path}={value}")
+    try:
+        spec = bootstrap.load_cohort_trial(trial_file, sets=changes)
+    except InvalidValue as exc:  # a value given by its own flag is named by it
+        for flag, (path, value) in named.items():
+            if value is not None and exc.field in (path, f"--set {path}"):
+                raise exc.renamed(flag) from None
+        raise
     if scheduler is not None:
         with flags(scheduler="--scheduler"):
             check_scheduler(scheduler)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.main
@@ -112,7 +112,28 @@ for _module in (
 def _command() -> Command:
     """The click command tree, built once per process (Typer would rebuild it on every call,
     inspecting every command's signature)."""
-    return typer.main.get_command(app)
+    root = typer.main.get_command(app)
+    _untyped_flags(root)
+    return root
+
+
+def _untyped_flags(cmd: Command) -> None:
+    """On/off flags without a type tag in the help (Typer labels every flag ``<bool>``;
+    a flag takes no value): an empty metavar is what the help then prints."""
+    for param in cmd.params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    built = cmd.get_help_option  # --help is made per context
+
+    def help_option(ctx: Any) -> Any:
+        option = built(ctx)
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+    setattr(cmd, "get_help_option", help_option)  # noqa: B010 (an instance's own)
+    for sub in getattr(cmd, "commands", {}).values():
+        _untyped_flags(sub)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -267,7 +267,10 @@ def simulate_command(
     params = _patient(cause, weight_kg, seed, index)
     obs = respond(params, segments, _times(segments, hours, step_h))
     if as_json:
-        typer.echo(json.dumps([_obs_dict(o) for o in obs], indent=2))
+        patient = {"cause": params.cause.value, "weight_kg": params.weight_kg}
+        typer.echo(
+            json.dumps({"patient": patient, "observations": [_obs_dict(o) for o in obs]}, indent=2)
+        )
         return
     table = Table(title=f"Virtual patient ({params.cause.value}, {params.weight_kg:.0f} kg)")
     for col in (

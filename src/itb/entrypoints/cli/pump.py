@@ -14,7 +14,7 @@ from rich.table import Table
 from itb import bootstrap
 from itb.adapters.output_paths import check_output_dir
 from itb.domain.pump import PumpPreset
-from itb.entrypoints.cli.clinical_common import flags
+from itb.entrypoints.cli.clinical_common import SetOption, flags
 from itb.services.pump_run import PumpRunResult, result_to_dict
 
 __all__ = ["print_run", "pump_app", "register", "run_console"]
@@ -206,14 +206,16 @@ def run(
     show_log: Annotated[
         bool, typer.Option("--log/--no-log", help="Show the pump's event log table.")
     ] = True,
+    sets: SetOption = None,
 ) -> None:
-    """Run a pump spec for N days: final state, alarms and the pump's event log.
+    """Run a pump spec for N days: final state, alarms and the pump's event log (a pump
+    run has no random draws, so no seed; --set changes any value of the spec).
 
     The whole spec is validated before anything runs; bad input gives one line on
     stderr and exit code 2, and no output files.
     """
     target = None if out_dir is None else check_output_dir(out_dir, field="--out")
-    spec = bootstrap.load_pump_spec(spec_file)
+    spec = bootstrap.load_pump_spec(spec_file, sets=sets or ())
     with flags(days="--days"):
         result = bootstrap.run_pump_spec(spec, days)
     written = None if target is None else bootstrap.write_pump_run(result, target)

@@ -25,6 +25,7 @@ from rich.table import Table
 from itb import bootstrap
 from itb.adapters.output_paths import check_output_dir
 from itb.domain.errors import InvalidValue
+from itb.entrypoints.cli.clinical_common import SetOption
 from itb.services.scenario import Scenario, ScenarioResult
 from itb.services.scenario_summary import DISCLAIMER, METRIC_LABELS, format_metric, highlights
 
@@ -66,15 +67,17 @@ def _list(as_json: bool) -> None:
     if as_json:
         typer.echo(
             json.dumps(
-                [
-                    {
-                        "name": n,
-                        "title": s.name,
-                        "horizon_days": s.horizon_days,
-                        "description": s.description,
-                    }
-                    for n, s in rows
-                ],
+                {
+                    "scenarios": [
+                        {
+                            "name": n,
+                            "title": s.name,
+                            "horizon_days": s.horizon_days,
+                            "description": s.description,
+                        }
+                        for n, s in rows
+                    ]
+                },
                 indent=2,
                 ensure_ascii=False,
             )
@@ -129,22 +132,54 @@ def simulate(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the metrics object as JSON.")
     ] = False,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", help="Another seed for the scenario's random draws (the file's seed)."
+        ),
+    ] = None,
+    sets: SetOption = None,
+    print_toml: Annotated[
+        bool,
+        typer.Option(
+            "--print", help="Print the scenario's TOML (to start one's own from) and stop."
+        ),
+    ] = False,
 ) -> None:
     """Simulate years of ITB therapy for one patient: pump, patient and clinic, end to end."""
     if list_builtin:
         _list(as_json)
         return
+    changes = [*(sets or ()), *(() if seed is None else (f"seed={seed}",))]
+    if seed is not None and not 0 <= seed < 2**63:
+        raise InvalidValue("--seed", seed, "a whole number from 0 to 2**63 - 1")
     if (scenario_path is None) == (builtin is None):
         raise InvalidValue(
             "SCENARIO.toml / --builtin",
             str(scenario_path or builtin),
             "exactly one of a scenario file or --builtin NAME (or --list)",
         )
+    if print_toml:
+        if changes or out_dir is not None or as_json:
+            raise InvalidValue(
+                "--print",
+                "with --set, --seed, --out or --json",
+                "--print alone: it writes the scenario's file as it is, to edit",
+            )
+        if builtin is None:
+            raise InvalidValue(
+                "--print",
+                str(scenario_path),
+                "with --builtin NAME (a file of one's own is already there to read)",
+            )
+        text = bootstrap.builtin_scenario_text(builtin)
+        typer.echo(text, nl=not text.endswith("\n"))
+        return
     target = None if out_dir is None else check_output_dir(out_dir, field="--out")
     scenario: Scenario = (
-        bootstrap.load_scenario(scenario_path)
+        bootstrap.load_scenario(scenario_path, sets=changes)
         if scenario_path is not None
-        else bootstrap.builtin_scenario(str(builtin))
+        else bootstrap.builtin_scenario(str(builtin), sets=changes)
     )
     long_run = scenario.horizon_days >= _PROGRESS_MIN_DAYS
     with progress_bar(long_run, f"simulating {scenario.horizon_days:g} days") as progress:
