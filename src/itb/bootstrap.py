@@ -7,13 +7,16 @@ nothing here runs at import time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from itb import __version__
 from itb.adapters.cohort_output import write_trial_output
 from itb.adapters.datafiles import data_files_digest, load_data_table, read_toml_file
 from itb.adapters.passwords import Argon2Hasher
@@ -87,22 +90,47 @@ def read_toml(path: Path, *, field: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ pump runs
 
 
-def load_pump_spec(path: Path, *, field: str = "SPEC.toml", sets: Sequence[str] = ()) -> PumpSpec:
+def load_pump_spec(
+    path: Path,
+    *,
+    field: str = "SPEC.toml",
+    sets: Sequence[str] = (),
+    record: dict[str, Any] | None = None,
+) -> PumpSpec:
     """Read and validate a pump-run spec file, with ``--set PATH=VALUE`` changes
     (one-line InvalidValue on any problem)."""
-    return _with_sets(parse_pump_spec, read_toml_file(path, field=field), sets)
+    return _with_sets(parse_pump_spec, read_toml_file(path, field=field), sets, record)
 
 
 def _with_sets(
-    parse: Callable[[dict[str, Any]], T], table: dict[str, Any], sets: Sequence[str]
+    parse: Callable[[dict[str, Any]], T],
+    table: dict[str, Any],
+    sets: Sequence[str],
+    record: dict[str, Any] | None = None,
 ) -> T:
     """``parse`` of ``table`` after the ``--set`` changes; an error about a value that
-    was set names it as the user wrote it."""
+    was set names it as the user wrote it. ``record`` (when given) receives the
+    provenance of the input as run (:func:`provenance`)."""
     changed, paths = apply_sets(table, sets)
     try:
-        return parse(changed)
+        parsed = parse(changed)
     except InvalidValue as exc:
         raise named_for_sets(exc, paths) from None
+    if record is not None:
+        record.update(provenance(changed, sets))
+    return parsed
+
+
+def provenance(table: Mapping[str, Any], sets: Sequence[str] = ()) -> dict[str, Any]:
+    """What made an output: the itb and data versions, the SHA-256 of the input as it
+    ran (its TOML table with the ``--set`` changes, as canonical JSON) and the changes."""
+    text = json.dumps(table, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return {
+        "itb_version": __version__,
+        "data_version": data_version(),
+        "input_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "set": list(sets),
+    }
 
 
 def run_pump_spec(spec: PumpSpec, days: float | None) -> PumpRunResult:
@@ -126,6 +154,7 @@ class DemoRun:
     description: str
     result: PumpRunResult
     highlights: tuple[str, ...]
+    provenance: dict[str, Any]
 
 
 def run_pump_demo(spec_paths: Sequence[Path], out_dir: Path) -> tuple[list[DemoRun], Path]:
@@ -133,7 +162,8 @@ def run_pump_demo(spec_paths: Sequence[Path], out_dir: Path) -> tuple[list[DemoR
     ``out_dir/<spec name>/`` files and ``out_dir/summary.md`` atomically."""
     runs: list[DemoRun] = []
     for path in spec_paths:
-        spec = load_pump_spec(path)
+        made: dict[str, Any] = {}
+        spec = load_pump_spec(path, record=made)
         result = run_pump(spec, catalog())
         runs.append(
             DemoRun(
@@ -143,6 +173,7 @@ def run_pump_demo(spec_paths: Sequence[Path], out_dir: Path) -> tuple[list[DemoR
                 spec.description,
                 result,
                 tuple(highlights(result)),
+                made,
             )
         )
 
@@ -156,7 +187,7 @@ def run_pump_demo(spec_paths: Sequence[Path], out_dir: Path) -> tuple[list[DemoR
         for run in runs:
             sub = tmp / run.stem
             sub.mkdir()
-            write_pump_run_files(run.result, sub)
+            write_pump_run_files(run.result, sub, provenance=run.provenance)
             lines += [
                 f"## {run.title}",
                 "",
@@ -175,16 +206,22 @@ def run_pump_demo(spec_paths: Sequence[Path], out_dir: Path) -> tuple[list[DemoR
 
 
 def load_scenario(
-    path: Path, *, field: str = "SCENARIO.toml", sets: Sequence[str] = ()
+    path: Path,
+    *,
+    field: str = "SCENARIO.toml",
+    sets: Sequence[str] = (),
+    record: dict[str, Any] | None = None,
 ) -> Scenario:
     """Read and validate a scenario file, with ``--set`` changes (one-line InvalidValue
     on any problem)."""
-    return _with_sets(parse_scenario, read_toml_file(path, field=field), sets)
+    return _with_sets(parse_scenario, read_toml_file(path, field=field), sets, record)
 
 
-def builtin_scenario(name: str, *, sets: Sequence[str] = ()) -> Scenario:
+def builtin_scenario(
+    name: str, *, sets: Sequence[str] = (), record: dict[str, Any] | None = None
+) -> Scenario:
     """A built-in scenario from itb/data/scenarios (validated), with ``--set`` changes."""
-    return _with_sets(parse_scenario, load_builtin_scenario_table(name), sets)
+    return _with_sets(parse_scenario, load_builtin_scenario_table(name), sets, record)
 
 
 def builtin_scenario_text(name: str) -> str:
@@ -231,12 +268,18 @@ def cohort_setup() -> CohortTrialSetup:
 
 
 def load_cohort_trial(
-    path: Path, *, field: str = "TRIAL.toml", sets: Sequence[str] = ()
+    path: Path,
+    *,
+    field: str = "TRIAL.toml",
+    sets: Sequence[str] = (),
+    record: dict[str, Any] | None = None,
 ) -> TrialSpec:
     """Read and validate a trial file, with ``--set`` changes (one-line InvalidValue on
     any problem)."""
     cat = catalog()
-    return _with_sets(lambda t: parse_trial(t, cat), read_toml_file(path, field=field), sets)
+    return _with_sets(
+        lambda t: parse_trial(t, cat), read_toml_file(path, field=field), sets, record
+    )
 
 
 def run_cohort_trial(

@@ -112,3 +112,54 @@ def test_a_small_cohort_without_copying_the_trial_file(
         capsys, *argv[:2], "--set", "arm[9].name=x", "--out", str(tmp_path / "e")
     )
     assert not (tmp_path / "c").exists()
+
+
+def test_every_output_records_the_itb_and_data_versions_and_the_input_hash(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from itb import __version__, bootstrap
+
+    data = bootstrap.data_version()
+    base = ["simulate", "--builtin", "stable_maintenance", "--set", "horizon_days=20"]
+    _ok(capsys, *base, "--out", str(tmp_path / "a"))
+    _ok(capsys, *base, "--out", str(tmp_path / "b"))
+    _ok(capsys, *base, "--set", "patient.weight_kg=90", "--out", str(tmp_path / "c"))
+    made = [json.loads((tmp_path / d / "metrics.json").read_text())["provenance"] for d in "abc"]
+    assert made[0] == made[1]  # the same input, the same record
+    assert (made[0]["itb_version"], made[0]["data_version"]) == (__version__, data)
+    assert made[2]["input_sha256"] != made[0]["input_sha256"]
+    assert made[2]["set"] == ["horizon_days=20", "patient.weight_kg=90"]
+    assert made[0]["input_sha256"] in (tmp_path / "a" / "report.html").read_text(encoding="utf-8")
+    _ok(capsys, "pump", "run", str(SPEC), "--days", "2", "--out", str(tmp_path / "p"))
+    pump = json.loads((tmp_path / "p" / "summary.json").read_text())["provenance"]
+    assert (pump["itb_version"], pump["data_version"], len(pump["input_sha256"])) == (
+        __version__,
+        data,
+        64,
+    )
+    _ok(
+        capsys,
+        "cohort",
+        str(TRIAL),
+        "--patients",
+        "20",
+        "--years",
+        "0.05",
+        "--out",
+        str(tmp_path / "t"),
+    )
+    trial = json.loads((tmp_path / "t" / "summary.json").read_text())["provenance"]
+    assert trial["set"] == ["trial.patients=20", "trial.horizon_years=0.05"]
+    assert trial["input_sha256"] in (tmp_path / "t" / "summary.md").read_text(encoding="utf-8")
+    card = tmp_path / "card.html"
+    _ok(
+        capsys,
+        "card",
+        str(REPO / "examples" / "wallet_card.toml"),
+        "--html",
+        str(card),
+        "--pdf",
+        str(tmp_path / "card.pdf"),
+    )
+    assert f"itb {__version__}, data {data}; content SHA-256" in card.read_text(encoding="utf-8")
+    assert b"content SHA-256" in (tmp_path / "card.pdf").read_bytes()

@@ -131,9 +131,9 @@ def test_a_clinic_day(cli: Cli, tmp_path: Path) -> None:
     )
     cli("visit", "book", pid, "--at", "2099-02-10T10:00", user="nina")
     radar = cli.json("radar", user="nina")
-    assert isinstance(radar, list)
-    assert radar[0]["patient_id"] == pid
-    assert radar[0]["next_visit_at"].startswith("2099-02-10")
+    assert isinstance(radar, dict)
+    assert radar["pumps"][0]["patient_id"] == pid
+    assert radar["pumps"][0]["next_visit_at"].startswith("2099-02-10")
     triaged = cli.json("symptoms", pid, "--sign", "itching", "--sign", "fever", user="nina")
     assert isinstance(triaged, dict)
     assert triaged["record"]["urgency"] == "emergency"

@@ -12,8 +12,11 @@ module only draws it.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import html
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from itb import __version__
+from itb.adapters.datafiles import data_files_digest
 from itb.adapters.output_paths import write_files_atomic
 from itb.domain.clinical.card import CardPanel, WalletCard
 from itb.domain.errors import InvalidValue
@@ -219,6 +224,15 @@ def _draw_card_block(
     return float(y0 - 6 * mm)
 
 
+def made_by(card: WalletCard) -> str:
+    """What made the card: the itb and data versions and the SHA-256 of its content."""
+    content = json.dumps(
+        dataclasses.asdict(card), sort_keys=True, default=str, separators=(",", ":")
+    )
+    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    return f"itb {__version__}, data {data_files_digest()[:12]}; content SHA-256 {digest}"
+
+
 def render_card_pdf(card: WalletCard) -> bytes:
     """The printable card (A4) as PDF bytes.
 
@@ -268,6 +282,7 @@ def render_card_pdf(card: WalletCard) -> bytes:
         title=_PAGE_TITLE,
         author="itb",
         subject="Intrathecal baclofen pump emergency card",
+        keywords=made_by(card),
     )
     doc.addPageTemplates(
         [
@@ -442,6 +457,7 @@ def render_card_html(card: WalletCard) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="{_esc(made_by(card))}">
 <title>{_PAGE_TITLE}</title>
 <style>{_CSS}</style>
 </head>
@@ -460,7 +476,7 @@ card after every dose change or refill.</p>
 {"".join(_panel_html(p, "detail") for p in card.details)}
 </div>
 <div class="sources"><b>Sources</b> (itb source tags: [Cn] clinical, [Dn] device, [Fn] founding texts)<ul>{sources}</ul>
-<p>{_esc(card.disclaimer)}</p></div>
+<p>{_esc(card.disclaimer)}</p><p class="made-by">{_esc(made_by(card))}</p></div>
 </body>
 </html>
 """

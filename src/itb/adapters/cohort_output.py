@@ -84,6 +84,14 @@ def _markdown(summary: Mapping[str, Any]) -> str:
         "|---|" + "---|" * len(arms),
     ]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in summary_rows(summary)]
+    made = summary.get("provenance")
+    if isinstance(made, Mapping) and made:
+        changes = f"; --set {', '.join(made['set'])}" if made.get("set") else ""
+        lines += [
+            "",
+            f"itb {made.get('itb_version')}, data {made.get('data_version')}; trial file "
+            f"SHA-256 {made.get('input_sha256')}{changes}.",
+        ]
     return "\n".join(lines) + "\n"
 
 

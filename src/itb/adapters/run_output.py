@@ -65,7 +65,9 @@ def _dict_rows(items: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list
     return header, [[item[k] for k in header] for item in items]
 
 
-def write_pump_run_files(result: PumpRunResult, directory: Path) -> None:
+def write_pump_run_files(
+    result: PumpRunResult, directory: Path, *, provenance: Mapping[str, Any] | None = None
+) -> None:
     """Write one run's files into an existing ``directory``.
 
     Files: summary.json (the ``--json`` object), alarms.csv, events.csv,
@@ -73,6 +75,8 @@ def write_pump_run_files(result: PumpRunResult, directory: Path) -> None:
     delivery_segments.csv (exact constant-rate pieces).
     """
     data = result_to_dict(result)
+    if provenance is not None:
+        data["provenance"] = dict(provenance)
     (directory / "summary.json").write_text(
         json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
@@ -95,6 +99,10 @@ def write_pump_run_files(result: PumpRunResult, directory: Path) -> None:
     )
 
 
-def write_pump_run(result: PumpRunResult, out_dir: Path) -> Path:
+def write_pump_run(
+    result: PumpRunResult, out_dir: Path, *, provenance: Mapping[str, Any] | None = None
+) -> Path:
     """Write a run's files to ``out_dir`` atomically; return the directory."""
-    return write_output_dir(out_dir, lambda tmp: write_pump_run_files(result, tmp))
+    return write_output_dir(
+        out_dir, lambda tmp: write_pump_run_files(result, tmp, provenance=provenance)
+    )

@@ -82,13 +82,14 @@ def cohort(
     named = {"--patients": ("trial.patients", patients), "--years": ("trial.horizon_years", years),
              "--seed": ("trial.seed", seed)}  # fmt: skip
     changes = list(sets or ())
+    made: dict[str, Any] = {}
     for flag, (path, value) in named.items():
         if value is not None:
             if isinstance(value, float) and not math.isfinite(value):
                 raise InvalidValue(flag, value, "a finite number")
             changes.append(f"{path}={value}")
     try:
-        spec = bootstrap.load_cohort_trial(trial_file, sets=changes)
+        spec = bootstrap.load_cohort_trial(trial_file, sets=changes, record=made)
     except InvalidValue as exc:  # a value given by its own flag is named by it
         for flag, (path, value) in named.items():
             if value is not None and exc.field in (path, f"--set {path}"):
@@ -120,6 +121,7 @@ def cohort(
         )
     wall = time.perf_counter() - started
     summary["wall_time_s"] = round(wall, 3)
+    summary["provenance"] = made
     summary["execution"] = {
         "chunk_size": chunk_size,
         "workers": workers,

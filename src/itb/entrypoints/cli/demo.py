@@ -13,9 +13,10 @@ specs in examples/pump/, with what to notice in each.
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.panel import Panel
@@ -121,7 +122,8 @@ def demo(
     if pump_examples or examples is not None:
         _pump_examples(target, examples)
         return
-    scenario = bootstrap.builtin_scenario(FLAGSHIP)
+    made: dict[str, Any] = {}
+    scenario = bootstrap.builtin_scenario(FLAGSHIP, record=made)
     out = run_console()
     out.print(
         Panel(
@@ -137,6 +139,7 @@ def demo(
         True, f"simulating {scenario.horizon_days / DAYS_PER_YEAR:.0f} years"
     ) as progress:
         result = bootstrap.run_scenario_course(scenario, progress=progress)
+    result = replace(result, metrics={**result.metrics, "provenance": made})
     written = bootstrap.write_course_report(result, target)
     print_course(result, written, out)
     out.print(f"[bold]Open the report:[/] {(written / 'report.html').as_uri()}")

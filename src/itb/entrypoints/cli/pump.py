@@ -215,12 +215,14 @@ def run(
     stderr and exit code 2, and no output files.
     """
     target = None if out_dir is None else check_output_dir(out_dir, field="--out")
-    spec = bootstrap.load_pump_spec(spec_file, sets=sets or ())
+    made: dict[str, Any] = {}
+    spec = bootstrap.load_pump_spec(spec_file, sets=sets or (), record=made)
     with flags(days="--days"):
         result = bootstrap.run_pump_spec(spec, days)
-    written = None if target is None else bootstrap.write_pump_run(result, target)
+    written = None if target is None else bootstrap.write_pump_run(result, target, provenance=made)
     if as_json:
-        typer.echo(json.dumps(result_to_dict(result), indent=2, ensure_ascii=False))
+        payload = {**result_to_dict(result), "provenance": made}
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
     out = run_console()
     print_run(out, result, show_log=show_log)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -176,14 +177,16 @@ def simulate(
         typer.echo(text, nl=not text.endswith("\n"))
         return
     target = None if out_dir is None else check_output_dir(out_dir, field="--out")
+    made: dict[str, Any] = {}
     scenario: Scenario = (
-        bootstrap.load_scenario(scenario_path, sets=changes)
+        bootstrap.load_scenario(scenario_path, sets=changes, record=made)
         if scenario_path is not None
-        else bootstrap.builtin_scenario(str(builtin), sets=changes)
+        else bootstrap.builtin_scenario(str(builtin), sets=changes, record=made)
     )
     long_run = scenario.horizon_days >= _PROGRESS_MIN_DAYS
     with progress_bar(long_run, f"simulating {scenario.horizon_days:g} days") as progress:
         result = bootstrap.run_scenario_course(scenario, progress=progress)
+    result = replace(result, metrics={**result.metrics, "provenance": made})
     written = bootstrap.write_course_report(result, target) if target is not None else None
     if as_json:
         typer.echo(json.dumps(result.metrics, indent=2, ensure_ascii=False))
