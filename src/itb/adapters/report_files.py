@@ -18,11 +18,12 @@ import base64
 import csv
 import html
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from itb.adapters.plots.course import PLOT_TITLES, course_plots
+from itb.adapters.plots.course import PLOT_TITLES, REFILL_HISTORY_FROM, course_plots, marked_events
 from itb.adapters.run_output import write_output_dir
 from itb.services.scenario import ScenarioResult
 from itb.services.scenario_summary import (
@@ -170,11 +171,50 @@ figure{margin:14px 0}figure img{width:100%;border:1px solid #e3e6ea}
 figcaption{font-size:0.88em;color:#555}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:4px 24px}
 footer{margin-top:2em;font-size:0.85em;color:#555}
+.small{font-size:0.85em;color:#555}h3{font-size:1em;margin:1.2em 0 0.3em}
 """
 
 
 def _e(text: object) -> str:
     return html.escape(str(text))
+
+
+_WHO = {"scenario": "planned event", "clinic": "clinic", "patient": "patient", "pump": "pump"}
+"""Who acted, in the report's words (a scenario's own events are planned ones)."""
+
+_TAG = re.compile(r"\[[A-Z]\d+[a-z]?\]")
+
+
+def _what(kind: str) -> str:
+    return kind.replace("_", " ")
+
+
+def _without_sources(detail: str, notes: dict[str, int]) -> tuple[str, list[int]]:
+    """The detail with each bracketed source group (``[[C13][C17]]``, ``[C12]``,
+    ``[label text [C13] (a note)]``) moved to a numbered footnote; the numbers it cites."""
+    out: list[str] = []
+    refs: list[int] = []
+    i = 0
+    while i < len(detail):
+        if detail[i] == "[":
+            depth, j = 0, i
+            while j < len(detail):
+                depth += {"[": 1, "]": -1}.get(detail[j], 0)
+                if depth == 0:
+                    break
+                j += 1
+            group = detail[i : j + 1]
+            if depth == 0 and _TAG.search(group):
+                tag = group[1:-1] if group.startswith("[[") else group
+                n = notes.setdefault(tag, len(notes) + 1)
+                if n not in refs:
+                    refs.append(n)
+                i = j + 1
+                continue
+        out.append(detail[i])
+        i += 1
+    text = re.sub(r"\s+([;,.)])", r"\1", re.sub(r"\s{2,}", " ", "".join(out))).strip()
+    return text.rstrip(";, "), refs
 
 
 def _made_by(made: object) -> str:
@@ -196,13 +236,18 @@ def _img(png: bytes, alt: str) -> str:
 _CAPTIONS = {
     "spasticity": "MAS (black) and PSFS (blue). Green: the therapeutic band of MAS. Red shading: "
     "withdrawal signs (dark red: severe); purple: overdose signs.",
-    "dose": "Black: the programmed daily dose. Orange: drug actually reaching the CSF (mean over "
-    "each sampling interval, per day): a gap means the pump stopped, the reservoir was empty or "
-    "the drug was lost before the tip.",
+    "dose": "Light blue (wide): the programmed daily dose. Black: drug actually reaching the CSF "
+    "(mean over each sampling interval, per day): a gap means the pump stopped, the reservoir "
+    "was empty or the drug was lost before the tip. Numbers: the events in the table below.",
     "reservoir": "Blue: the volume the pump calculates (what its alarms and the clinic's refill "
     "plan follow). Red dashed: what is really left. They part when the pump over- or "
     "under-infuses or a refill is missed.",
-    "concentration": "Drug near the catheter tip (brown) and at the effect site (black), mcg/mL.",
+    "reservoir_history": "At each refill, just before it: blue dot, the volume the pump "
+    "calculated; red cross, what was really left (the grey stem between them is the "
+    "discrepancy the nurse would find). A cross below the dot: the pump delivered more than "
+    "programmed; near zero: a refill came too late. Numbers: the events in the table below.",
+    "concentration": "Drug near the catheter tip (light blue, wide) and at the effect site "
+    "(black), mcg/mL. Numbers: the events in the table below.",
     "episodes": "Each period with withdrawal (red) or overdose (purple) signs, two days either "
     "side: MAS (black, left axis) and the drug reaching the CSF (orange, right axis, mcg/day); "
     "dashed lines mark what happened.",
@@ -271,31 +316,47 @@ def render_html(result: ScenarioResult, plots: dict[str, bytes]) -> str:
     parts.append("</table></div>")
 
     parts.append("<h2>Course</h2>")
+    history = sum(1 for e in result.timeline if e.kind == "refill") >= REFILL_HISTORY_FROM
     for name in ("spasticity", "episodes", "dose", "reservoir", "concentration"):
         if name in plots:
+            shown = "reservoir_history" if name == "reservoir" and history else name
             parts.append(
-                f"<figure>{_img(plots[name], PLOT_TITLES[name])}"
-                f"<figcaption>{_e(_CAPTIONS[name])}</figcaption></figure>"
+                f"<figure>{_img(plots[name], PLOT_TITLES[shown])}"
+                f"<figcaption>{_e(_CAPTIONS[shown])}</figcaption></figure>"
             )
 
-    events = key_events(result)
+    numbered = {id(e): k for k, e, _ in marked_events(result.timeline)}
+    listed = {id(e) for e in key_events(result)}
+    events = [e for e in result.timeline if id(e) in listed or id(e) in numbered]
+    notes: dict[str, int] = {}
     parts.append(
-        f"<h2>Key events</h2><p>{len(events)} key events shown (routine refills within tolerance "
-        "and routine visits left out); the whole timeline is in <code>timeline.csv</code>.</p>"
+        f"<h2>Key events</h2><p>{len(events)} key events (routine refills within tolerance "
+        "and routine visits left out; the whole timeline is in <code>timeline.csv</code>). "
+        "A number in the first column is the event's number on the plots above.</p>"
     )
     parts.append(
-        "<table><tr><th>Day</th><th>Local time</th><th>Who</th><th>What</th><th>MAS</th></tr>"
+        "<table><tr><th>#</th><th>Date and time</th><th>Day</th><th>Who</th><th>What</th>"
+        "<th>MAS</th></tr>"
     )
     for e in events:
         cls = "withdrawal" if e.withdrawal_stage else "overdose" if e.overdose_stage else e.actor
+        text, refs = _without_sources(e.detail, notes)
+        marks = "".join(f"<sup>{n}</sup>" for n in refs)
+        number = numbered.get(id(e))
         parts.append(
-            f'<tr class="{cls}"><td class="num">{e.t_h / 24.0:.1f}</td>'
+            f'<tr class="{cls}"><td class="num">{"" if number is None else number}</td>'
             f'<td class="when">{_e(result.iso(e.t_h)[:16].replace("T", " "))}</td>'
-            f"<td>{_e(e.actor)}</td>"
-            f"<td><strong>{_e(e.kind.replace('_', ' '))}</strong>: {_e(e.detail)}</td>"
+            f'<td class="num">{int(e.t_h // 24.0)}</td>'
+            f"<td>{_e(_WHO.get(e.actor, e.actor))}</td>"
+            f"<td><strong>{_e(_what(e.kind))}</strong>: {_e(text)}{marks}</td>"
             f'<td class="num">{e.mas:.2f}</td></tr>'
         )
     parts.append("</table>")
+    if notes:
+        parts.append('<h3>Sources of the rules above</h3><ol class="small">')
+        for tag, _n in sorted(notes.items(), key=lambda kv: kv[1]):
+            parts.append(f"<li>{_e(tag)}</li>")
+        parts.append('</ol><p class="small">Tags resolve in <code>docs/sources.md</code>.</p>')
 
     parts.append("<h2>Metrics</h2><table><tr><th>Metric</th><th>Value</th></tr>")
     parts.append(

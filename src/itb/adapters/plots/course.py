@@ -30,21 +30,29 @@ from matplotlib.figure import Figure
 
 from itb.simulation.engine import Sample, TimelineEntry
 
-__all__ = ["PLOT_TITLES", "course_plots"]
+__all__ = ["PLOT_TITLES", "REFILL_HISTORY_FROM", "course_plots", "marked_events"]
 
 PLOT_TITLES: dict[str, str] = {
     "spasticity": "Spasticity (MAS, PSFS), therapeutic band, withdrawal and overdose periods",
     "dose": "Programmed dose and drug reaching the CSF",
     "reservoir": "Reservoir: what the pump calculates vs what is really left",
+    "reservoir_history": "Reservoir at each refill: what the pump calculated vs what was really "
+    "left",
     "concentration": "CSF and effect-site concentration",
     "episodes": "Close-up of each episode with signs: MAS (black) and drug reaching the CSF "
     "(orange, mcg/day)",
 }
 
+# Okabe-Ito colours: told apart with the common colour-vision deficiencies
+_BLUE, _VERMILLION, _ORANGE, _SKY, _GREEN = "#0072B2", "#D55E00", "#E69F00", "#56B4E9", "#009E73"
 _WITHDRAWAL = "#d62728"
 _SEVERE = "#7f0000"
 _OVERDOSE = "#9467bd"
-_BAND = "#2ca02c"
+_BAND = _GREEN
+
+REFILL_HISTORY_FROM = 13
+"""From so many refills on, the reservoir is shown refill by refill (found vs calculated)
+instead of as its sawtooth over time (which is then a hundred cycles wide)."""
 
 
 def _png(fig: Figure) -> bytes:
@@ -131,27 +139,53 @@ def _marker_label(e: TimelineEntry) -> str | None:
     return None
 
 
+def marked_events(timeline: Sequence[TimelineEntry]) -> list[tuple[int, TimelineEntry, str]]:
+    """The events the long-course plots mark, numbered in time order (the report's events
+    table gives each number its date and words)."""
+    out: list[tuple[int, TimelineEntry, str]] = []
+    for e in timeline:
+        label = _marker_label(e)
+        if label is not None:
+            out.append((len(out) + 1, e, label))
+    return out
+
+
 def _markers(ax: Axes, marks: Sequence[tuple[float, str]], *, labels: bool = True) -> None:
-    ymax = ax.get_ylim()[1]
+    """A dashed line at each marked event and, above the plot, its number in a circle
+    (numbers close together step down so none covers another)."""
     last_x = -1e18
     span = ax.get_xlim()[1] - ax.get_xlim()[0]
     level = 0
-    for x, label in marks:
+    for k, (x, _label) in enumerate(marks, start=1):
         ax.axvline(x, color="#555555", lw=0.8, ls="--", alpha=0.7)
         if not labels:
             continue
-        level = level + 1 if x - last_x < span * 0.08 else 0
+        level = level + 1 if x - last_x < span * 0.025 else 0
         ax.annotate(
-            label,
-            (x, ymax),
-            xytext=(3, -10 - 11 * (level % 3)),
+            str(k),
+            (x, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, -9 - 13 * (level % 3)),
             textcoords="offset points",
-            fontsize=7.5,
-            color="#333333",
-            va="top",
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+            fontsize=7,
+            ha="center",
+            va="center",
+            color="#222222",
+            bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": "#555555", "lw": 0.6},
         )
         last_x = x
+
+
+def _before_each(samples: Sequence[Sample], times_h: Sequence[float]) -> list[tuple[float, float]]:
+    """(calculated, actual) reservoir of the last sample before each time, mL."""
+    out = []
+    k = 0
+    for t in times_h:
+        while k + 1 < len(samples) and samples[k + 1].t_h < t:
+            k += 1
+        s = samples[k]
+        out.append((s.reservoir_calculated_ml, s.reservoir_actual_ml))
+    return out
 
 
 def _legend_below(ax: Axes, ncols: int = 4) -> None:
@@ -195,9 +229,7 @@ def course_plots(
     plt.rcParams.update({"font.size": 9, "svg.hashsalt": "itb"})
     x = [_num(when(s.t_h)) for s in samples]
     out: dict[str, bytes] = {}
-    marks = [
-        (_num(when(e.t_h)), label) for e in timeline if (label := _marker_label(e)) is not None
-    ]
+    marks = [(_num(when(e.t_h)), label) for _, e, label in marked_events(timeline)]
 
     fig, ax = _axes(PLOT_TITLES["spasticity"])
     low, high = therapeutic_band
@@ -206,7 +238,7 @@ def course_plots(
     _shade(ax, samples, x, lambda s: s.withdrawal_stage >= 2, _SEVERE, "severe withdrawal", 0.3)
     _shade(ax, samples, x, lambda s: s.overdose_stage > 0, _OVERDOSE, "overdose signs", 0.3)
     ax.plot(x, [s.mas for s in samples], color="black", lw=1.2, label="MAS (0-4)")
-    ax.plot(x, [s.psfs for s in samples], color="#1f77b4", lw=0.9, alpha=0.8, label="PSFS (0-4)")
+    ax.plot(x, [s.psfs for s in samples], color=_BLUE, lw=0.9, alpha=0.8, label="PSFS (0-4)")
     ax.set_ylim(-0.1, 4.6)
     ax.set_ylabel("score")
     _markers(ax, marks)
@@ -215,21 +247,21 @@ def course_plots(
     out["spasticity"] = _png(fig)
 
     fig, ax = _axes(PLOT_TITLES["dose"])
-    ax.plot(
-        x,
-        [s.delivery_mcg_per_h * 24.0 for s in samples],
-        color="#ff7f0e",
-        lw=0.9,
-        label="reaching the CSF (mean since previous sample, per day)",
-        drawstyle="steps-pre",
-    )
     ax.step(
         x,
         [s.dose_mcg_per_day for s in samples],
         where="post",
-        color="black",
-        lw=1.3,
+        color=_SKY,
+        lw=3.0,
         label="programmed daily dose",
+    )
+    ax.plot(
+        x,
+        [s.delivery_mcg_per_h * 24.0 for s in samples],
+        color="black",
+        lw=0.9,
+        label="reaching the CSF (mean since previous sample, per day)",
+        drawstyle="steps-pre",
     )
     ax.set_ylabel("mcg/day")
     ax.set_ylim(0, max([s.dose_mcg_per_day for s in samples] + [1.0]) * 1.35)
@@ -238,22 +270,34 @@ def course_plots(
     _dates(ax)
     out["dose"] = _png(fig)
 
-    fig, ax = _axes(PLOT_TITLES["reservoir"])
-    ax.plot(
-        x,
-        [s.reservoir_calculated_ml for s in samples],
-        color="#1f77b4",
-        lw=1.3,
-        label="calculated (the pump's belief; drives alarms)",
-    )
-    ax.plot(
-        x,
-        [s.reservoir_actual_ml for s in samples],
-        color="#d62728",
-        lw=1.0,
-        ls="--",
-        label="actual (hidden truth)",
-    )
+    refills = [e for e in timeline if e.kind == "refill"]
+    history = len(refills) >= REFILL_HISTORY_FROM
+    fig, ax = _axes(PLOT_TITLES["reservoir_history" if history else "reservoir"])
+    if history:
+        found = _before_each(samples, [e.t_h for e in refills])
+        rx = [_num(when(e.t_h)) for e in refills]
+        ax.vlines(rx, [min(c, a) for c, a in found], [max(c, a) for c, a in found],
+                  color="#999999", lw=0.8)  # fmt: skip
+        ax.plot(rx, [c for c, _ in found], "o", color=_BLUE, ms=4,
+                label="calculated when the nurse came (the pump's belief)")  # fmt: skip
+        ax.plot(rx, [a for _, a in found], "x", color=_VERMILLION, ms=5, mew=1.4,
+                label="really left (what the syringe would find)")  # fmt: skip
+    else:
+        ax.plot(
+            x,
+            [s.reservoir_calculated_ml for s in samples],
+            color=_BLUE,
+            lw=1.6,
+            label="calculated (the pump's belief; drives alarms)",
+        )
+        ax.plot(
+            x,
+            [s.reservoir_actual_ml for s in samples],
+            color=_VERMILLION,
+            lw=1.0,
+            ls="--",
+            label="actual (hidden truth)",
+        )
     if low_reservoir_alarm_ml is not None:
         ax.axhline(
             low_reservoir_alarm_ml,
@@ -262,14 +306,18 @@ def course_plots(
             ls=":",
             label=f"low-reservoir alarm ({low_reservoir_alarm_ml:g} mL)",
         )
-    refills = [_num(when(e.t_h)) for e in timeline if e.kind == "refill"]
-    if len(refills) <= 30:
-        for i, t in enumerate(refills):
-            ax.axvline(t, color="#2ca02c", lw=0.6, alpha=0.5, label="refill" if i == 0 else None)
+    if not history:
+        for i, e in enumerate(refills):
+            ax.axvline(_num(when(e.t_h)), color=_GREEN, lw=0.6, alpha=0.5,
+                       label="refill" if i == 0 else None)  # fmt: skip
     ax.set_ylabel("mL")
-    top = max([s.reservoir_calculated_ml for s in samples] + [1.0])
-    ax.set_ylim(0, top * 1.3)
-    _markers(ax, marks, labels=False)
+    top = (
+        max([max(c, a) for c, a in found] + [1.0]) * 1.4
+        if history
+        else max([s.reservoir_calculated_ml for s in samples] + [1.0]) * 1.3
+    )
+    ax.set_ylim(0, top)
+    _markers(ax, marks, labels=history)
     _legend_below(ax, 4)
     _dates(ax)
     out["reservoir"] = _png(fig)
@@ -278,16 +326,16 @@ def course_plots(
     ax.plot(
         x,
         [s.csf_mcg_per_ml for s in samples],
-        color="#8c564b",
-        lw=0.9,
+        color=_SKY,
+        lw=3.0,
         label="lumbar CSF near the tip",
     )
     ax.plot(
-        x, [s.effect_site_mcg_per_ml for s in samples], color="black", lw=1.2, label="effect site"
+        x, [s.effect_site_mcg_per_ml for s in samples], color="black", lw=1.0, label="effect site"
     )
     ax.set_ylabel("mcg/mL")
     ax.set_ylim(bottom=0)
-    _markers(ax, marks, labels=False)
+    _markers(ax, marks)
     _legend_below(ax, 2)
     _dates(ax)
     out["concentration"] = _png(fig)
