@@ -4,13 +4,16 @@ Four figures sharing a calendar time axis, each returned as PNG bytes:
 
 - ``reservoir``: the pump's calculated reservoir (what it believes, drives the
   alarms) against the true reservoir, with refills and the low-reservoir
-  alarm volume;
+  alarm volume; from :data:`REFILL_HISTORY_FROM` refills on, refill by refill
+  (what was calculated and what was really left just before each);
 - ``dose``: programmed daily dose and the drug actually reaching the CSF;
 - ``concentration``: lumbar CSF and effect-site concentrations;
 - ``spasticity``: MAS and PSFS with the therapeutic band, and the periods with
   withdrawal or overdose signs shaded.
 
-Deterministic output: fixed size, DPI and fonts; no timestamps in the files.
+The events of :func:`marked_events` carry the same number on every long plot and in the
+report's events table. Deterministic output: fixed size, DPI and fonts; no timestamps
+in the files.
 """
 
 from __future__ import annotations
