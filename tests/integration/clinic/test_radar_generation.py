@@ -139,6 +139,13 @@ def test_the_kept_radar_always_equals_a_fresh_read(
         lambda: _sql(registry, f"UPDATE implants SET status = 'active' WHERE id = '{c.implant_id}'"),
         lambda: _sql(registry, f"DELETE FROM visits WHERE patient_id = '{c.patient_id}'"),
         lambda: _sql(registry, "DELETE FROM radar_changes"),  # the log lost: a full read
+        lambda: _sql(registry, f"UPDATE patients SET given_name = 'Once' WHERE id = '{c.patient_id}'"),
+        lambda: (  # a registry put back to an older state (counter and log start again)
+            _sql(registry, "UPDATE radar_generation SET n = 0"),
+            _sql(registry, "DELETE FROM radar_changes"),
+            _sql(registry, f"UPDATE patients SET family_name = 'Back' WHERE id = '{c.patient_id}'"),
+        ),
+        lambda: _sql(registry, f"UPDATE patients SET given_name = 'Twice' WHERE id = '{c.patient_id}'"),
         lambda: _sql(registry, f"UPDATE patients SET given_name = 'Again' WHERE id = '{c.patient_id}'"),
     ]  # fmt: skip
     for k, step in enumerate(steps):

@@ -2519,7 +2519,12 @@ class ClinicService:
         read), all read again otherwise."""
         generation = uow.radar.generation()
         cache = self._radar_cache
-        if generation is not None and cache is not None and cache.fits(now):
+        if (
+            generation is not None
+            and cache is not None
+            and cache.fits(now)
+            and generation >= cache.generation  # not a registry put back to an older state
+        ):
             if generation == cache.generation:
                 return cache.pumps
             changed = uow.radar.changed_since(cache.generation)
