@@ -411,6 +411,10 @@ def test_a_clinic_list_is_imported_from_csv_row_by_row(cli: Cli, tmp_path: Path)
     patients = cli.json("patient", "list")
     assert isinstance(patients, dict)
     assert [p["mrn"] for p in patients["patients"]] == ["HOSP-0001"]
+    assert "import" in cli("import", "csv", str(TEMPLATE), user="nina", code=1)  # a physician's
+    shown = cli.json("audit", "show", "--entity", "registry", "--id", "rows", user="nina")
+    assert isinstance(shown, dict)
+    assert "refused:import_clinic_rows" in [e["action"] for e in shown["entries"]]
     cli.db = f"sqlite:///{tmp_path / 'fresh.db'}"
     cli("init", "--clinic-name", "South", "--clinic-phone", "+44 20 7946 0002", "--admin", "drlee",
         "--admin-name", "Dr Lee", "--password-env", "ITB_PASSWORD_FOR_TEST", user=None)  # fmt: skip

@@ -2359,7 +2359,11 @@ class ClinicService:
         Raises:
             Forbidden: the actor may not import records.
         """
-        authorize(actor, Action.IMPORT_RECORDS)
+        try:
+            authorize(actor, Action.IMPORT_RECORDS)
+        except ITBError as exc:  # a refusal is audited like any other
+            self._refused(actor, "import_clinic_rows", "registry", "rows", exc)
+            raise
         problems = list(refused)
         lines_of: dict[str, list[int]] = {}
         for row in rows:
