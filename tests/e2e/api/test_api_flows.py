@@ -349,6 +349,11 @@ def test_a_calendar_subscription_address_per_patient(api: Api) -> None:
         c.post(f"/api/v1/patients/{other}/calendar-feed", headers=api.as_("patient")).status_code
         == 404
     )
+    assert (
+        c.post(f"/api/v1/patients/{pid}/calendar-feed", headers=api.as_("viewer")).status_code
+        == 403
+    )
+    assert c.get(path).status_code == 200  # a refused request stops nothing
     again = c.post(f"/api/v1/patients/{pid}/calendar-feed", headers=api.as_("nurse")).json()["path"]
     assert c.get(path).status_code == 404  # the old address stopped
     assert c.get(again).status_code == 200

@@ -2611,11 +2611,12 @@ class ClinicService:
         token (shown once; only its hash is kept). An earlier address stops working.
 
         Raises:
-            Forbidden, NotFound: the actor may not (a patient or caregiver: only their own).
+            Forbidden, NotFound: the actor may not (a patient or caregiver: only their own;
+                a viewer: not at all).
         """
 
         def body(w: _Work) -> str:
-            authorize(actor, Action.ISSUE_CARD, patient_id)
+            self._authorize_feed(actor, patient_id)
             self._patient(w.uow, patient_id)
             revoked = w.uow.calendar_feeds.delete_for_patient(patient_id)
             token = new_token()
@@ -2631,13 +2632,22 @@ class ClinicService:
         """Stop a patient's calendar subscription address; how many were revoked."""
 
         def body(w: _Work) -> int:
-            authorize(actor, Action.ISSUE_CARD, patient_id)
+            self._authorize_feed(actor, patient_id)
             self._patient(w.uow, patient_id)
             revoked = w.uow.calendar_feeds.delete_for_patient(patient_id)
             w.audit("revoke_calendar_feed", "patient", patient_id, None, {"revoked": revoked})
             return revoked
 
         return self._run(actor, "revoke_calendar_feed", "patient", patient_id, body)
+
+    @staticmethod
+    def _authorize_feed(actor: Actor, patient_id: str) -> None:
+        """A patient or caregiver for their own record; on the staff, those who book
+        visits (a viewer reads, and makes no addresses)."""
+        if actor.role in (Role.PATIENT, Role.CAREGIVER):
+            authorize(actor, Action.ISSUE_CARD, patient_id)
+        else:
+            authorize(actor, Action.BOOK_VISIT, patient_id)
 
     def feed_reminders(self, token: str) -> PatientReminders:
         """What a calendar subscription address shows: the patient's refill reminders,
