@@ -114,6 +114,10 @@ def test_the_export_is_a_valid_r4_bundle_with_the_bindings_itb_relies_on(
                 e["resource"] for e in bundle["entry"] if e["resource"]["id"] == f"{i.id}-catheter"
             )
             assert catheter["parent"] == {"reference": f"Device/{i.id}"}
+            first = next(
+                e["resource"] for e in bundle["entry"] if e["resource"]["id"] == f"{i.id}-fill"
+            )
+            assert first["contained"][0]["batch"]["lotNumber"] == i.fill_lot  # as for refills
     # each program change points at the one it replaced, in order, per pump
     for f in files:
         for i in f.implants:
@@ -249,3 +253,30 @@ def test_a_hand_written_bundle_imports_and_exports_what_it_said(
     rx = _resource(out, "MedicationRequest")
     assert rx["dosageInstruction"][0]["doseAndRate"][0]["rateQuantity"]["value"] == 100.0
     assert rx["requester"] == {"display": "Dr Ortega"}
+
+
+def test_a_hand_written_flex_program_is_read_step_by_step(
+    target: tuple[bootstrap.ClinicHandle, Actor],
+) -> None:
+    """Two timed instructions in ug/h: a day program of 8 h at 10 and 16 h at 5 mcg/h
+    (160 mcg/day); a step without its start time is refused, naming it."""
+    handle, actor = target
+    written = json.loads(HAND_WRITTEN.read_text(encoding="utf-8"))
+    rx = _resource(written, "MedicationRequest")
+    route = rx["dosageInstruction"][0]["route"]
+
+    def step(k: int, at: str, rate: float) -> dict[str, Any]:
+        return {
+            "sequence": k, "route": route, "timing": {"repeat": {"timeOfDay": [at]}},
+            "doseAndRate": [{"rateQuantity": {"value": rate, "unit": "ug/h", "system": UCUM, "code": "ug/h"}}],
+        }  # fmt: skip
+
+    rx["dosageInstruction"] = [step(1, "07:00:00", 10.0), step(2, "15:00:00", 5.0)]
+    broken = copy.deepcopy(written)
+    del _resource(broken, "MedicationRequest")["dosageInstruction"][1]["timing"]
+    with pytest.raises(InvalidValue, match=r"dosageInstruction\[1\]\.timing"):
+        from_bundle(broken, _importer(actor))
+    handle.service.import_patient_files(actor, from_bundle(written, _importer(actor)))
+    [f] = handle.service.patient_files(actor)
+    now = handle.service.pump_now(actor, f.implants[0].id, at=datetime(2026, 9, 2, tzinfo=UTC))
+    assert now.snapshot.dose_mcg_per_day == pytest.approx(8 * 10.0 + 16 * 5.0)

@@ -26,7 +26,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from itb.adapters.fhir.codes import (
@@ -463,50 +463,53 @@ def _other_commands(entries: Sequence[CommandEntry], patient_id: str) -> list[di
     ]
 
 
+def _administration(
+    rid: str,
+    version: int | None,
+    exts: list[dict[str, Any]],
+    i: ImplantRecord,
+    at: datetime,
+    fill: tuple[str, str, date | None, float, float],
+    text: str,
+) -> dict[str, Any]:
+    """A fill of the pump's reservoir: ``fill`` is (product, lot, expiry, volume mL,
+    concentration mcg/mL), the drug a contained Medication with its batch."""
+    product, lot, expiry, volume_ml, concentration = fill
+    med = _medication(concentration, product)
+    batch = {"lotNumber": lot} if lot else {}
+    if expiry is not None:
+        batch["expirationDate"] = expiry.isoformat()
+    if batch:
+        med["batch"] = batch
+    return _resource(
+        "MedicationAdministration", rid, version, exts,
+        contained=[med], status="completed", medicationReference={"reference": "#drug"},
+        subject=_ref("Patient", i.patient_id), effectiveDateTime=when(at),
+        device=[_ref("Device", i.id)],
+        dosage={"text": text, "route": {"coding": [ROUTE_INTRATHECAL]},
+                "dose": quantity(volume_ml, "mL")},
+    )  # fmt: skip
+
+
 def _fills(i: ImplantRecord, refills: Sequence[RefillVisitRecord]) -> list[dict[str, Any]]:
+    first = (i.fill_product, i.fill_lot, i.fill_expiry, i.fill_volume_ml,
+             i.fill_concentration_mcg_per_ml)  # fmt: skip
     out = [
-        _resource(
-            "MedicationAdministration",
-            f"{i.id}-fill",
-            None,
-            [],
-            contained=[_medication(i.fill_concentration_mcg_per_ml, i.fill_product)],
-            status="completed",
-            medicationReference={"reference": "#drug"},
-            subject=_ref("Patient", i.patient_id),
-            effectiveDateTime=when(i.implanted_at),
-            device=[_ref("Device", i.id)],
-            dosage={
-                "text": "first fill of the pump's reservoir",
-                "route": {"coding": [ROUTE_INTRATHECAL]},
-                "dose": quantity(i.fill_volume_ml, "mL"),
-            },
+        _administration(
+            f"{i.id}-fill", None, [], i, i.implanted_at, first, "first fill of the pump's reservoir"
         )
     ]
     for r in refills:
-        med = _medication(r.concentration_mcg_per_ml, r.product)
-        med["batch"] = {"lotNumber": r.lot} if r.lot else {}
-        if r.expiry is not None:
-            med["batch"]["expirationDate"] = r.expiry.isoformat()
-        if not med["batch"]:
-            del med["batch"]
+        fill = (r.product, r.lot, r.expiry, r.fill_volume_ml, r.concentration_mcg_per_ml)
         out.append(
-            _resource(
-                "MedicationAdministration",
+            _administration(
                 r.id,
                 r.version,
                 _exts(r, "refill", REFILL_STD),
-                contained=[med],
-                status="completed",
-                medicationReference={"reference": "#drug"},
-                subject=_ref("Patient", i.patient_id),
-                effectiveDateTime=when(r.at),
-                device=[_ref("Device", r.implant_id)],
-                dosage={
-                    "text": "refill of the pump's reservoir",
-                    "route": {"coding": [ROUTE_INTRATHECAL]},
-                    "dose": quantity(r.fill_volume_ml, "mL"),
-                },
+                i,
+                r.at,
+                fill,
+                "refill of the pump's reservoir",
             )
         )
         out.append(

@@ -63,7 +63,10 @@ from itb.domain.clinic.records import (
     VisitRecord,
 )
 from itb.domain.errors import InvalidValue
+from itb.domain.pump.codec import command_to_data
+from itb.domain.pump.commands import FillAtImplant, Reprogram
 from itb.services.clinic.exchange import PatientFile, by_id
+from itb.services.clinic.inputs import ProgramRequest
 
 __all__ = ["Importer", "from_bundle"]
 
@@ -354,12 +357,7 @@ class _Reader:
                     iid,
                     0,
                     implanted_at,
-                    {
-                        "kind": "fill_at_implant",
-                        "volume_ml": volume,
-                        "concentration_mcg_per_ml": strength,
-                        "true_concentration_mcg_per_ml": None,
-                    },
+                    command_to_data(FillAtImplant(volume, strength)),
                     self.importer.username,
                     self.importer.role,
                     "implant",
@@ -408,12 +406,11 @@ class _Reader:
             _route(d, f"{where}.dosageInstruction[{k}]")
         rates = [(d.get("doseAndRate") or [{}])[0].get("rateQuantity") for d in dosages]
         if len(dosages) == 1 and "timing" not in dosages[0]:
-            program: dict[str, Any] = {
-                "mode": "continuous",
-                "dose_mcg_per_day": _ucum(
+            asked = ProgramRequest(
+                dose_mcg_per_day=_ucum(
                     rates[0], "ug/d", f"{where}.dosageInstruction[0].doseAndRate[0].rateQuantity"
-                ),
-            }
+                )
+            )
         else:
             steps = []
             for k, (d, q) in enumerate(zip(dosages, rates, strict=True)):
@@ -428,21 +425,12 @@ class _Reader:
                 rate = _ucum(
                     q, "ug/h", f"{where}.dosageInstruction[{k}].doseAndRate[0].rateQuantity"
                 )
-                steps.append([hh + mm / 60.0, rate])
-            program = {"mode": "flex", "days": [steps]}
-        command = {
-            "kind": "reprogram",
-            "prescription": {
-                "program": program,
-                "concentration_mcg_per_ml": strength,
-                "patient_bolus": None,
-            },
-            "low_reservoir_alarm_ml": None,
-            "pump_clock_offset_h": None,
-            "reservoir_volume_ml": None,
-            "bolus": None,
-            "unfinished": False,
-        }
+                steps.append((hh + mm / 60.0, rate))
+            asked = ProgramRequest(flex_steps=tuple(steps))
+        try:  # the program as the domain reads one typed in (its own checks)
+            command = command_to_data(Reprogram(prescription=asked.prescription(strength)))
+        except InvalidValue as exc:
+            raise exc.within(f"{where}.dosageInstruction") from None
         requester = (r.get("requester") or {}).get("display") or self.importer.username
         reason = " ".join(c.get("text", "") for c in r.get("reasonCode", ()))
         return CommandEntry(

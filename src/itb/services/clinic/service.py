@@ -25,7 +25,7 @@ with nothing written.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -226,14 +226,6 @@ class DosePoint:
     day_profile: tuple[tuple[float, float], ...] = ()
     """A flex program's first day as (start hour, mcg/h) steps; empty for other programs."""
     same_every_day: bool = True
-
-
-_REPO = {
-    "Contact": "contacts", "Assessment": "assessments", "Implant": "implants",
-    "Surgery": "surgeries", "Interrogation": "interrogations", "Refill": "refills",
-    "Change": "changes", "Visit": "visits", "Symptom": "symptoms",
-}  # fmt: skip
-"""The unit of work's repository for each kind of record an import names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -2423,36 +2415,11 @@ class ClinicService:
         uow.patients.add(p)
         uow.ids.reserve(p.id)
         implant_ids = {i.id for i in f.implants}
-
-        def own(kind: str, record: Any, ref: str, allowed: set[str]) -> None:
-            value = getattr(record, ref)
-            if value not in allowed:
-                raise InvalidValue(
-                    f"{kind}/{record.id}.{ref}",
-                    value,
-                    f"one of this patient's ({', '.join(sorted(allowed)) or 'none'})",
-                )
-            if getattr(uow, _REPO[kind]).get(record.id) is not None:
-                raise InvalidValue(
-                    f"{kind}/{record.id}.id", record.id, "an identifier not yet in this registry"
-                )
-
-        for c in f.contacts:
-            own("Contact", c, "patient_id", {p.id})
-            uow.contacts.add(c)
-        for a in f.assessments:
-            own("Assessment", a, "patient_id", {p.id})
-            uow.assessments.add(a)
         for i in f.implants:
-            own("Implant", i, "patient_id", {p.id})
             self.catalog.preset(i.pump_preset, field=f"Implant/{i.id}.pump_preset")
             self.catalog.catheter(
                 i.catheter_family, i.catheter_length_cm, field=f"Implant/{i.id}.catheter"
             )
-            uow.implants.add(i)
-        for s_ in f.surgeries:
-            own("Surgery", s_, "implant_id", implant_ids)
-            uow.surgeries.add(s_)
         for e in f.commands:
             if e.implant_id not in implant_ids:
                 raise InvalidValue(
@@ -2460,29 +2427,38 @@ class ClinicService:
                     e.implant_id,
                     "one of this patient's implants",
                 )
-            uow.commands.append(e)
-        for q in f.interrogations:
-            own("Interrogation", q, "implant_id", implant_ids)
-            uow.interrogations.add(q)
-        for r in f.refills:
-            own("Refill", r, "implant_id", implant_ids)
-            uow.refills.add(r)
-        for ch in f.changes:
-            own("Change", ch, "implant_id", implant_ids)
-            uow.changes.add(ch)
-        for v in f.visits:
-            own("Visit", v, "patient_id", {p.id})
-            uow.visits.add(v)
-        for sy in f.symptoms:
-            own("Symptom", sy, "patient_id", {p.id})
-            uow.symptoms.add(sy)
-        kept: tuple[tuple[Any, ...], ...] = (
-            f.contacts, f.assessments, f.implants, f.surgeries, f.interrogations, f.refills,
-            f.changes, f.visits, f.symptoms,
-        )  # fmt: skip
-        for records in kept:
+        # (kind as the error names it, records, the reference to this patient, repository)
+        groups: tuple[tuple[str, tuple[Any, ...], str, set[str], Any], ...] = (
+            ("Contact", f.contacts, "patient_id", {p.id}, uow.contacts),
+            ("Assessment", f.assessments, "patient_id", {p.id}, uow.assessments),
+            ("Implant", f.implants, "patient_id", {p.id}, uow.implants),
+            ("Surgery", f.surgeries, "implant_id", implant_ids, uow.surgeries),
+            ("Interrogation", f.interrogations, "implant_id", implant_ids, uow.interrogations),
+            ("Refill", f.refills, "implant_id", implant_ids, uow.refills),
+            ("Change", f.changes, "implant_id", implant_ids, uow.changes),
+            ("Visit", f.visits, "patient_id", {p.id}, uow.visits),
+            ("Symptom", f.symptoms, "patient_id", {p.id}, uow.symptoms),
+        )
+        for kind, records, ref, allowed, repo in groups:
             for record in records:
+                value = getattr(record, ref)
+                if value not in allowed:
+                    raise InvalidValue(
+                        f"{kind}/{record.id}.{ref}",
+                        value,
+                        f"one of this patient's ({', '.join(sorted(allowed)) or 'none'})",
+                    )
+                if repo.get(record.id) is not None:
+                    raise InvalidValue(
+                        f"{kind}/{record.id}.id",
+                        record.id,
+                        "an identifier not yet in this registry",
+                    )
+                repo.add(record)
                 uow.ids.reserve(record.id)
+            if kind == "Implant":  # the log after its implants, before what refers to them
+                for e in f.commands:
+                    uow.commands.append(e)
         for i in f.implants:
             try:
                 self._model(uow, i)  # the log replayed: the pump and the library judge it
@@ -2535,20 +2511,21 @@ class ClinicService:
             if changed is not None and len(changed) <= _RADAR_PATCH_MAX:
                 by_patient = {k: v for k, v in cache.by_patient.items() if k not in changed}
                 if changed:
-                    for pump in self._radar_pumps(uow.radar.facts(now, changed)):
-                        by_patient[pump[0].id] = (*by_patient.get(pump[0].id, ()), pump)
+                    self._add_radar_pumps(by_patient, uow.radar.facts(now, changed))
                 self._radar_cache = _RadarCache.of(generation, now, by_patient)
                 return self._radar_cache.pumps
         everyone: dict[str, tuple[_RadarPump, ...]] = {}
-        for pump in self._radar_pumps(uow.radar.facts(now)):
-            everyone[pump[0].id] = (*everyone.get(pump[0].id, ()), pump)
+        self._add_radar_pumps(everyone, uow.radar.facts(now))
         if generation is None:
             return tuple(p for mine in everyone.values() for p in mine)
         self._radar_cache = _RadarCache.of(generation, now, everyone)
         return self._radar_cache.pumps
 
     @staticmethod
-    def _radar_pumps(facts: Iterable[RadarFacts]) -> Iterator[_RadarPump]:
+    def _add_radar_pumps(
+        into: dict[str, tuple[_RadarPump, ...]], facts: Iterable[RadarFacts]
+    ) -> None:
+        """Each pump's radar facts added under its patient."""
         no_risk: tuple[str, ...] = ()
         for f in facts:
             risk = (
@@ -2558,11 +2535,12 @@ class ClinicService:
                 if f.sci_at_or_above_t6 or f.communication_difficulty or f.previous_withdrawal
                 else no_risk
             )
-            yield (
+            pump: _RadarPump = (
                 _RadarPatient(f.patient_id, f"{f.given_name} {f.family_name}", risk),
                 f.implant_id, f.pump_preset, f.snapshot, f.next_visit_at,
                 f.unresolved_discrepancies,
             )  # fmt: skip
+            into[f.patient_id] = (*into.get(f.patient_id, ()), pump)
 
     def _radar_row(
         self,
