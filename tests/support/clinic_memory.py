@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 from itb.domain.clinic.audit import GENESIS_HASH, AuditEntry, Checkpoint
+from itb.domain.clinic.forecast import RefillObservation
 from itb.domain.clinic.records import (
     CalendarFeed,
     ClinicInfo,
@@ -147,6 +148,9 @@ class MemoryRadar:
                     min(visits, default=None),
                     sum(1 for r in self.state["refills"].values()
                         if r.implant_id == implant.id and not r.resolved),
+                    RefillObservation.of(
+                        r for r in self.state["refills"].values() if r.implant_id == implant.id
+                    ),
                 )
             )  # fmt: skip
         return out

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from itb.domain.clinic.forecast import ForecastRules, parse_forecast_rules
 from itb.domain.clinic.rules import RegistryRules, parse_registry_rules
 from itb.domain.clinical.candidacy import CandidacyRules, parse_candidacy_rules
 from itb.domain.clinical.card import CardContent, parse_card_content
@@ -73,6 +74,8 @@ class Catalog:
     card: CardContent
     registry: RegistryRules
     """``clinic.toml``: the bounds of a registry record and the refill radar's windows."""
+    forecast: ForecastRules
+    """``forecast.toml``: the reservoir forecast's prior, measurement and risk classes."""
     patient_table: Mapping[str, Any]
     """``patient.toml`` (the virtual patient's parameters; parsed per patient)."""
     cohort_table: Mapping[str, Any]
@@ -164,6 +167,7 @@ def build_catalog(load: Loader) -> Catalog:
         candidacy=parse_candidacy_rules(load("candidacy")),
         card=parse_card_content(load("card")),
         registry=parse_registry_rules(load("clinic")),
+        forecast=parse_forecast_rules(load("forecast")),
         patient_table=load("patient"),
         cohort_table=load("cohort"),
         demo_table=load("demo_clinic"),

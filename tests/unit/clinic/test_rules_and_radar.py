@@ -12,6 +12,7 @@ from itb.domain.clinic.radar import RadarInput, assess_pump, sort_radar
 from itb.domain.errors import Forbidden, InvalidValue, NotFound
 
 RULES = bootstrap.catalog().registry
+FORECAST = bootstrap.catalog().forecast
 NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
 
@@ -36,6 +37,7 @@ def pump(**kw: object) -> RadarInput:
         "unresolved_discrepancies": 0,
         "refill_margin_days": 5.0,
         "withdrawal_risk": (),
+        "forecast": None,
     }
     base.update(kw)
     return RadarInput(**base)  # type: ignore[arg-type]
@@ -49,6 +51,7 @@ def flags(p: RadarInput) -> set[str]:
         due_window_days=w.due_window_days.value,
         look_ahead_days=w.look_ahead_days.value,
         battery_window_days=w.battery_window_days.value,
+        forecast_rules=FORECAST,
     )
     return {f.code for f in row.flags}
 
@@ -87,6 +90,7 @@ def test_the_most_urgent_come_first_and_words_not_colour_say_why() -> None:
         "due_window_days": w.due_window_days.value,
         "look_ahead_days": w.look_ahead_days.value,
         "battery_window_days": w.battery_window_days.value,
+        "forecast_rules": FORECAST,
     }
     rows = [
         assess_pump(pump(patient_id="P3"), **kw),

@@ -533,15 +533,25 @@ def test_the_radar_says_who_runs_dry_before_their_visit(clinic: Clinic) -> None:
     )
     (row,) = svc.radar(clinic.viewer, on=clinic.clock.now())
     assert row.urgency < 3
-    assert "could run dry" not in row.words
+    assert row.pump.forecast is not None
+    assert row.pump.forecast.p_dry < 0.01
+    assert "P(dry" not in row.words
     svc.set_visit_status(clinic.nurse, in_time.id, status="cancelled", expected_version=1)
-    svc.book_visit(
+    late = svc.book_visit(
         clinic.nurse, clinic.patient_id, at=snap.earliest_dry_at + timedelta(days=5), kind="refill"
     )
     (row,) = svc.radar(clinic.viewer, on=clinic.clock.now())
+    fc = row.pump.forecast
     assert row.pump.patient_id == clinic.patient_id
+    assert fc is not None
+    assert fc.by_visit
+    assert fc.by_at == late.at
+    # no refill measured yet: the belief is the spread between pumps
+    assert fc.refills_learned == 0
+    assert fc.p_dry >= svc.catalog.forecast.dry_act_now.value
     assert row.urgency == 4
-    assert f"could run dry from {snap.earliest_dry_at.date()}, before the" in row.words
+    assert f"P(dry before the {late.at.date()} visit) {round(100 * fc.p_dry)} %" in row.words
+    assert "no refill measured yet" in row.words
 
 
 # ------------------------------------------------------------------ users and audit

@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from itb.adapters.registry import tables as t
 from itb.adapters.registry.mapping import RecordMapper
 from itb.domain.clinic.audit import GENESIS_HASH, AuditEntry, Checkpoint
+from itb.domain.clinic.forecast import RefillObservation
 from itb.domain.clinic.records import (
     AssessmentRecord,
     CalendarFeed,
@@ -330,6 +331,24 @@ class SqlRadar:
         unresolved: dict[str, int] = dict(
             self.conn.execute(open_refills.group_by(r.c.implant_id)).all()
         )
+        history = sa.select(
+            r.c.implant_id, r.c.at, r.c.programmed_ml, r.c.expected_ml, r.c.withdrawn_ml,
+            r.c.verdict,
+        ).where(
+            r.c.programmed_ml.is_not(None),
+            r.c.implant_id.in_(sa.select(i.c.id).where(i.c.status == "active")),
+        )  # fmt: skip
+        if patient_ids is not None:
+            history = history.where(
+                r.c.implant_id.in_(sa.select(i.c.id).where(i.c.patient_id.in_(sorted(patient_ids))))
+            )
+        refills: dict[str, list[RefillObservation]] = {}
+        for iid, at, programmed, expected, withdrawn, verdict in self.conn.execute(
+            history.order_by(r.c.implant_id, r.c.at, r.c.id)
+        ):
+            refills.setdefault(iid, []).append(
+                RefillObservation(at, programmed, expected, withdrawn, verdict)
+            )
         columns = [
             i.c.id, i.c.patient_id, i.c.pump_preset, p.c.given_name, p.c.family_name,
             p.c.sci_at_or_above_t6, p.c.communication_difficulty, p.c.previous_withdrawal,
@@ -338,7 +357,7 @@ class SqlRadar:
             s.c.empty_at, s.c.earliest_dry_at, s.c.stability_until, s.c.eri_at,
             s.c.eri_reached, s.c.running, s.c.stop_reason,
             sa.cast(s.c.active_alarms, sa.Text), sa.cast(s.c.critical_alarms, sa.Text),
-            s.c.last_fill_at,
+            s.c.last_fill_at, sa.cast(s.c.profile, sa.Text),
         ]  # fmt: skip
         # 5,000 pumps: the driver's values as they come (no type layer) and converted here,
         # to the same types the mappers give: most of the radar's cost otherwise
@@ -359,17 +378,19 @@ class SqlRadar:
             row: tuple[Any, ...] = tuple(raw)
             (iid, pid, preset, given, family, sci, comm, prev, snap_id, seq, at, reservoir,
              strength, dose, low, empty, dry, stable, eri, eri_reached, running, stop,
-             active, critical, last_fill) = row  # fmt: skip
+             active, critical, last_fill, profile) = row  # fmt: skip
             snap = None
             if snap_id is not None:
                 snap = PumpSnapshot(
                     snap_id, seq, _must(when(at)), {}, reservoir, strength, dose, when(low),
                     when(empty), when(dry), when(stable), when(eri), bool(eri_reached),
                     bool(running), stop, _alarms(active), _alarms(critical), when(last_fill),
+                    None if profile is None else json.loads(profile),
                 )  # fmt: skip
             fact = RadarFacts(
                 str(pid), str(given), str(family), bool(sci), bool(comm), bool(prev), str(iid),
                 str(preset), snap, next_visit.get(pid), int(unresolved.get(iid, 0)),
+                tuple(refills.get(iid, ())),
             )  # fmt: skip
             out.append(fact)
         return out

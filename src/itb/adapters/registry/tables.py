@@ -193,6 +193,7 @@ snapshots = sa.Table(
     sa.Column("active_alarms", Json, nullable=False),
     sa.Column("critical_alarms", Json, nullable=False),
     sa.Column("last_fill_at", UtcDateTime()),
+    sa.Column("profile", Json),
 )
 
 interrogations = sa.Table(
@@ -224,6 +225,7 @@ refills = sa.Table(
     sa.Column("at", UtcDateTime(), nullable=False),
     sa.Column("expected_ml", Float, nullable=False),
     sa.Column("withdrawn_ml", Float, nullable=False),
+    sa.Column("programmed_ml", Float),
     sa.Column("allowed_ml", Float, nullable=False),
     sa.Column("verdict", sa.String(40), nullable=False),
     sa.Column("watch", Json, nullable=False),

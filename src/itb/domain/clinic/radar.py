@@ -25,7 +25,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["URGENCY_WORDS", "Flag", "RadarInput", "RadarRow", "assess_pump", "sort_radar"]
+from itb.domain.clinic.forecast import ForecastRules, PumpForecast, history_words, pct_words
+
+__all__ = [
+    "URGENCY_WORDS",
+    "Flag",
+    "RadarInput",
+    "RadarRow",
+    "assess_pump",
+    "forecast_flag",
+    "sort_radar",
+]
 
 URGENCY_WORDS: dict[int, str] = {4: "act now", 3: "act soon", 2: "plan", 1: "note", 0: "ok"}
 """A pump's urgency in words, the same on every screen (0: nothing to do)."""
@@ -63,6 +73,9 @@ class RadarInput:
     unresolved_discrepancies: int
     refill_margin_days: float
     withdrawal_risk: tuple[str, ...]
+    forecast: PumpForecast | None
+    """The reservoir forecast learned from the pump's refills (None: not forecast; the
+    radar then takes the top of the rated band as the earliest the pump could be dry)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +117,7 @@ def assess_pump(
     due_window_days: float,
     look_ahead_days: float,
     battery_window_days: float,
+    forecast_rules: ForecastRules,
 ) -> RadarRow:
     """The radar's flags for one pump on ``now``.
 
@@ -113,6 +127,11 @@ def assess_pump(
         due_window_days: "due this week": the refill-by date within this, days.
         look_ahead_days: without a booked visit, dates within this count as before it.
         battery_window_days: ERI within this (or before the visit) is flagged, days.
+        forecast_rules: the thresholds of the forecast's risk classes.
+
+    With a forecast, the chance of running dry before the visit comes from it (the
+    pump's own refills) and so does the refill-by date's "before it could be dry"
+    bound; without one, the top of the rated band.
     """
     flags: list[Flag] = []
     horizon = pump.next_visit_at or (now + timedelta(days=look_ahead_days))
@@ -125,11 +144,19 @@ def assess_pump(
         flags.append(
             Flag("critical_alarm", 4, f"critical alarm: {', '.join(pump.critical_alarms)}")
         )
-    dry = pump.earliest_dry_at or pump.empty_at
-    if pump.running and dry is not None and dry <= horizon:
-        when = "now" if dry <= now else f"from {_d(dry)}"
-        flags.append(Flag("dry_before_visit", 4, f"could run dry {when}, before {visit_words}"))
-    elif pump.running and pump.low_alarm_at is not None and pump.low_alarm_at <= horizon:
+    fc = pump.forecast
+    alarm_due = pump.running and pump.low_alarm_at is not None and pump.low_alarm_at <= horizon
+    if fc is not None:
+        said = forecast_flag(fc, forecast_rules) if pump.running else None
+        if said is not None:
+            flags.append(said)
+    else:
+        dry = pump.earliest_dry_at or pump.empty_at
+        if pump.running and dry is not None and dry <= horizon:
+            when = "now" if dry <= now else f"from {_d(dry)}"
+            flags.append(Flag("dry_before_visit", 4, f"could run dry {when}, before {visit_words}"))
+            alarm_due = False
+    if alarm_due and pump.low_alarm_at is not None:
         when = "sounding" if pump.low_alarm_at <= now else f"on {_d(pump.low_alarm_at)}"
         flags.append(
             Flag("alarm_before_visit", 3, f"low-reservoir alarm {when}, before {visit_words}")
@@ -147,8 +174,9 @@ def assess_pump(
         refill_by = pump.low_alarm_at - timedelta(days=pump.refill_margin_days)
     if pump.stability_until is not None and (refill_by is None or pump.stability_until < refill_by):
         refill_by = pump.stability_until
-    if pump.earliest_dry_at is not None and (refill_by is None or pump.earliest_dry_at < refill_by):
-        refill_by = pump.earliest_dry_at
+    could_be_dry = pump.earliest_dry_at if fc is None else fc.advised_by
+    if could_be_dry is not None and (refill_by is None or could_be_dry < refill_by):
+        refill_by = could_be_dry
     if refill_by is not None and refill_by <= now + timedelta(days=due_window_days):
         what = "overdue" if refill_by < now else f"due by {_d(refill_by)}"
         flags.append(Flag("due_this_week", 2, f"refill {what}"))
@@ -173,6 +201,38 @@ def assess_pump(
             )
         )
     return RadarRow(pump, tuple(flags), refill_by)
+
+
+def _band(times: tuple[datetime | None, datetime | None, datetime | None]) -> str:
+    lo, _, hi = times
+    if lo is None:
+        return "beyond the forecast"
+    return f"{lo.date().isoformat()} to {hi.date().isoformat() if hi else 'beyond'}"
+
+
+def forecast_flag(f: PumpForecast, rules: ForecastRules) -> Flag | None:
+    """The radar's flag of a forecast (None: nothing likely before the visit).
+
+    Urgency follows the thresholds of ``forecast.toml``: the chance of running dry first
+    (act now, act soon), then of the reservoir reaching its low-reservoir volume (act
+    soon, plan). The words say the probability, the date it is for and why.
+    """
+    by = f"the {f.by_at.date().isoformat()} visit" if f.by_visit else "the look-ahead"
+    why = history_words(f)
+    band = f"empty {round(100 * f.band_probability)} % band {_band(f.empty_at)}"
+    if f.p_dry >= rules.dry_act_now.value:
+        return Flag("forecast_dry", 4, f"P(dry before {by}) {pct_words(f.p_dry)}: {why}; {band}")
+    if f.p_dry >= rules.dry_act_soon.value:
+        return Flag("forecast_dry", 3, f"P(dry before {by}) {pct_words(f.p_dry)}: {why}; {band}")
+    if f.p_low >= rules.low_act_soon.value:
+        return Flag(
+            "forecast_low", 3, f"P(low reservoir before {by}) {pct_words(f.p_low)}: {why}; {band}"
+        )
+    if f.p_low >= rules.low_plan.value:
+        return Flag(
+            "forecast_low", 2, f"P(low reservoir before {by}) {pct_words(f.p_low)}: {why}; {band}"
+        )
+    return None
 
 
 def sort_radar(rows: Sequence[RadarRow]) -> list[RadarRow]:

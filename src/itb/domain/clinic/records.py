@@ -281,6 +281,9 @@ class PumpSnapshot:
         active_alarms: alarms active at ``at``.
         critical_alarms: the critical ones among them.
         last_fill_at: the last fill or refill.
+        profile: the commanded delivery from ``at`` on, as the reservoir forecast reads
+            it (:meth:`~itb.domain.clinic.forecast.DeliveryProfile.to_data`; None: the
+            pump delivers nothing).
     """
 
     implant_id: str
@@ -301,6 +304,7 @@ class PumpSnapshot:
     active_alarms: tuple[str, ...]
     critical_alarms: tuple[str, ...]
     last_fill_at: datetime | None
+    profile: Mapping[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +365,9 @@ class RefillVisitRecord:
     Attributes:
         expected_ml: the pump's calculated residual at the visit.
         withdrawn_ml: what the nurse withdrew.
+        programmed_ml: what the pump was programmed to deliver since the previous fill
+            (None: not known, a refill recorded before it was kept): with the two
+            residuals, what the pump really used (the reservoir forecast learns from it).
         verdict, watch, advice, allowed_ml: the domain's judgement.
         product, lot, expiry: the drug filled.
         fill_volume_ml, concentration_mcg_per_ml: how much, how strong.
@@ -374,6 +381,7 @@ class RefillVisitRecord:
     at: datetime
     expected_ml: float
     withdrawn_ml: float
+    programmed_ml: float | None
     allowed_ml: float
     verdict: str
     watch: tuple[str, ...]

@@ -109,6 +109,8 @@ class Discrepancy:
         causes: what this direction of difference can mean, with sources.
         watch: what to watch the patient for now.
         advice: the clinical follow-up, in words.
+        programmed_since_fill_ml: volume programmed since the last fill, mL (None: not
+            given); what the pump really used is this plus expected minus withdrawn.
     """
 
     expected_ml: float
@@ -121,6 +123,7 @@ class Discrepancy:
     causes: tuple[str, ...]
     watch: tuple[Watch, ...]
     advice: str
+    programmed_since_fill_ml: float | None
 
 
 _LESS_CAUSES = (
@@ -217,8 +220,9 @@ def judge_discrepancy(
             "investigate the catheter (rotor study, CAP aspiration, imaging) [D95][D18]."
         )
     return Discrepancy(
-        expected_ml, withdrawn_ml, diff, pct, implied, allowed, verdict, causes, watch, advice
-    )
+        expected_ml, withdrawn_ml, diff, pct, implied, allowed, verdict, causes, watch, advice,
+        programmed_since_fill_ml,
+    )  # fmt: skip
 
 
 def _with_patient_boluses(

@@ -245,6 +245,7 @@ def _snapshot(snap: PumpSnapshot) -> dict[str, Any]:
     data: dict[str, Any] = plain(snap)
     data.pop("state")
     data.pop("implant_id")
+    data.pop("profile")  # the forecast's input; the forecast itself is on the radar
     return data
 
 

@@ -453,6 +453,9 @@ class RefillPublic(_Out):
     at: datetime
     expected_ml: float
     withdrawn_ml: float
+    programmed_ml: float | None = Field(
+        description="volume programmed since the previous fill, mL (null: not known)"
+    )
     allowed_ml: float
     verdict: str
     watch: list[str]
@@ -484,6 +487,7 @@ class DiscrepancyPublic(_Out):
     causes: list[str]
     watch: list[str]
     advice: str
+    programmed_since_fill_ml: float | None
 
 
 class RefillOutcomePublic(_Out):

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
 from itb.domain.clinic.audit import AuditEntry, Checkpoint
+from itb.domain.clinic.forecast import RefillObservation
 from itb.domain.clinic.records import (
     AssessmentRecord,
     CalendarFeed,
@@ -233,8 +234,9 @@ class IdSource(Protocol):
 class RadarFacts:
     """What the radar needs of one pump in use, read in one query: the patient's name and
     withdrawal-risk factors, the pump, its cached forecast (None: no snapshot yet, the
-    model must be rebuilt), the next booked visit from ``now`` and the refills whose
-    discrepancy is not yet worked up."""
+    model must be rebuilt), the next booked visit from ``now``, the refills whose
+    discrepancy is not yet worked up, and the implant's refills as the reservoir forecast
+    learns from them (oldest first)."""
 
     patient_id: str
     given_name: str
@@ -247,6 +249,7 @@ class RadarFacts:
     snapshot: PumpSnapshot | None
     next_visit_at: datetime | None
     unresolved_discrepancies: int
+    refills: tuple[RefillObservation, ...]
 
 
 class RadarQuery(Protocol):

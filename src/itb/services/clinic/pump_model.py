@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from itb.domain.clinic.forecast import delivery_profile
 from itb.domain.clinic.records import CommandEntry, ImplantRecord, PatientRecord, PumpSnapshot
 from itb.domain.clinical.dose_guard import DoseGuard
 from itb.domain.clinical.drug_library import population_for
@@ -161,6 +162,7 @@ class PumpModel:
     ) -> PumpSnapshot:
         """The model after command ``seq``: its state and the programmer's dates."""
         f = reservoir_forecast(pump)
+        profile = delivery_profile(pump)
         eri = pump.predicted_eri_eos_t_h()
         stability = (
             None
@@ -194,6 +196,7 @@ class PumpModel:
             active_alarms=tuple(sorted(a.value for a in pump.active_alarms)),
             critical_alarms=pump.critical_alarms(),
             last_fill_at=last_fill_at,
+            profile=None if profile is None else profile.to_data(),
         )
 
     @staticmethod

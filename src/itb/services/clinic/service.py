@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from itb.domain.clinic.access import Action, Actor, Role, authorize
 from itb.domain.clinic.audit import AuditEntry, ChainCheck, Checkpoint, verify_chain
+from itb.domain.clinic.forecast import DeliveryProfile, PumpForecast, RefillObservation
 from itb.domain.clinic.radar import RadarInput, RadarRow, assess_pump, sort_radar
 from itb.domain.clinic.records import (
     CAUSES,
@@ -102,6 +103,7 @@ from itb.services.clinic.exchange import (
     RowProblem,
     by_id,
 )
+from itb.services.clinic.forecasting import ForecastInput, forecast_pumps
 from itb.services.clinic.inputs import (
     ChangeRequest,
     DrugFill,
@@ -235,9 +237,12 @@ class _RadarPatient:
     withdrawal_risk: tuple[str, ...]
 
 
-_RadarPump = tuple[_RadarPatient, str, str, PumpSnapshot | None, datetime | None, int]
+_RadarPump = tuple[
+    _RadarPatient, str, str, PumpSnapshot | None, datetime | None, int,
+    tuple[RefillObservation, ...],
+]  # fmt: skip
 """One pump's radar facts: who, implant, pump preset, snapshot, next booked visit, open
-discrepancies."""
+discrepancies, the refills the forecast learns from."""
 
 
 _RADAR_PATCH_MAX = 1000
@@ -413,6 +418,7 @@ class ClinicService:
         self._token_cache: dict[str, tuple[Actor, datetime, datetime, datetime]] = {}
         self._labels: dict[str, str] = {}  # pump preset key -> label (the radar, per row)
         self._radar_cache: _RadarCache | None = None
+        self._forecast_cache: dict[str, tuple[object, PumpForecast | None]] = {}
         self._read_batch: _ReadBatch | None = None
         self.catalog = catalog
         self.rules: RegistryRules = catalog.registry
@@ -1674,6 +1680,7 @@ class ClinicService:
                 at=when,
                 expected_ml=expected,
                 withdrawn_ml=withdrawn,
+                programmed_ml=verdict.programmed_since_fill_ml,
                 allowed_ml=verdict.allowed_ml,
                 verdict=verdict.verdict.value,
                 watch=verdict.watch,
@@ -2478,16 +2485,24 @@ class ClinicService:
             raise InvalidValue("on", now.isoformat(), "a date-time with a time zone")
 
         def body(uow: UnitOfWork) -> list[RadarRow]:
-            rows = []
-            for who, implant_id, preset, snap, next_visit, unresolved in self._radar_facts(
+            pumps = []
+            for who, implant_id, preset, snap, next_visit, unresolved, refills in self._radar_facts(
                 uow, now
             ):
                 if snap is None:  # never modelled, or a layout of another version
                     _, _, snap = self._model(uow, self._implant(uow, implant_id))
-                rows.append(
-                    self._radar_row(who, implant_id, preset, snap, now, next_visit, unresolved)
-                )
-            return sort_radar(rows)
+                pumps.append((who, implant_id, preset, snap, next_visit, unresolved, refills))
+            forecasts = self._forecasts(
+                now, [(p[1], p[3], p[4], p[6]) for p in pumps], everyone=True
+            )
+            return sort_radar(
+                [
+                    self._radar_row(who, iid, preset, snap, now, visit, unresolved, fc)
+                    for (who, iid, preset, snap, visit, unresolved, _), fc in zip(
+                        pumps, forecasts, strict=True
+                    )
+                ]
+            )
 
         return self._audited_read(actor, "radar", "registry", "radar", body)
 
@@ -2538,7 +2553,7 @@ class ClinicService:
             pump: _RadarPump = (
                 _RadarPatient(f.patient_id, f"{f.given_name} {f.family_name}", risk),
                 f.implant_id, f.pump_preset, f.snapshot, f.next_visit_at,
-                f.unresolved_discrepancies,
+                f.unresolved_discrepancies, f.refills,
             )  # fmt: skip
             into[f.patient_id] = (*into.get(f.patient_id, ()), pump)
 
@@ -2551,6 +2566,7 @@ class ClinicService:
         now: datetime,
         next_visit_at: datetime | None,
         unresolved: int,
+        forecast: PumpForecast | None,
     ) -> RadarRow:
         windows = self.rules.radar
         label = self._labels.get(preset)
@@ -2577,12 +2593,53 @@ class ClinicService:
                 unresolved_discrepancies=unresolved,
                 refill_margin_days=self.catalog.protocol["refill_margin_days"],
                 withdrawal_risk=p.withdrawal_risk,
+                forecast=forecast,
             ),
             now=now,
             due_window_days=windows.due_window_days.value,
             look_ahead_days=windows.look_ahead_days.value,
             battery_window_days=windows.battery_window_days.value,
+            forecast_rules=self.catalog.forecast,
         )
+
+    def _forecasts(
+        self,
+        now: datetime,
+        pumps: Sequence[tuple[str, PumpSnapshot, datetime | None, tuple[RefillObservation, ...]]],
+        *,
+        everyone: bool = False,
+    ) -> list[PumpForecast | None]:
+        """The reservoir forecast of each ``(implant, snapshot, next visit, refills)``, kept
+        between reads while those facts (and, without a visit, the look-ahead's end) stay
+        the same; the rest computed together in one vectorised pass. ``everyone``: these
+        are all the pumps in use (the kept forecasts of others are dropped)."""
+        look_ahead = timedelta(days=self.rules.radar.look_ahead_days.value)
+        margin = float(self.catalog.protocol["refill_margin_days"])
+        kept = self._forecast_cache
+        out: list[PumpForecast | None] = []
+        keys, todo = [], []
+        for k, (implant_id, snap, visit, refills) in enumerate(pumps):
+            by_at = visit if visit is not None else now + look_ahead
+            key = (implant_id, snap.seq, snap.at, by_at, refills)
+            keys.append(key)
+            hit = kept.get(implant_id)
+            if hit is not None and hit[0] == key:
+                out.append(hit[1])
+                continue
+            out.append(None)
+            profile = None if snap.profile is None else DeliveryProfile.from_data(snap.profile)
+            todo.append(
+                (k, ForecastInput(snap.at, profile, refills, by_at, visit is not None, margin))
+            )
+        for (k, _), fc in zip(
+            todo, forecast_pumps(self.catalog.forecast, [it for _, it in todo]), strict=True
+        ):
+            out[k] = fc
+        fresh: dict[str, tuple[object, PumpForecast | None]] = {
+            key[0]: (key, fc) for key, fc in zip(keys, out, strict=True)
+        }
+        self._forecast_cache = fresh if everyone else {**kept, **fresh}
+        return out
 
     def issue_calendar_feed(self, actor: Actor, patient_id: str) -> str:
         """A new calendar subscription address for a patient's refill reminders: its
@@ -2691,11 +2748,15 @@ class ClinicService:
                 snap = uow.snapshots.get(implant.id)
                 if snap is None:
                     _, _, snap = self._model(uow, implant)
-                unresolved = sum(1 for _ in uow.refills.find(implant_id=implant.id, resolved=False))
+                refills = list(uow.refills.find(implant_id=implant.id))
+                unresolved = sum(1 for r in refills if not r.resolved)
+                visit = visits[0].at if visits else None
+                (fc,) = self._forecasts(
+                    now, [(implant.id, snap, visit, RefillObservation.of(refills))]
+                )
                 row = self._radar_row(
-                    p, implant.id, implant.pump_preset, snap, now,
-                    visits[0].at if visits else None, unresolved,
-                )  # fmt: skip
+                    p, implant.id, implant.pump_preset, snap, now, visit, unresolved, fc
+                )
             info = uow.clinic.get()
             return PatientReminders(
                 patient=p,
