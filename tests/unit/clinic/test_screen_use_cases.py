@@ -154,3 +154,76 @@ def test_the_reminders_hold_the_booked_visits_and_the_refill_by_date(clinic: Cli
     assert rem.policy.visit_lead_hours.value > 0
     with pytest.raises(NotFound):
         clinic.service.reminders(clinic.caregiver, clinic.other_patient_id)
+
+
+# ------------------------------------------------------------------ the forecast's what-if
+
+
+def test_a_previewed_dose_increase_shows_the_reservoir_emptying_sooner(clinic: Clinic) -> None:
+    visit = clinic.service.book_visit(
+        clinic.nurse, clinic.patient_id, at=clinic.clock.now() + timedelta(days=30), kind="refill"
+    )
+    request = ChangeRequest(program=ProgramRequest(dose_mcg_per_day=125.0), reason="tone")
+    preview = clinic.service.preview_change(clinic.physician, clinic.implant_id, request)
+    now, after = preview.forecast_now, preview.forecast_after
+    assert now is not None
+    assert after is not None
+    assert now.by_at == after.by_at == visit.at
+    for a, b in zip(after.empty_at, now.empty_at, strict=True):
+        assert a is not None
+        assert b is not None
+        assert a < b
+    assert after.p_low >= now.p_low
+    # the same forecast the radar gives for the pump as programmed now
+    (row,) = clinic.service.radar(clinic.viewer, on=clinic.clock.now())
+    assert row.pump.forecast is not None
+    assert row.pump.forecast.empty_at == now.empty_at
+
+
+def test_a_refused_change_has_no_forecast_after(clinic: Clinic) -> None:
+    request = ChangeRequest(program=ProgramRequest(dose_mcg_per_day=5000.0), reason="slip")
+    preview = clinic.service.preview_change(clinic.physician, clinic.implant_id, request)
+    assert preview.blocked
+    assert preview.forecast_now is not None
+    assert preview.forecast_after is None
+
+
+def test_a_previewed_refill_learns_the_residual_and_judges_the_new_strength(
+    clinic: Clinic,
+) -> None:
+    clinic.clock.advance(days=40)
+    expected = clinic.service.pump_now(clinic.nurse, clinic.implant_id).reservoir_calculated_ml
+    before = _state(clinic)
+    strong = fill(20.0, 2000.0, "baclofen_2000")
+    refused = clinic.service.preview_refill(
+        clinic.nurse,
+        clinic.implant_id,
+        RefillRequest(at=clinic.clock.now(), withdrawn_ml=expected - 1.0, fill=strong),
+    )
+    assert refused.refusal is not None
+    assert "prescription" in refused.refusal
+    assert refused.forecast_after is None
+    ok = clinic.service.preview_refill(
+        clinic.nurse,
+        clinic.implant_id,
+        RefillRequest(
+            at=clinic.clock.now(),
+            withdrawn_ml=expected - 1.0,  # 1 mL more used than programmed
+            fill=strong,
+            program=ProgramRequest(dose_mcg_per_day=100.0),
+            bridge_bolus=True,
+        ),
+    )
+    assert _state(clinic) == before  # nothing recorded
+    assert ok.refusal is None
+    assert ok.discrepancy.expected_ml == pytest.approx(expected)
+    assert ok.forecast_after is not None
+    assert ok.forecast_after.refills_learned == 1
+    assert ok.forecast_after.delivered_pct is not None
+    assert ok.forecast_after.delivered_pct > 0.0
+    assert ok.forecast_after.factor_mean > clinic.service.catalog.forecast.prior_mean.value
+    # four times the strength at the same dose: the next interval is far longer
+    assert ok.forecast_now is not None
+    assert ok.forecast_after.empty_at[1] is not None
+    assert ok.forecast_now.empty_at[1] is not None
+    assert ok.forecast_after.empty_at[1] > ok.forecast_now.empty_at[1] + timedelta(days=60)

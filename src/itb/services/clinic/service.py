@@ -24,6 +24,7 @@ with nothing written.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,7 +33,12 @@ from typing import Any, TypeVar
 
 from itb.domain.clinic.access import Action, Actor, Role, authorize
 from itb.domain.clinic.audit import AuditEntry, ChainCheck, Checkpoint, verify_chain
-from itb.domain.clinic.forecast import DeliveryProfile, PumpForecast, RefillObservation
+from itb.domain.clinic.forecast import (
+    DeliveryProfile,
+    PumpForecast,
+    RefillObservation,
+    delivery_profile,
+)
 from itb.domain.clinic.radar import RadarInput, RadarRow, assess_pump, sort_radar
 from itb.domain.clinic.records import (
     CAUSES,
@@ -310,6 +316,27 @@ class ChangePreview:
     refusal: str | None
     """Why it cannot be staged as entered (a blocking finding, or a soft limit without an
     override reason), in the words staging would refuse it with; None: it can be."""
+    forecast_now: PumpForecast | None
+    """The reservoir forecast as the pump is programmed now."""
+    forecast_after: PumpForecast | None
+    """The same if the change were committed now (None: the pump would refuse it, or
+    would deliver nothing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefillPreview:
+    """A refill checked before it is recorded: the residual's verdict, what the pump or
+    the drug library would say of the fill, and the reservoir forecast before and after
+    (the residual just withdrawn already learned from)."""
+
+    implant_id: str
+    at: datetime
+    discrepancy: Discrepancy
+    refusal: str | None
+    """Why the pump or the drug library would refuse the refill as entered (None: it
+    would take it)."""
+    forecast_now: PumpForecast | None
+    forecast_after: PumpForecast | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1661,13 +1688,7 @@ class ClinicService:
                 ctx,
                 pump,
                 snap.seq,
-                Refill(
-                    request.fill.volume_ml,
-                    request.fill.concentration_mcg_per_ml,
-                    prescription=rx,
-                    bridge_bolus=request.bridge_bolus,
-                    low_reservoir_alarm_ml=request.low_reservoir_alarm_ml,
-                ),
+                self._refill_command(request, rx),
                 when,
                 by,
                 actor,
@@ -1842,8 +1863,10 @@ class ClinicService:
             now = self._now()
             ctx, pump, _ = self._model(uow, implant, persist=False)
             self.model.at_time(ctx, pump, now)
-            _, review = self._review(ctx, pump, request, now)
+            command, review = self._review(ctx, pump, request, now)
             refusal = _refusal(review, _clean(request.override_reason))
+            history = RefillObservation.of(uow.refills.find(implant_id=implant_id))
+            after, _ = self._what_if(ctx, pump, command, now, Authorship(actor.username))
             return ChangePreview(
                 implant_id=implant_id,
                 review=_review_data(review, implant.version),
@@ -1851,9 +1874,115 @@ class ClinicService:
                 needs_verification=review.verification_required,
                 needs_override_reason=review.needs_override_reason,
                 refusal=None if refusal is None else str(refusal),
+                forecast_now=self._forecast_model(uow, ctx, pump, history),
+                forecast_after=None
+                if after is None or refusal is not None
+                else self._forecast_model(uow, ctx, after, history),
             )
 
         return self._read(body)
+
+    def preview_refill(
+        self, actor: Actor, implant_id: str, request: RefillRequest
+    ) -> RefillPreview:
+        """What :meth:`record_refill` would find and forecast, with nothing recorded: the
+        residual's verdict, whether the pump and the drug library take the fill (a new
+        concentration, a new program), and the forecast now and after the refill, the
+        residual withdrawn already learned from.
+
+        Raises:
+            Forbidden: the actor may not refill.
+            InvalidValue: a value no refill could have (a residual outside the reservoir,
+                an unknown product).
+        """
+        patient_id = self._patient_of_implant(implant_id)
+        self._allow(actor, Action.REFILL, what="preview_refill", patient_id=patient_id)
+
+        def body(uow: UnitOfWork) -> RefillPreview:
+            implant = self._active(uow, implant_id)
+            when = self._when(request.at, self._tz(uow, implant))
+            ctx, pump, _ = self._model(uow, implant, persist=False)
+            self._fill_checks(request.fill, pump.preset.kind.value, when)
+            withdrawn, expected, verdict = self._judged_residual(
+                ctx, pump, request.withdrawn_ml, when
+            )
+            history = RefillObservation.of(uow.refills.find(implant_id=implant_id))
+            rx = self._prescription(request.program, request.fill.concentration_mcg_per_ml, pump)
+            after, refusal = self._what_if(
+                ctx, pump, self._refill_command(request, rx), when, Authorship(actor.username)
+            )
+            learned = (
+                *history,
+                RefillObservation(
+                    when, verdict.programmed_since_fill_ml or 0.0, expected, withdrawn,
+                    verdict.verdict.value,
+                ),
+            )  # fmt: skip
+            return RefillPreview(
+                implant_id=implant_id,
+                at=when,
+                discrepancy=verdict,
+                refusal=refusal,
+                forecast_now=self._forecast_model(uow, ctx, pump, history),
+                forecast_after=None
+                if after is None
+                else self._forecast_model(uow, ctx, after, learned),
+            )
+
+        return self._read(body)
+
+    def _what_if(
+        self, ctx: ModelContext, pump: Pump, command: PumpCommand, at: datetime, by: Authorship
+    ) -> tuple[Pump | None, str | None]:
+        """A copy of the model given ``command`` (the model itself unchanged), or None and
+        the pump's or the drug library's refusal in words."""
+        trial = copy.deepcopy(pump)
+        try:
+            self.model.apply(ctx, trial, command, at, by)
+        except ITBError as refused:
+            return None, str(refused)
+        return trial, None
+
+    def _forecast_model(
+        self,
+        uow: UnitOfWork,
+        ctx: ModelContext,
+        pump: Pump,
+        refills: tuple[RefillObservation, ...],
+    ) -> PumpForecast | None:
+        """The reservoir forecast of a model pump at its present time, against the
+        patient's next booked visit (or the radar's look-ahead)."""
+        at = ctx.at(pump.t_h)
+        visit = min(
+            (
+                v.at
+                for v in uow.visits.find(patient_id=ctx.patient.id, status=VisitStatus.BOOKED.value)
+                if v.at >= at
+            ),
+            default=None,
+        )
+        by_at = visit or at + timedelta(days=self.rules.radar.look_ahead_days.value)
+        (fc,) = forecast_pumps(
+            self.catalog.forecast,
+            [
+                ForecastInput(
+                    at, delivery_profile(pump), refills, by_at, visit is not None,
+                    float(self.catalog.protocol["refill_margin_days"]),
+                )
+            ],
+        )  # fmt: skip
+        return fc
+
+    @staticmethod
+    def _refill_command(request: RefillRequest, rx: Prescription | None) -> Refill:
+        """The pump command of a refill as the nurse entered it."""
+        return Refill(
+            request.fill.volume_ml,
+            request.fill.concentration_mcg_per_ml,
+            prescription=rx,
+            bridge_bolus=request.bridge_bolus,
+            low_reservoir_alarm_ml=request.low_reservoir_alarm_ml,
+        )
 
     def _review(
         self, ctx: ModelContext, pump: Pump, request: ChangeRequest, at: datetime
