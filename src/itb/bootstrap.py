@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from itb import __version__
 from itb.adapters.cohort_output import write_trial_output
 from itb.adapters.datafiles import data_files_digest, load_data_table, read_toml_file
+from itb.adapters.forecast_output import write_forecast_trial as write_forecast_output
 from itb.adapters.passwords import Argon2Hasher
 from itb.adapters.registry import Registry, SystemClock, open_registry
 from itb.adapters.report_files import write_course_report
@@ -33,6 +34,7 @@ from itb.services.catalog import Catalog, build_catalog
 from itb.services.clinic import ClinicService
 from itb.services.clinic.ports import Clock, PasswordHasher
 from itb.services.cohort_trial import TrialSpec, parse_trial, run_trial
+from itb.services.forecast_trial import run_forecast_trial as forecast_trial
 from itb.services.overrides import apply_sets, named_for_sets
 from itb.services.pump_run import PumpRunResult, run_pump
 from itb.services.pump_spec import PumpSpec, parse_pump_spec
@@ -304,6 +306,39 @@ def run_cohort_trial(
 def write_cohort_trial(summary: dict[str, Any], out_dir: Path) -> Path:
     """Write summary.json, summary.md, arms.csv and the PNG plots atomically."""
     return write_trial_output(summary, out_dir)
+
+
+def run_forecast_trial(
+    *,
+    pumps: int,
+    years: float,
+    seed: int,
+    resamples: int,
+    misspecified_interval_sd: float | None = None,
+    misspecified_spread_sd: float | None = None,
+) -> tuple[dict[str, Any], Mapping[str, Any]]:
+    """The reservoir forecast scored in a virtual clinic: its summary (with provenance)
+    and the arrays of its plots."""
+    table = load_data_table("forecast")
+    trial = forecast_trial(
+        catalog(), table, pumps=pumps, years=years, seed=seed, resamples=resamples,
+        misspecified_interval_sd=misspecified_interval_sd,
+        misspecified_spread_sd=misspecified_spread_sd,
+    )  # fmt: skip
+    summary = dict(trial.summary)
+    summary["provenance"] = provenance(
+        {"pumps": pumps, "years": years, "seed": seed, "resamples": resamples,
+         "misspecified_interval_sd": misspecified_interval_sd,
+         "misspecified_spread_sd": misspecified_spread_sd, "forecast": table}
+    )  # fmt: skip
+    return summary, trial.plots
+
+
+def write_forecast_trial(
+    summary: Mapping[str, Any], plots: Mapping[str, Any], out_dir: Path
+) -> Path:
+    """Write summary.json, summary.md and the PNG plots atomically."""
+    return write_forecast_output(summary, plots, out_dir)
 
 
 # ------------------------------------------------------------------ clinic registry

@@ -17,7 +17,7 @@ The method (``docs/forecast.md``):
   for one such step, an approximation for the belief's shape).
 * **The coming interval** runs at ``f + η``: predictive ``N(m, s² + τ²)``.
 * **Times.** The reservoir is empty when ``f · (programmed since the fill + C(t)) =
-  start``, where ``C(t)`` is the volume commanded from now to ``t`` (the profile: a lead
+  start`` (the calculated volume the fill left), where ``C(t)`` is the volume commanded from now to ``t`` (the profile: a lead
   piece, then a repeating period of constant-rate pieces, worst-case patient boluses in
   every rate). ``C`` is increasing, so the empty time's quantiles are ``C⁻¹`` of the
   factor's quantiles, and ``P(empty by t) = P(f >= start / (programmed so far + C(t)))``
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 from numpy.typing import NDArray
@@ -135,6 +136,7 @@ class Profiles:
     """
 
     start_ml: FloatArray
+    programmed_ml: FloatArray
     volume_ml: FloatArray
     low_ml: FloatArray
     lead_h: FloatArray
@@ -162,6 +164,7 @@ class Profiles:
     @staticmethod
     def of(
         start_ml: FloatArray,
+        programmed_ml: FloatArray,
         volume_ml: FloatArray,
         low_ml: FloatArray,
         lead_h: FloatArray,
@@ -177,33 +180,39 @@ class Profiles:
         np.cumsum(hours, axis=1, out=cum_h[:, 1:])
         np.cumsum(hours * rate, axis=1, out=cum_ml[:, 1:])
         return Profiles(
-            start_ml, volume_ml, low_ml, lead_h, lead_rate, period_h, rate, cum_h, cum_ml
-        )
+            start_ml, programmed_ml, volume_ml, low_ml, lead_h, lead_rate, period_h, rate,
+            cum_h, cum_ml,
+        )  # fmt: skip
 
 
 def pack(profiles: Sequence[DeliveryProfile]) -> Profiles:
     """Profiles as arrays (pieces padded to the longest period)."""
     n = len(profiles)
-    k = max((len(p.pieces) for p in profiles), default=1) or 1
+    lengths = np.fromiter((len(p.pieces) for p in profiles), np.int64, count=n)
+    k = max(int(lengths.max(initial=0)), 1)
     hours = np.zeros((n, k))
     rate = np.zeros((n, k))
-    for i, p in enumerate(profiles):
-        if p.pieces:
-            hours[i, : len(p.pieces)], rate[i, : len(p.pieces)] = zip(*p.pieces, strict=True)
-
-    def col(name: str) -> FloatArray:
-        return np.fromiter((getattr(p, name) for p in profiles), np.float64, count=n)
-
-    return Profiles.of(
-        col("start_ml"),
-        col("volume_ml"),
-        col("low_ml"),
-        col("lead_h"),
-        col("lead_ml_per_h"),
-        col("period_h"),
-        hours,
-        rate,
-    )
+    total = int(lengths.sum())
+    if total:
+        flat = np.fromiter(
+            chain.from_iterable(chain.from_iterable(p.pieces for p in profiles)),
+            np.float64,
+            count=2 * total,
+        ).reshape(total, 2)
+        rows = np.repeat(np.arange(n), lengths)
+        cols = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        hours[rows, cols] = flat[:, 0]
+        rate[rows, cols] = flat[:, 1]
+    scalars = np.array(
+        [
+            (p.start_ml, p.programmed_ml, p.volume_ml, p.low_ml, p.lead_h, p.lead_ml_per_h,
+             p.period_h)
+            for p in profiles
+        ],
+        dtype=np.float64,
+    ).reshape(n, 7)  # fmt: skip
+    c = [scalars[:, j].copy() for j in range(7)]
+    return Profiles.of(c[0], c[1], c[2], c[3], c[4], c[5], c[6], hours, rate)
 
 
 def _rows(a: FloatArray, q: int) -> FloatArray:
@@ -282,7 +291,7 @@ def _factor_quantiles(mean: FloatArray, sd: FloatArray, p_early: FloatArray) -> 
 def _needed_ml(pr: Profiles, level_ml: FloatArray, factor: FloatArray) -> FloatArray:
     """Volume to command from now until the real reservoir is at ``level_ml`` when the
     pump draws ``factor`` per mL programmed."""
-    so_far = (pr.start_ml - pr.volume_ml)[:, None]
+    so_far = pr.programmed_ml[:, None]
     usable = (pr.start_ml - level_ml)[:, None]
     with np.errstate(divide="ignore"):
         out = np.where(factor > _MIN_FACTOR, usable / factor - so_far, np.inf)
@@ -293,7 +302,7 @@ def _p_by(
     pr: Profiles, level_ml: FloatArray, commanded: FloatArray, mean: FloatArray, sd: FloatArray
 ) -> FloatArray:
     """P(the real reservoir is at ``level_ml`` once ``commanded`` more is commanded)."""
-    total = pr.start_ml - pr.volume_ml + commanded
+    total = pr.programmed_ml + commanded
     usable = pr.start_ml - level_ml
     with np.errstate(divide="ignore", invalid="ignore"):
         cut = np.where(total > 0.0, usable / total, np.inf)
@@ -339,7 +348,7 @@ def forecast(
 
 def forecast_profiles(
     profiles: Sequence[DeliveryProfile],
-    observations: Sequence[tuple[int, float, float, bool]],
+    observations: tuple[Sequence[int], Sequence[float], Sequence[float], Sequence[bool]],
     by_h: Sequence[float],
     *,
     prior_mean: float,
@@ -349,13 +358,10 @@ def forecast_profiles(
     probabilities: Sequence[float],
     advise_probability: float,
 ) -> tuple[Beliefs, Times]:
-    """:func:`learn` and :func:`forecast` from plain values: each observation is ``(pump,
-    programmed_ml, used_ml, found_empty)`` (pumps numbered as ``profiles``, in time order
-    within a pump); ``by_h`` per pump."""
-    if observations:
-        pump, programmed, used, empty = zip(*observations, strict=True)
-    else:
-        pump, programmed, used, empty = (), (), (), ()
+    """:func:`learn` and :func:`forecast` from plain values: the observations as columns
+    ``(pump, programmed_ml, used_ml, found_empty)`` (pumps numbered as ``profiles``, in
+    time order within a pump); ``by_h`` per pump."""
+    pump, programmed, used, empty = observations
     beliefs = learn(
         len(profiles),
         prior_mean=prior_mean,

@@ -352,11 +352,20 @@ def draw_pump_randomness(seed: int, ks: IntArray | list[int]) -> PumpDraws:
 
 def accuracy_factors(draws: PumpDraws, data: CohortData, preset: PumpPreset) -> FloatArray:
     """Accuracy factors: normal(mean, sd) truncated to the preset's rated band (inverse CDF)."""
-    band = preset.accuracy_band_pct / 100.0
-    mean, sd = data.accuracy_factor_mean.value, data.accuracy_factor_sd.value
+    return within_band(
+        draws.accuracy_u,
+        data.accuracy_factor_mean.value,
+        data.accuracy_factor_sd.value,
+        preset.accuracy_band_pct,
+    )
+
+
+def within_band(u: FloatArray, mean: float, sd: float, band_pct: float | FloatArray) -> FloatArray:
+    """Normal(mean, sd) truncated to ``1 ± band_pct %``, by the inverse CDF of uniforms ``u``."""
+    band = np.asarray(band_pct, dtype=np.float64) / 100.0
     lo, hi = 1.0 - band, 1.0 + band
     a, b = ndtr((lo - mean) / sd), ndtr((hi - mean) / sd)
-    out = mean + sd * ndtri(a + draws.accuracy_u * (b - a))
+    out = mean + sd * ndtri(a + u * (b - a))
     return np.asarray(np.clip(out, lo, hi), dtype=np.float64)
 
 

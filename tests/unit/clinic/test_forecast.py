@@ -236,7 +236,7 @@ def test_refills_are_learned_one_after_another_per_pump() -> None:
 
 def test_what_a_refill_tells() -> None:
     def obs(verdict: Verdict, programmed: float = 10.0) -> RefillObservation:
-        return RefillObservation(T0, programmed, 5.0, 4.0, verdict.value)
+        return RefillObservation(T0, programmed, 15.0, 4.0, verdict.value)
 
     assert obs(Verdict.WITHIN_TOLERANCE).observed is Observed.MEASURED
     assert obs(Verdict.WITHIN_TOLERANCE).used_ml == pytest.approx(11.0)
@@ -283,7 +283,7 @@ def test_a_pump_learned_to_run_fast_is_forecast_dry_earlier_and_said_why() -> No
     assert profile is not None
     visit = T0 + timedelta(days=38)
     fast = tuple(
-        RefillObservation(T0 - timedelta(days=40 * k), 38.0, 2.0, 2.0 - 38.0 * 0.09, "x")
+        RefillObservation(T0 - timedelta(days=40 * k), 36.0, 40.0, 40.0 - 36.0 * 1.09, "x")
         for k in (4, 3, 2, 1)
     )
     plain, learned = forecast_pumps(
@@ -311,7 +311,7 @@ def test_a_pump_learned_to_run_fast_is_forecast_dry_earlier_and_said_why() -> No
         "has delivered 9 % more than programmed over its last 4 refills"
     )
     # the exact probability: P(f >= start / (programmed so far + commanded to the visit))
-    c = profile.start_ml / (profile.start_ml - profile.volume_ml + profile.commanded_ml(38 * 24))
+    c = profile.start_ml / (profile.programmed_ml + profile.commanded_ml(38 * 24))
     assert learned.p_dry == pytest.approx(
         float(ndtr((learned.factor_mean - c) / learned.factor_sd))
     )

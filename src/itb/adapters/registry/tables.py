@@ -226,6 +226,7 @@ refills = sa.Table(
     sa.Column("expected_ml", Float, nullable=False),
     sa.Column("withdrawn_ml", Float, nullable=False),
     sa.Column("programmed_ml", Float),
+    sa.Column("filled_ml", Float),
     sa.Column("allowed_ml", Float, nullable=False),
     sa.Column("verdict", sa.String(40), nullable=False),
     sa.Column("watch", Json, nullable=False),

@@ -4,8 +4,10 @@ A programmer's dates assume the pump delivers exactly as programmed. A real
 pump draws ``f`` mL from its reservoir per mL programmed, within its rated band
 ([D45][D46][D72]), and its refills tell how: at each refill the residual the
 pump calculated (``expected``) and the residual withdrawn are known, so the
-volume really used over the interval is ``programmed + expected - withdrawn``
-and ``used / programmed`` measures ``f`` for that interval.
+pump drew ``filled - withdrawn`` from its reservoir while programmed to deliver
+``programmed``
+and ``used / programmed`` measures ``f`` for that interval (``used`` is what the
+fill left less what was withdrawn).
 
 This module holds what the forecast is made of and what it says, in plain
 Python: the reviewed numbers (``itb/data/forecast.toml``), a refill as an
@@ -53,7 +55,7 @@ __all__ = [
     "pct_words",
 ]
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 """The layout of :meth:`DeliveryProfile.to_data` (another layout is rebuilt)."""
 
 _WEEK_H = 7 * HOURS_PER_DAY
@@ -141,8 +143,7 @@ class Observed(StrEnum):
     MEASURED = "measured"
     """The residual was withdrawn and measured: ``used / programmed``."""
     FOUND_EMPTY = "found empty"
-    """Censored: the pump used at least all it held, so ``f >= (programmed + expected) /
-    programmed``."""
+    """Censored: the pump used at least all it held, so ``f >= filled / programmed``."""
     NOT_LEARNED = "not learned"
     """Nothing programmed since the fill, or more withdrawn than the rated band allows:
     under-delivery is worked up as a catheter or motor problem, not learned as the pump's
@@ -157,14 +158,14 @@ class RefillObservation:
         at: when the residual was withdrawn.
         programmed_ml: volume the pump was programmed to deliver since the previous
             fill, boluses included, mL.
-        expected_ml: the calculated residual, mL.
+        filled_ml: the calculated volume the previous fill left, mL.
         withdrawn_ml: the residual withdrawn, mL.
         verdict: the refill's verdict (:class:`~itb.domain.pump.refill.Verdict` value).
     """
 
     at: datetime
     programmed_ml: float
-    expected_ml: float
+    filled_ml: float
     withdrawn_ml: float
     verdict: str
 
@@ -172,9 +173,9 @@ class RefillObservation:
     def of(visits: Iterable[RefillVisitRecord]) -> tuple[RefillObservation, ...]:
         """The refill visits that know what was programmed, oldest first."""
         return tuple(
-            RefillObservation(v.at, v.programmed_ml, v.expected_ml, v.withdrawn_ml, v.verdict)
+            RefillObservation(v.at, v.programmed_ml, v.filled_ml, v.withdrawn_ml, v.verdict)
             for v in sorted(visits, key=lambda v: (v.at, v.id))
-            if v.programmed_ml is not None
+            if v.programmed_ml is not None and v.filled_ml is not None
         )
 
     @property
@@ -192,7 +193,7 @@ class RefillObservation:
     def used_ml(self) -> float:
         """Volume really drawn from the reservoir over the interval (a lower bound when
         found empty), mL."""
-        return self.programmed_ml + self.expected_ml - self.withdrawn_ml
+        return self.filled_ml - self.withdrawn_ml
 
 
 # ---------------------------------------------------------------- profile
@@ -207,8 +208,8 @@ class DeliveryProfile:
     allowed per day, all taken (the programmer's conservative convention, [D73]).
 
     Attributes:
-        start_ml: the calculated volume at the last fill (the present calculated
-            volume plus what was programmed since), mL.
+        start_ml: the calculated volume the last fill left, mL.
+        programmed_ml: the volume programmed since the last fill, mL.
         volume_ml: the calculated volume now, mL.
         low_ml: the low-reservoir alarm volume, mL.
         lead_h, lead_ml_per_h: the lead piece.
@@ -217,6 +218,7 @@ class DeliveryProfile:
     """
 
     start_ml: float
+    programmed_ml: float
     volume_ml: float
     low_ml: float
     lead_h: float
@@ -254,6 +256,7 @@ class DeliveryProfile:
         return {
             "version": PROFILE_VERSION,
             "start_ml": self.start_ml,
+            "programmed_ml": self.programmed_ml,
             "volume_ml": self.volume_ml,
             "low_ml": self.low_ml,
             "lead": [self.lead_h, self.lead_ml_per_h],
@@ -269,6 +272,7 @@ class DeliveryProfile:
         lead = data["lead"]
         return DeliveryProfile(
             float(data["start_ml"]),
+            float(data["programmed_ml"]),
             float(data["volume_ml"]),
             float(data["low_ml"]),
             float(lead[0]),
@@ -309,8 +313,8 @@ def delivery_profile(pump: Pump) -> DeliveryProfile | None:
         if b > a
     )
     profile = DeliveryProfile(
-        start_ml=pump.reservoir_calculated_ml
-        + (pump.ledger.commanded_ml - pump.commanded_at_last_fill_ml),
+        start_ml=pump.calculated_at_last_fill_ml,
+        programmed_ml=pump.ledger.commanded_ml - pump.commanded_at_last_fill_ml,
         volume_ml=pump.reservoir_calculated_ml,
         low_ml=pump.low_reservoir_alarm_ml,
         lead_h=lead_h,

@@ -365,9 +365,10 @@ class RefillVisitRecord:
     Attributes:
         expected_ml: the pump's calculated residual at the visit.
         withdrawn_ml: what the nurse withdrew.
-        programmed_ml: what the pump was programmed to deliver since the previous fill
-            (None: not known, a refill recorded before it was kept): with the two
-            residuals, what the pump really used (the reservoir forecast learns from it).
+        programmed_ml: what the pump was programmed to deliver since the previous fill,
+            mL; filled_ml: the calculated volume that fill left, mL. The pump really used
+            ``filled_ml - withdrawn_ml`` of its ``programmed_ml`` (the reservoir forecast
+            learns from it; None: a refill recorded before these were kept).
         verdict, watch, advice, allowed_ml: the domain's judgement.
         product, lot, expiry: the drug filled.
         fill_volume_ml, concentration_mcg_per_ml: how much, how strong.
@@ -382,6 +383,7 @@ class RefillVisitRecord:
     expected_ml: float
     withdrawn_ml: float
     programmed_ml: float | None
+    filled_ml: float | None
     allowed_ml: float
     verdict: str
     watch: tuple[str, ...]

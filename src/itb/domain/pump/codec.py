@@ -62,7 +62,7 @@ __all__ = [
     "restore_pump",
 ]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 """Changes whenever :func:`pump_state`'s layout changes (older states are rebuilt by replay)."""
 
 
@@ -399,6 +399,7 @@ def pump_state(pump: Pump) -> dict[str, Any]:
         "ambient_pressure_kpa": pump.ambient_pressure_kpa,
         "stroke_remainder_ml": pump.stroke_remainder_ml,
         "commanded_at_last_fill_ml": pump.commanded_at_last_fill_ml,
+        "calculated_at_last_fill_ml": pump.calculated_at_last_fill_ml,
         "withdrawn_since_fill": pump.withdrawn_since_fill,
         "patient_bolus_starts_t_h": list(pump.patient_bolus_starts_t_h),
         "ledger": {fl.name: getattr(pump.ledger, fl.name) for fl in fields(Ledger)},
@@ -470,6 +471,7 @@ def restore_pump(
     pump.ambient_pressure_kpa = float(data["ambient_pressure_kpa"])
     pump.stroke_remainder_ml = float(data["stroke_remainder_ml"])
     pump.commanded_at_last_fill_ml = float(data["commanded_at_last_fill_ml"])
+    pump.calculated_at_last_fill_ml = float(data["calculated_at_last_fill_ml"])
     pump.withdrawn_since_fill = bool(data["withdrawn_since_fill"])
     pump.patient_bolus_starts_t_h = [float(t) for t in data["patient_bolus_starts_t_h"]]
     pump.ledger = Ledger(**{k: float(v) for k, v in data["ledger"].items()})

@@ -232,6 +232,8 @@ class Pump:
         self.ambient_pressure_kpa = preset.reference_ambient_pressure_kpa
         self.stroke_remainder_ml = 0.0
         self.commanded_at_last_fill_ml = 0.0
+        self.calculated_at_last_fill_ml = 0.0
+        """The calculated volume the last fill left (what the pump could then deliver)."""
         self.withdrawn_since_fill = False
         self.patient_bolus_starts_t_h: list[float] = []
         self.ledger = Ledger()
@@ -752,6 +754,7 @@ class Pump:
         self.withdrawn_since_fill = False
         self.labelled_concentration_mcg_per_ml = concentration_mcg_per_ml
         self.commanded_at_last_fill_ml = ld.commanded_ml
+        self.calculated_at_last_fill_ml = self.reservoir_calculated_ml
         self._update_alarms()
 
     def inject_access_port(

@@ -110,7 +110,9 @@ class Discrepancy:
         watch: what to watch the patient for now.
         advice: the clinical follow-up, in words.
         programmed_since_fill_ml: volume programmed since the last fill, mL (None: not
-            given); what the pump really used is this plus expected minus withdrawn.
+            given).
+        filled_ml: the calculated volume the last fill left, mL (None: not given); what
+            the pump really used is this minus the withdrawn residual.
     """
 
     expected_ml: float
@@ -124,6 +126,7 @@ class Discrepancy:
     watch: tuple[Watch, ...]
     advice: str
     programmed_since_fill_ml: float | None
+    filled_ml: float | None
 
 
 _LESS_CAUSES = (
@@ -151,6 +154,7 @@ def judge_discrepancy(
     *,
     accuracy_band_pct: float,
     calculated_empty_for_h: float | None = None,
+    filled_ml: float | None = None,
 ) -> Discrepancy:
     """Judge a residual discrepancy.
 
@@ -163,6 +167,7 @@ def judge_discrepancy(
         accuracy_band_pct: the pump's rated accuracy band, %.
         calculated_empty_for_h: how long the pump's calculated reservoir has read
             empty, h (an expected-empty reservoir is still a finding).
+        filled_ml: the calculated volume the last fill left, mL (kept with the verdict).
     """
     require_non_negative("expected_ml", expected_ml)
     require_non_negative("withdrawn_ml", withdrawn_ml)
@@ -221,7 +226,7 @@ def judge_discrepancy(
         )
     return Discrepancy(
         expected_ml, withdrawn_ml, diff, pct, implied, allowed, verdict, causes, watch, advice,
-        programmed_since_fill_ml,
+        programmed_since_fill_ml, filled_ml,
     )  # fmt: skip
 
 
@@ -397,6 +402,7 @@ def judge_residual(pump: Pump, withdrawn_ml: float, tolerance: DiscrepancyTolera
         pump.ledger.commanded_ml - pump.commanded_at_last_fill_ml,
         accuracy_band_pct=pump.preset.accuracy_band_pct,
         calculated_empty_for_h=None if empty_since is None else pump.t_h - empty_since,
+        filled_ml=pump.calculated_at_last_fill_ml,
     )
 
 

@@ -25,6 +25,7 @@ from itb.entrypoints.cli import (
     cohort,
     demo,
     drug_library,
+    forecast,
     patient,
     program,
     pump,
@@ -102,6 +103,7 @@ for _module in (
     program,
     simulate,
     cohort,
+    forecast,
     clinic,
     serve,
 ):

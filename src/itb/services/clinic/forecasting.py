@@ -64,15 +64,21 @@ def forecast_pumps(
     out: list[PumpForecast | None] = [None] * len(items)
     if not live:
         return out
-    observations = [
-        (j, o.programmed_ml, o.used_ml, kind is Observed.FOUND_EMPTY)
-        for j, k in enumerate(live)
-        for o in items[k].refills
-        if (kind := o.observed) is not Observed.NOT_LEARNED
-    ]
+    pumps: list[int] = []
+    programmed: list[float] = []
+    used: list[float] = []
+    empty: list[bool] = []
+    for j, k in enumerate(live):
+        for o in items[k].refills:
+            kind = o.observed
+            if kind is not Observed.NOT_LEARNED:
+                pumps.append(j)
+                programmed.append(o.programmed_ml)
+                used.append(o.used_ml)
+                empty.append(kind is Observed.FOUND_EMPTY)
     beliefs, times = forecast_profiles(
         [p for k in live if (p := items[k].profile) is not None],
-        observations,
+        (pumps, programmed, used, empty),
         [(items[k].by_at - items[k].at).total_seconds() / _SECONDS_PER_HOUR for k in live],
         prior_mean=rules.prior_mean.value,
         prior_sd=rules.prior_sd.value,

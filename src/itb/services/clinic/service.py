@@ -1702,6 +1702,7 @@ class ClinicService:
                 expected_ml=expected,
                 withdrawn_ml=withdrawn,
                 programmed_ml=verdict.programmed_since_fill_ml,
+                filled_ml=verdict.filled_ml,
                 allowed_ml=verdict.allowed_ml,
                 verdict=verdict.verdict.value,
                 watch=verdict.watch,
@@ -1903,9 +1904,7 @@ class ClinicService:
             when = self._when(request.at, self._tz(uow, implant))
             ctx, pump, _ = self._model(uow, implant, persist=False)
             self._fill_checks(request.fill, pump.preset.kind.value, when)
-            withdrawn, expected, verdict = self._judged_residual(
-                ctx, pump, request.withdrawn_ml, when
-            )
+            withdrawn, _, verdict = self._judged_residual(ctx, pump, request.withdrawn_ml, when)
             history = RefillObservation.of(uow.refills.find(implant_id=implant_id))
             rx = self._prescription(request.program, request.fill.concentration_mcg_per_ml, pump)
             after, refusal = self._what_if(
@@ -1914,8 +1913,8 @@ class ClinicService:
             learned = (
                 *history,
                 RefillObservation(
-                    when, verdict.programmed_since_fill_ml or 0.0, expected, withdrawn,
-                    verdict.verdict.value,
+                    when, verdict.programmed_since_fill_ml or 0.0, verdict.filled_ml or 0.0,
+                    withdrawn, verdict.verdict.value,
                 ),
             )  # fmt: skip
             return RefillPreview(
