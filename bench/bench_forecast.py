@@ -52,9 +52,7 @@ def _stats(samples: list[float]) -> dict[str, float]:
     return {"min": min(samples), "median": statistics.median(samples), "n": len(samples)}
 
 
-def make_clinic(
-    n: int, seed: int
-) -> tuple[list[DeliveryProfile], list[tuple[int, float, float, bool]], list[float]]:
+def make_clinic(n: int, seed: int) -> tuple[list[DeliveryProfile], Observations, list[float]]:
     """``n`` pumps' profiles, their refills and the hours to each one's next visit."""
     rng = np.random.default_rng(seed)
     profiles: list[DeliveryProfile] = []
@@ -87,17 +85,15 @@ def make_clinic(
             f = float(rng.normal(1.01, 0.04))
             empty = rng.random() < 0.01
             used = cap if empty else f * programmed + float(rng.normal(0.0, 0.25))
-            for column, value in zip(observations, (i, programmed, used, empty), strict=True):
-                column.append(value)  # type: ignore[attr-defined]
+            observations[0].append(i)
+            observations[1].append(programmed)
+            observations[2].append(used)
+            observations[3].append(empty)
         by_h.append(float(rng.uniform(24.0, 120 * 24.0)))
     return profiles, observations, by_h
 
 
-def run(
-    profiles: list[DeliveryProfile],
-    observations: list[tuple[int, float, float, bool]],
-    by_h: list[float],
-) -> Any:
+def run(profiles: list[DeliveryProfile], observations: Observations, by_h: list[float]) -> Any:
     return forecast_profiles(
         profiles, observations, by_h,
         prior_mean=RULES.prior_mean.value, prior_sd=RULES.prior_sd.value,
@@ -107,16 +103,18 @@ def run(
 
 
 def one_at_a_time(
-    profiles: list[DeliveryProfile],
-    observations: list[tuple[int, float, float, bool]],
-    by_h: list[float],
+    profiles: list[DeliveryProfile], observations: Observations, by_h: list[float]
 ) -> list[float]:
-    mine: dict[int, list[tuple[int, float, float, bool]]] = {}
-    for o in observations:
-        mine.setdefault(o[0], []).append((0, o[1], o[2], o[3]))
+    mine: dict[int, Observations] = {}
+    for i, programmed, used, empty in zip(*observations, strict=True):
+        pump, p_ml, u_ml, e = mine.setdefault(i, ([], [], [], []))
+        pump.append(0)
+        p_ml.append(programmed)
+        u_ml.append(used)
+        e.append(empty)
     out = []
     for i, p in enumerate(profiles):
-        _, times = run([p], mine.get(i, []), [by_h[i]])
+        _, times = run([p], mine.get(i, ([], [], [], [])), [by_h[i]])
         out.append(float(times.p_dry[0]))
     return out
 
@@ -131,7 +129,7 @@ def main() -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     load_before = os.getloadavg()
     profiles, observations, by_h = make_clinic(args.pumps, seed=3)
-    run(profiles[:100], tuple(c[:0] for c in observations), by_h[:100])  # type: ignore[arg-type]  # warm up
+    run(profiles[:100], ([], [], [], []), by_h[:100])  # warm up
     vec: list[float] = []
     for _ in range(args.repeat):
         t0 = time.process_time()

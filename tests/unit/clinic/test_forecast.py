@@ -376,3 +376,9 @@ def test_bad_forecast_numbers_are_refused_by_name(
     table[section] = {**table[section], key: {**table[section][key], "value": value}}
     with pytest.raises(InvalidValue, match=allowed):
         parse_forecast_rules(table)
+
+
+def test_without_a_visit_the_words_name_the_look_ahead_date() -> None:
+    flag = forecast_flag(_forecast(p_dry=0.2, by_visit=False), RULES)
+    assert flag is not None
+    assert flag.text.startswith(f"P(dry by {T0.date()}, no visit booked) 20 %: ")
