@@ -233,13 +233,13 @@ def time_to(pr: Profiles, volume_ml: FloatArray) -> FloatArray:
         # a volume reached exactly at a period's end is the end of its last piece that
         # delivers (not the start of the next period, after pieces that deliver nothing)
         k = np.ceil(rest / per_ml) - 1.0
-        rem = rest - k * per_ml
+        rem = np.minimum(rest - k * per_ml, per_ml)  # rounding must not pass the period's end
         cum_ml = pr.cum_ml[:, None, :] if q else pr.cum_ml
         j = np.sum(cum_ml[..., 1:] < rem[..., None], axis=-1)
         j = np.minimum(j, pr.rate.shape[1] - 1)
         rows = np.arange(pr.n)[:, None] if q else np.arange(pr.n)
         start_ml, start_h, rate = pr.cum_ml[rows, j], pr.cum_h[rows, j], pr.rate[rows, j]
-        within = np.where(rem > start_ml, (rem - start_ml) / rate, 0.0)
+        within = np.where((rem > start_ml) & (rate > 0.0), (rem - start_ml) / rate, 0.0)
         after = lead_h + k * per_h + start_h + within
         after = np.where(per_ml > 0.0, after, np.inf)
     return np.asarray(np.where(volume_ml <= lead_ml, in_lead, after), dtype=np.float64)

@@ -142,6 +142,14 @@ CASES: dict[str, tuple[Prepare, dict[str, int]]] = {
         ),
         {"physician": 201, "nurse": 201},
     ),
+    "refill preview": (
+        lambda a: (
+            "POST",
+            f"/api/v1/implants/{a.clinic.implant_id}/refill-preview",
+            {"withdrawn_ml": 19.9, "fill": FILL},
+        ),
+        {"physician": 200, "nurse": 200},
+    ),
     "list refills": (lambda a: ("GET", "/api/v1/refills", None), dict.fromkeys(STAFF, 200)),
     "surgery": (
         lambda a: (
@@ -206,8 +214,8 @@ CASES: dict[str, tuple[Prepare, dict[str, int]]] = {
 # else a role without the permission gets 403.
 ABOUT_THE_PATIENT = {
     "read chart", "edit patient", "add contact", "pump now", "command log", "interrogate",
-    "refill", "surgery", "stage change", "read change", "verify change", "commit change",
-    "cancel change", "book visit", "visit status", "symptoms",
+    "refill", "refill preview", "surgery", "stage change", "read change", "verify change",
+    "commit change", "cancel change", "book visit", "visit status", "symptoms",
 }  # fmt: skip
 
 

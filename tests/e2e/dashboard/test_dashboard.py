@@ -322,6 +322,9 @@ def test_a_hard_limit_change_cannot_be_staged_and_the_page_says_why(
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     page.goto(f"{clinic.base}/implants/{implant}/program")
     page.get_by_label("Daily dose (mcg/day)").fill("5000")
+    # a simple continuous program (another test may have left this pump on flex steps,
+    # which the form offers again)
+    page.get_by_label("Flex steps (optional: one per line, start hour and mcg/h)").fill("")
     page.get_by_label("Reason (required)").fill("typing slip")
     page.get_by_role("button", name="Review the change").click()
     expect(page.get_by_role("heading", name="This change cannot be committed")).to_be_visible()

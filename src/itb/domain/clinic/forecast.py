@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -43,11 +43,13 @@ from itb.domain.units import HOURS_PER_DAY
 
 __all__ = [
     "PROFILE_VERSION",
+    "Band",
     "DeliveryProfile",
     "ForecastRules",
     "Observed",
     "PumpForecast",
     "RefillObservation",
+    "band_words",
     "delivery_profile",
     "history_words",
     "learned_summary",
@@ -360,8 +362,8 @@ class PumpForecast:
     found_empty: int
     delivered_pct: float | None
     band_probability: float
-    low_at: tuple[datetime | None, datetime | None, datetime | None]
-    empty_at: tuple[datetime | None, datetime | None, datetime | None]
+    low_at: Band
+    empty_at: Band
     by_at: datetime
     by_visit: bool
     p_low: float
@@ -376,6 +378,25 @@ def pct_words(p: float) -> str:
     if p > 0.995:
         return ">99 %" if p < 1.0 else "100 %"
     return f"{100.0 * p:.0f} %"
+
+
+Band = tuple[datetime | None, datetime | None, datetime | None]
+"""A forecast band: its low end, median and high end (None: beyond the forecast)."""
+
+
+def band_words(times: Band) -> str:
+    """A band's low and high end as dates, the same on every screen: "2027-01-08 to 01-13"
+    (the high end's year only when it differs), "on 2027-01-08", "beyond the forecast"."""
+    lo, _, hi = times
+    if lo is None:
+        return "beyond the forecast"
+    a = lo.astimezone(UTC).date()
+    if hi is None:
+        return f"from {a.isoformat()} (its high end beyond the forecast)"
+    b = hi.astimezone(UTC).date()
+    if a == b:
+        return f"on {a.isoformat()}"
+    return f"{a.isoformat()} to {b.isoformat() if b.year != a.year else b.strftime('%m-%d')}"
 
 
 def history_words(f: PumpForecast) -> str:

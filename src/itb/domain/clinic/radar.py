@@ -25,7 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from itb.domain.clinic.forecast import ForecastRules, PumpForecast, history_words, pct_words
+from itb.domain.clinic.forecast import (
+    ForecastRules,
+    PumpForecast,
+    band_words,
+    history_words,
+    pct_words,
+)
 
 __all__ = [
     "URGENCY_WORDS",
@@ -203,13 +209,6 @@ def assess_pump(
     return RadarRow(pump, tuple(flags), refill_by)
 
 
-def _band(times: tuple[datetime | None, datetime | None, datetime | None]) -> str:
-    lo, _, hi = times
-    if lo is None:
-        return "beyond the forecast"
-    return f"{lo.date().isoformat()} to {hi.date().isoformat() if hi else 'beyond'}"
-
-
 def forecast_flag(f: PumpForecast, rules: ForecastRules) -> Flag | None:
     """The radar's flag of a forecast (None: nothing likely before the visit).
 
@@ -223,7 +222,7 @@ def forecast_flag(f: PumpForecast, rules: ForecastRules) -> Flag | None:
         else f"by {f.by_at.date().isoformat()}, no visit booked"
     )
     why = history_words(f)
-    band = f"empty {round(100 * f.band_probability)} % band {_band(f.empty_at)}"
+    band = f"empty {round(100 * f.band_probability)} % band {band_words(f.empty_at)}"
     if f.p_dry >= rules.dry_act_now.value:
         return Flag("forecast_dry", 4, f"P(dry {by}) {pct_words(f.p_dry)}: {why}; {band}")
     if f.p_dry >= rules.dry_act_soon.value:

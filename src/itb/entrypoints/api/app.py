@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from itb import __version__
 from itb.domain.clinic.access import Actor
 from itb.domain.clinic.audit import ChainCheck
+from itb.domain.clinic.forecast import PumpForecast, history_words
 from itb.domain.clinic.radar import RadarRow
 from itb.domain.clinic.records import (
     ImplantRecord,
@@ -257,6 +258,18 @@ def _pump_now(now: PumpNow) -> dict[str, Any]:
     return data
 
 
+def _forecast(f: PumpForecast | None) -> s.ForecastPublic | None:
+    if f is None:
+        return None
+    return s.ForecastPublic(
+        factor_mean=f.factor_mean, factor_sd=f.factor_sd, refills_learned=f.refills_learned,
+        found_empty=f.found_empty, delivered_pct=f.delivered_pct,
+        band_probability=f.band_probability, low_at=f.low_at, empty_at=f.empty_at,
+        by_at=f.by_at, by_visit=f.by_visit, p_low=f.p_low, p_dry=f.p_dry,
+        advised_by=f.advised_by, history=history_words(f),
+    )  # fmt: skip
+
+
 def _radar_row(r: RadarRow) -> s.RadarRowPublic:
     p = r.pump
     return s.RadarRowPublic(
@@ -268,6 +281,7 @@ def _radar_row(r: RadarRow) -> s.RadarRowPublic:
         stability_until=p.stability_until, eri_at=p.eri_at, next_visit_at=p.next_visit_at,
         refill_by=r.refill_by, active_alarms=list(p.active_alarms),
         unresolved_discrepancies=p.unresolved_discrepancies, withdrawal_risk=list(p.withdrawal_risk),
+        forecast=_forecast(p.forecast),
     )  # fmt: skip
 
 
@@ -563,6 +577,41 @@ def refill(service: Svc, who: Me, implant_id: s.Id, body: s.RefillCreate) -> Res
             forecast=_snapshot(out.snapshot),
         ),
         201,
+    )
+
+
+@api.post(
+    "/implants/{implant_id}/refill-preview",
+    response_model=s.RefillPreviewPublic,
+    tags=["refills"],
+)
+def refill_preview(
+    service: Svc, who: Me, implant_id: s.Id, body: s.RefillPreviewCreate
+) -> Response:
+    """What the refill would find and forecast, with nothing recorded: the residual's
+    verdict, whether the pump and the drug library take the fill, and the reservoir
+    forecast now and after it. Who may record a refill may preview one."""
+    out = service.preview_refill(
+        who,
+        implant_id,
+        RefillRequest(
+            at=body.at,
+            withdrawn_ml=body.withdrawn_ml,
+            fill=_fill(body.fill),
+            program=_program(body.program),
+            bridge_bolus=body.bridge_bolus,
+            low_reservoir_alarm_ml=body.low_reservoir_alarm_ml,
+        ),
+    )
+    return _reply(
+        s.RefillPreviewPublic(
+            implant_id=out.implant_id,
+            at=out.at,
+            discrepancy=plain(out.discrepancy),
+            refusal=out.refusal,
+            forecast_now=_forecast(out.forecast_now),
+            forecast_after=_forecast(out.forecast_after),
+        )
     )
 
 

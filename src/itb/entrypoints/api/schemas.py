@@ -30,6 +30,7 @@ __all__ = [
     "ContactPublic",
     "ErrorPublic",
     "FillIn",
+    "ForecastPublic",
     "ImplantCreate",
     "ImplantPublic",
     "InterrogationCreate",
@@ -44,6 +45,8 @@ __all__ = [
     "RadarRowPublic",
     "RefillCreate",
     "RefillOutcomePublic",
+    "RefillPreviewCreate",
+    "RefillPreviewPublic",
     "RefillPublic",
     "SurgeryCreate",
     "SurgeryPublic",
@@ -456,6 +459,9 @@ class RefillPublic(_Out):
     programmed_ml: float | None = Field(
         description="volume programmed since the previous fill, mL (null: not known)"
     )
+    filled_ml: float | None = Field(
+        description="the calculated volume the previous fill left, mL (null: not known)"
+    )
     allowed_ml: float
     verdict: str
     watch: list[str]
@@ -488,6 +494,73 @@ class DiscrepancyPublic(_Out):
     watch: list[str]
     advice: str
     programmed_since_fill_ml: float | None
+    filled_ml: float | None
+
+
+_Band = tuple[datetime | None, datetime | None, datetime | None]
+"""A forecast time as a band: its low end, median and high end (null: beyond the forecast)."""
+
+
+class ForecastPublic(_Out):
+    """The reservoir forecast of one pump, learned from its own refills
+    (docs/forecast.md): when the real reservoir reaches the low-reservoir volume and when
+    it is empty, each a band, and the chance of either before the next visit."""
+
+    factor_mean: float = Field(
+        description="the delivery factor expected over the coming interval, x programmed"
+    )
+    factor_sd: float = Field(description="its predictive sd, x programmed")
+    refills_learned: int = Field(description="refills measured since the implant")
+    found_empty: int = Field(description="refills that found the reservoir empty")
+    delivered_pct: float | None = Field(
+        description="how much more (+) or less (-) than programmed the pump used over the "
+        "measured refills, % (null: none measured)"
+    )
+    band_probability: float = Field(description="the central probability of the bands (0.9)")
+    low_at: _Band = Field(
+        description="when the real reservoir reaches the low-reservoir volume: band low "
+        "end, median, band high end"
+    )
+    empty_at: _Band = Field(description="when it is empty: band low end, median, band high end")
+    by_at: datetime = Field(
+        description="the date the probabilities are for (the next booked visit, or the "
+        "radar's look-ahead without one)"
+    )
+    by_visit: bool = Field(description="by_at is a booked visit")
+    p_low: float = Field(description="probability of the low-reservoir volume by by_at")
+    p_dry: float = Field(description="probability of an empty reservoir by by_at")
+    advised_by: datetime | None = Field(description="refill by this date (null: no date)")
+    history: str = Field(description="what the pump's refills say about it, in words")
+
+
+class RefillPreviewCreate(_In):
+    """A refill to check before it is recorded (nothing is recorded): the residual
+    withdrawn and the fill, with a new program if the strength changes."""
+
+    at: When | None = None
+    withdrawn_ml: float
+    fill: FillIn
+    program: ProgramIn | None = None
+    bridge_bolus: bool = False
+    low_reservoir_alarm_ml: float | None = None
+
+
+class RefillPreviewPublic(_Out):
+    """A refill previewed: the residual's verdict, whether the pump and the drug library
+    would take the fill, and the reservoir forecast now and after the refill (the residual
+    already learned from)."""
+
+    implant_id: str
+    at: datetime
+    discrepancy: DiscrepancyPublic
+    refusal: str | None = Field(
+        description="why the pump or the drug library would refuse the refill as entered "
+        "(null: it would take it)"
+    )
+    forecast_now: ForecastPublic | None
+    forecast_after: ForecastPublic | None = Field(
+        description="null: the refill would be refused, or the pump would deliver nothing"
+    )
 
 
 class RefillOutcomePublic(_Out):
@@ -652,6 +725,10 @@ class RadarRowPublic(_Out):
     active_alarms: list[str]
     unresolved_discrepancies: int
     withdrawal_risk: list[str]
+    forecast: ForecastPublic | None = Field(
+        description="the reservoir forecast learned from the pump's refills (null: not "
+        "forecast; the dates above are the programmer's)"
+    )
 
 
 class AuditEntryPublic(_Out):

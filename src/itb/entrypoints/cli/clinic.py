@@ -27,10 +27,12 @@ from itb import bootstrap
 from itb.config import load_settings
 from itb.domain.clinic.access import Actor
 from itb.domain.clinic.audit import Checkpoint, verify_chain
+from itb.domain.clinic.forecast import Band, PumpForecast, band_words, history_words, pct_words
 from itb.domain.clinic.radar import RadarRow
 from itb.domain.clinic.records import plain
 from itb.domain.errors import CheckFailed, InvalidValue
 from itb.domain.pump.prescription import PatientBolusSettings
+from itb.domain.pump.refill import Verdict
 from itb.entrypoints.cli.card import show_card
 from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json
 from itb.services.clinic import (
@@ -204,6 +206,34 @@ def _dt(value: datetime | None) -> str:
 
 def _out(payload: Any) -> None:
     echo_json(plain(payload))
+
+
+def _forecast_data(f: PumpForecast | None) -> dict[str, Any] | None:
+    """A reservoir forecast for ``--json``: every field (times in ISO form, each band as a
+    list: low end, median, high end) and what the refills say in words; None: none."""
+    if f is None:
+        return None
+    out: dict[str, Any] = dict(plain(f))
+    out["history"] = history_words(f)
+    return out
+
+
+def _band_words(times: Band) -> str:
+    mid = times[1]
+    return band_words(times) + ("" if mid is None else f" (median {_d(mid)})")
+
+
+def _forecast_words(f: PumpForecast | None) -> str:
+    """A reservoir forecast in one line, as the radar and the previews say it."""
+    if f is None:
+        return "none (the pump would deliver nothing)"
+    by = f"before the {_d(f.by_at)} visit" if f.by_visit else f"by {_d(f.by_at)}, no visit booked"
+    band = round(100 * f.band_probability)
+    return (
+        f"P(dry {by}) {pct_words(f.p_dry)}, P(low reservoir) {pct_words(f.p_low)}; "
+        f"empty {band} % band {_band_words(f.empty_at)}; "
+        f"refill by {_d(f.advised_by)}; {history_words(f)}"
+    )
 
 
 _PROGRAM_FLAGS = {
@@ -1005,6 +1035,87 @@ def refill(
     )
 
 
+@app.command("refill-preview")
+def refill_preview(
+    implant_id: Annotated[str, typer.Argument(metavar="IMPLANT")],
+    withdrawn_ml: Annotated[float, typer.Option("--withdrawn-ml", help="Residual withdrawn, mL.")],
+    fill_ml: FillMl,
+    concentration: Conc,
+    product: Product,
+    lot: Annotated[
+        str, typer.Option("--lot", help="Lot number (checked as a refill's; nothing is recorded).")
+    ] = "preview",
+    expiry: Expiry = None,
+    dose: Dose = None,
+    flex_step: FlexSteps = None,
+    bridge_bolus: Annotated[
+        bool, typer.Option("--bridge-bolus", help="Bridge bolus at a concentration change.")
+    ] = False,
+    low_alarm_ml: LowAlarm = None,
+    at: AtOption = None,
+    db: DbOption = None,
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Preview a refill, nothing recorded: its verdict and the reservoir forecast after it.
+
+    The residual's verdict, whether the pump and the drug library take the fill (a new
+    concentration, a new program), and the reservoir forecast now and after the refill (the
+    residual already learned from). The same options as ``itb clinic refill``. Exit 0 whatever it finds (the preview is the
+    answer; a refusal is printed, and is ``refusal`` in --json).
+    """
+    with _service(db) as service:
+        actor = _actor(service, user)
+        with _flags(withdrawn_ml="--withdrawn-ml", **_FILL_FLAGS):
+            out = service.preview_refill(
+                actor,
+                implant_id,
+                RefillRequest(
+                    at=_when(at),
+                    withdrawn_ml=withdrawn_ml,
+                    fill=DrugFill(fill_ml, concentration, product, lot, _day(expiry, "--expiry")),
+                    program=_program(dose, flex_step),
+                    bridge_bolus=bridge_bolus,
+                    low_reservoir_alarm_ml=low_alarm_ml,
+                ),
+            )
+    if as_json:
+        _out(
+            {
+                "implant_id": out.implant_id,
+                "at": out.at,
+                "discrepancy": out.discrepancy,
+                "refusal": out.refusal,
+                "forecast_now": _forecast_data(out.forecast_now),
+                "forecast_after": _forecast_data(out.forecast_after),
+            }
+        )
+        return
+    d = out.discrepancy
+    con = console()
+    con.print(
+        f"Refill preview for {out.implant_id} at {_dt(out.at)} (nothing recorded): expected "
+        f"{d.expected_ml:.2f} mL, withdrawn {d.withdrawn_ml:.2f} mL (allowed ±{d.allowed_ml:.2f} "
+        f"mL): [bold]{d.verdict.value}[/]"
+    )
+    if d.verdict is not Verdict.WITHIN_TOLERANCE:
+        con.print(f"Watch for: {', '.join(d.watch)}. {escape(d.advice)}")
+    if out.refusal:
+        con.print(f"[bold red]The refill would be refused:[/] {escape(out.refusal)}")
+    _show_forecasts(
+        out.forecast_now, out.forecast_after, "after this refill", refused=bool(out.refusal)
+    )
+
+
+def _show_forecasts(
+    now: PumpForecast | None, after: PumpForecast | None, what: str, *, refused: bool
+) -> None:
+    con = console()
+    con.print(f"Reservoir forecast now: {escape(_forecast_words(now))}")
+    later = "none: it would be refused" if refused and after is None else _forecast_words(after)
+    con.print(f"Reservoir forecast {what}: {escape(later)}")
+
+
 @app.command("surgery")
 def surgery(
     implant_id: Annotated[str, typer.Argument(metavar="IMPLANT")],
@@ -1031,6 +1142,31 @@ def surgery(
 # ------------------------------------------------------------------ programming
 
 
+BolusMcg = Annotated[float | None, typer.Option("--bolus-mcg", help="A single bolus, mcg.")]
+BolusHours = Annotated[float | None, typer.Option("--bolus-duration-h", help="Over this long, h.")]
+PatientBolusMcg = Annotated[
+    float | None, typer.Option("--patient-bolus-mcg", help="Patient bolus dose, mcg.")
+]
+PatientBolusHours = Annotated[
+    float | None, typer.Option("--patient-bolus-duration-h", help="Patient bolus duration, h.")
+]
+PatientBolusLockout = Annotated[
+    float | None,
+    typer.Option("--patient-bolus-lockout-h", help="Lockout between patient boluses, h."),
+]
+PatientBolusMax = Annotated[
+    int | None, typer.Option("--patient-bolus-max-per-day", help="Most patient boluses a day.")
+]
+_CHANGE_FLAGS = {
+    "low_reservoir_alarm_ml": "--low-alarm-ml",
+    "bolus_duration_h": "--bolus-duration-h",
+    "dose_mcg": "--bolus-mcg",
+    "duration_h": "--bolus-duration-h",
+    "reason": "--reason",
+    **_PROGRAM_FLAGS,
+}
+
+
 @program_app.command("stage")
 def program_stage(
     implant_id: Annotated[str, typer.Argument(metavar="IMPLANT")],
@@ -1038,25 +1174,12 @@ def program_stage(
     dose: Dose = None,
     flex_step: FlexSteps = None,
     low_alarm_ml: LowAlarm = None,
-    bolus_mcg: Annotated[
-        float | None, typer.Option("--bolus-mcg", help="A single bolus, mcg.")
-    ] = None,
-    bolus_duration_h: Annotated[
-        float | None, typer.Option("--bolus-duration-h", help="Over this long, h.")
-    ] = None,
-    pb_dose: Annotated[
-        float | None, typer.Option("--patient-bolus-mcg", help="Patient bolus dose, mcg.")
-    ] = None,
-    pb_duration: Annotated[
-        float | None, typer.Option("--patient-bolus-duration-h", help="Patient bolus duration, h.")
-    ] = None,
-    pb_lockout: Annotated[
-        float | None,
-        typer.Option("--patient-bolus-lockout-h", help="Lockout between patient boluses, h."),
-    ] = None,
-    pb_max: Annotated[
-        int | None, typer.Option("--patient-bolus-max-per-day", help="Most patient boluses a day.")
-    ] = None,
+    bolus_mcg: BolusMcg = None,
+    bolus_duration_h: BolusHours = None,
+    pb_dose: PatientBolusMcg = None,
+    pb_duration: PatientBolusHours = None,
+    pb_lockout: PatientBolusLockout = None,
+    pb_max: PatientBolusMax = None,
     override_reason: Override = None,
     expect_version: VersionOption = None,
     db: DbOption = None,
@@ -1069,14 +1192,7 @@ def program_stage(
     """
     with _service(db) as service:
         actor = _actor(service, user)
-        with _flags(
-            low_reservoir_alarm_ml="--low-alarm-ml",
-            bolus_duration_h="--bolus-duration-h",
-            dose_mcg="--bolus-mcg",
-            duration_h="--bolus-duration-h",
-            reason="--reason",
-            **_PROGRAM_FLAGS,
-        ):
+        with _flags(**_CHANGE_FLAGS):
             change = service.stage_change(
                 actor,
                 implant_id,
@@ -1096,17 +1212,22 @@ def program_stage(
     _show_change(change)
 
 
-def _show_change(change: Any) -> None:
+def _show_review(review: Any) -> None:
     con = console()
-    con.print(f"Change [bold]{change.id}[/] on {change.implant_id}: {change.state.value}")
     table = Table(title="Side by side")
     for col in ("setting", "now", "proposed"):
         table.add_column(col)
-    for row in change.review.get("rows", []):
+    for row in review.get("rows", []):
         table.add_row(escape(str(row["field"])), escape(str(row["old"])), escape(str(row["new"])))
     con.print(table)
-    for f in change.review.get("findings", []):
+    for f in review.get("findings", []):
         con.print(f"{f['severity']}: {escape(f['message'])} {escape(f['source'])}")
+
+
+def _show_change(change: Any) -> None:
+    con = console()
+    con.print(f"Change [bold]{change.id}[/] on {change.implant_id}: {change.state.value}")
+    _show_review(change.review)
     if change.needs_verification and change.verified_by is None:
         con.print(
             "Needs a second person's verification: "
@@ -1114,6 +1235,73 @@ def _show_change(change: Any) -> None:
         )
     if change.verified_by:
         con.print(f"Verified by {change.verified_by}.")
+
+
+@program_app.command("preview")
+def program_preview(
+    implant_id: Annotated[str, typer.Argument(metavar="IMPLANT")],
+    dose: Dose = None,
+    flex_step: FlexSteps = None,
+    low_alarm_ml: LowAlarm = None,
+    bolus_mcg: BolusMcg = None,
+    bolus_duration_h: BolusHours = None,
+    pb_dose: PatientBolusMcg = None,
+    pb_duration: PatientBolusHours = None,
+    pb_lockout: PatientBolusLockout = None,
+    pb_max: PatientBolusMax = None,
+    override_reason: Override = None,
+    db: DbOption = None,
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Review a change as ``program stage`` would, nothing staged, with the forecast after it.
+
+    Old and new side by side, every safety finding, and the reservoir forecast now and after
+    the change. The same options as ``program stage`` (no --reason needed). Exit 0 whatever the review
+    finds (a refusal is printed, and is ``refusal`` in --json); a value that cannot even be
+    reviewed is refused as ``program stage`` refuses it.
+    """
+    with _service(db) as service:
+        actor = _actor(service, user)
+        with _flags(**_CHANGE_FLAGS):
+            out = service.preview_change(
+                actor,
+                implant_id,
+                ChangeRequest(
+                    program=_program(dose, flex_step, pb_dose, pb_lockout, pb_max, pb_duration),
+                    low_reservoir_alarm_ml=low_alarm_ml,
+                    bolus_mcg=bolus_mcg,
+                    bolus_duration_h=bolus_duration_h,
+                    override_reason=override_reason,
+                ),
+            )
+    if as_json:
+        _out(
+            {
+                "implant_id": out.implant_id,
+                "review": out.review,
+                "blocked": out.blocked,
+                "needs_verification": out.needs_verification,
+                "needs_override_reason": out.needs_override_reason,
+                "refusal": out.refusal,
+                "forecast_now": _forecast_data(out.forecast_now),
+                "forecast_after": _forecast_data(out.forecast_after),
+            }
+        )
+        return
+    con = console()
+    con.print(f"Change preview on {out.implant_id} (nothing staged)")
+    _show_review(out.review)
+    if out.refusal:
+        con.print(f"[bold red]It would be refused:[/] {escape(out.refusal)}")
+    elif out.needs_verification:
+        con.print(
+            "It would need a second person's verification: "
+            + "; ".join(out.review.get("verification", []))
+        )
+    _show_forecasts(
+        out.forecast_now, out.forecast_after, "after this change", refused=bool(out.refusal)
+    )
 
 
 @program_app.command("verify")
@@ -1611,13 +1799,16 @@ def radar(
     table = Table(
         title=f"Refill radar {title_day}: {len(rows)} pumps, {sum(1 for r in rows if r.urgency >= 3)} need action"
     )
+    band = next(
+        (r.pump.forecast.band_probability for r in rows if r.pump.forecast is not None), 0.9
+    )
     for col in (
         "urgency",
         "patient",
         "pump",
         "reservoir",
         "low alarm",
-        "could be dry",
+        f"P(dry) by visit\nempty {round(100 * band)} % band",
         "next visit",
         "what",
     ):
@@ -1631,7 +1822,7 @@ def radar(
             p.implant_id,
             f"{p.reservoir_calculated_ml:.1f} mL",
             _d(p.low_alarm_at),
-            _d(p.earliest_dry_at),
+            _dry_cell(r),
             _d(p.next_visit_at),
             escape(r.words),
         )
@@ -1641,8 +1832,20 @@ def radar(
         con.print(f"... {len(rows) - limit} more (--limit).")
 
 
+def _dry_cell(r: RadarRow) -> str:
+    """P(dry before the visit) and the empty band; without a forecast, the earliest the
+    rated band says the pump could be dry."""
+    f = r.pump.forecast
+    if f is None:
+        dry = r.pump.earliest_dry_at
+        return "—" if dry is None else f"could be dry from {_d(dry)}"
+    by = "" if f.by_visit else f" by {_d(f.by_at)}"
+    return f"{pct_words(f.p_dry)}{by}\n{band_words(f.empty_at)}"
+
+
 def _radar_row(r: RadarRow) -> dict[str, Any]:
     out: dict[str, Any] = dict(plain(r.pump))
+    out["forecast"] = _forecast_data(r.pump.forecast)
     out.update(
         urgency=r.urgency,
         urgency_words=r.urgency_words,

@@ -35,6 +35,7 @@ from markupsafe import Markup
 
 from itb import __version__
 from itb.domain.clinic.access import Actor, Role
+from itb.domain.clinic.forecast import band_words, history_words, pct_words
 from itb.domain.clinic.radar import RadarRow
 from itb.domain.clinic.records import ChangeState, VisitStatus
 from itb.domain.errors import AuthenticationFailed, InvalidValue, ITBError, TooManyAttempts
@@ -75,7 +76,7 @@ _HEADERS = {
 FILTERS: dict[str, tuple[str, frozenset[str]]] = {
     "all": ("every pump", frozenset()),
     "action": ("needs action", frozenset()),
-    "dry": ("runs dry before the visit", frozenset({"dry_before_visit", "stopped"})),
+    "dry": ("runs dry before the visit", frozenset({"dry_before_visit", "forecast_dry", "stopped"})),
     "alarm": ("alarm before the visit", frozenset({"alarm_before_visit"})),
     "week": ("due this week", frozenset({"due_this_week"})),
     "novisit": ("no visit booked", frozenset({"no_visit"})),
@@ -136,6 +137,16 @@ def _in_words(exc: ITBError) -> str:
     return str(exc)
 
 
+def _refusal_words(text: str | None) -> str | None:
+    """A refusal returned in words (a preview's): the field named as the form labels it."""
+    if text is None:
+        return None
+    for field in sorted(LABELS, key=len, reverse=True):
+        if text.startswith(field + " "):
+            return LABELS[field] + text[len(field) :]
+    return text
+
+
 def csrf_token(session_token: str) -> str:
     """The form token of a session: only a page served to that session can know it."""
     return hashlib.sha256(b"itb-form:" + session_token.encode()).hexdigest()
@@ -169,6 +180,9 @@ def _templates() -> Environment:
     )
     env.filters["ml"] = lambda v: "" if v is None else f"{v:,.1f} mL"
     env.filters["num"] = lambda v, d=1: "" if v is None else f"{v:,.{d}f}"
+    env.filters["pct"] = pct_words
+    env.filters["band"] = band_words
+    env.filters["history"] = history_words
     env.globals["version"] = __version__
     env.globals["WITHIN_TOLERANCE"] = Verdict.WITHIN_TOLERANCE.value
     return env
@@ -503,6 +517,21 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
 
     # ------------------------------------------------------------ recording a refill
 
+    def fill_of(
+        form: Mapping[str, Any], products: list[_Product], *, lot_required: bool
+    ) -> DrugFill:
+        """The fill as the refill form has it (a preview takes a lot not yet entered)."""
+        product = _text(form, "product")
+        strength = next((p.concentration_mcg_per_ml for p in products if p.key == product), None)
+        if strength is None:
+            raise InvalidValue(
+                "Product", product or "(none)", "one of " + ", ".join(p.key for p in products)
+            )
+        volume = _number(form, "fill_volume_ml", "Fill volume (mL)")
+        assert volume is not None
+        lot = _text(form, "lot") or ("" if lot_required else "not entered yet")
+        return DrugFill(volume, strength, product, lot, _day(form, "expiry", "Expiry"))
+
     @router.get("/implants/{implant_id}/refill")
     async def refill_form(request: Request, implant_id: str) -> Response:
         who = await signed(request)
@@ -528,33 +557,33 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
                 assert withdrawn is not None
                 check = service.check_residual(who.actor, implant_id, withdrawn)
                 if _text(form, "step") != "record":
+                    # with the fill entered: the refill's what-if, the forecast after it
+                    preview = (
+                        service.preview_refill(
+                            who.actor, implant_id,
+                            RefillRequest(at=None, withdrawn_ml=withdrawn,
+                                          fill=fill_of(form, products, lot_required=False)),
+                        )
+                        if _text(form, "fill_volume_ml")
+                        else None
+                    )  # fmt: skip
                     return page(
                         request,
                         "refill.html",
                         who=who,
                         now=now,
                         check=check,
+                        preview=preview,
+                        refused=_refusal_words(preview.refusal) if preview else None,
                         error=None,
                         form=form,
                         products=products,
                     )
-                product = _text(form, "product")
-                strength = next(
-                    (p.concentration_mcg_per_ml for p in products if p.key == product), None
-                )
-                if strength is None:
-                    raise InvalidValue(
-                        "Product",
-                        product or "(none)",
-                        "one of " + ", ".join(p.key for p in products),
-                    )
-                volume = _number(form, "fill_volume_ml", "Fill volume (mL)")
-                assert volume is not None
+                fill = fill_of(form, products, lot_required=True)
                 out = service.record_refill(
                     who.actor, implant_id,
                     RefillRequest(
-                        at=None, withdrawn_ml=withdrawn,
-                        fill=DrugFill(volume, strength, product, _text(form, "lot"), _day(form, "expiry", "Expiry")),
+                        at=None, withdrawn_ml=withdrawn, fill=fill,
                         reason=_text(form, "reason") or "refill",
                     ),
                     expected_version=_version(form),
