@@ -45,6 +45,7 @@ from tests.support import pgcluster  # noqa: E402
 from itb import bootstrap  # noqa: E402
 from itb.adapters.passwords import Argon2Hasher  # noqa: E402
 from itb.adapters.registry import tables as t  # noqa: E402
+from itb.domain.clinic.forecast import RefillObservation, delivery_profile  # noqa: E402
 from itb.domain.clinic.radar import RadarInput, assess_pump, sort_radar  # noqa: E402
 from itb.services.clinic import (  # noqa: E402
     ChangeRequest,
@@ -55,6 +56,7 @@ from itb.services.clinic import (  # noqa: E402
     RefillRequest,
 )
 from itb.services.clinic.demo import build_demo_clinic  # noqa: E402
+from itb.services.clinic.forecasting import ForecastInput, forecast_pumps  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 HASHER = Argon2Hasher(time_cost=1, memory_cost_kib=8)
@@ -255,6 +257,18 @@ def _radar_by_replay(handle: bootstrap.ClinicHandle, on: datetime) -> list[Any]:
                 e.at for e in entries if e.command.get("kind") in ("fill_at_implant", "refill")
             ]
             snap = svc.model.snapshot(ctx, pump, seq=seq, last_fill_at=fills[-1] if fills else None)
+            visit = visits.get(p.id)
+            (forecast,) = forecast_pumps(
+                svc.catalog.forecast,
+                [
+                    ForecastInput(
+                        snap.at, delivery_profile(pump),
+                        RefillObservation.of(uow.refills.find(implant_id=implant.id)),
+                        visit or on + timedelta(days=windows.look_ahead_days.value),
+                        visit is not None, float(margin),
+                    )
+                ],
+            )  # fmt: skip
             rows.append(
                 assess_pump(
                     RadarInput(
@@ -278,11 +292,13 @@ def _radar_by_replay(handle: bootstrap.ClinicHandle, on: datetime) -> list[Any]:
                         unresolved_discrepancies=open_refills.get(implant.id, 0),
                         refill_margin_days=margin,
                         withdrawal_risk=p.withdrawal_risk,
+                        forecast=forecast,
                     ),
                     now=on,
                     due_window_days=windows.due_window_days.value,
                     look_ahead_days=windows.look_ahead_days.value,
                     battery_window_days=windows.battery_window_days.value,
+                    forecast_rules=svc.catalog.forecast,
                 )
             )
     return sort_radar(rows)
