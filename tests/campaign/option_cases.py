@@ -128,6 +128,22 @@ COMMANDS: dict[str, Command] = {
     "cohort": Command(
         ("cohort", "{dir}/trial.toml", "--out", "{dir}/out", "--json"), (_TRIAL,), ("out",)
     ),
+    "forecast-trial": Command(
+        (
+            "forecast-trial",
+            "--out",
+            "{dir}/out",
+            "--pumps",
+            "40",
+            "--years",
+            "0.5",
+            "--resamples",
+            "20",
+            "--json",
+        ),
+        (),
+        ("out",),
+    ),
     "patient simulate": Command(
         ("patient", "simulate", "--dose-mcg-per-day", "300", "--hours", "24", "--json")
     ),
@@ -244,6 +260,15 @@ OPTIONS: dict[str, dict[str, str]] = {
         "--out": OUT_DIR,
         "--seed": INT,
         "--set": SET,
+    },
+    "forecast-trial": {
+        "--out": OUT_DIR,
+        "--pumps": INT,
+        "--years": FLOAT,
+        "--seed": INT,
+        "--resamples": INT,
+        "--misspecified-interval-sd": FLOAT,
+        "--misspecified-spread-sd": FLOAT,
     },
     "cohort": {
         "TRIAL.toml": IN_FILE,
@@ -540,6 +565,7 @@ def _missing_required(command: str, cmd: Command) -> Iterator[Case]:
         "titrate next": ["--dose-mcg-per-day", "--assessment", "--hours-since-implant"],
         "library check": ["--population", "--concentration"],
         "cohort": ["--out"],
+        "forecast-trial": ["--out"],
         "patient plot": ["--out"],
     }
     for flag in required.get(command, []):

@@ -126,6 +126,12 @@ def _stand_in_plot_trial(summary: object, out_dir: Path) -> list[Path]:
     return [path]
 
 
+def _stand_in_plot_forecast_trial(summary: object, plots: object, out_dir: Path) -> list[Path]:
+    path = out_dir / "trial.png"
+    path.write_bytes(_PNG_STAND_IN)
+    return [path]
+
+
 @contextlib.contextmanager
 def _plots(real: bool) -> Iterator[None]:
     if real:
@@ -134,6 +140,9 @@ def _plots(real: bool) -> Iterator[None]:
     with (
         mock.patch("itb.adapters.report_files.course_plots", _stand_in_course_plots),
         mock.patch("itb.adapters.cohort_output.plot_trial", _stand_in_plot_trial),
+        mock.patch(
+            "itb.adapters.forecast_output.plot_forecast_trial", _stand_in_plot_forecast_trial
+        ),
     ):
         yield
 

@@ -33,6 +33,13 @@ def _ci(c: Mapping[str, float]) -> str:
     return f"{c['estimate']:.2f} ({c['low']:.2f} to {c['high']:.2f})"
 
 
+def _share_ci(c: Mapping[str, float]) -> str:
+    return (
+        f"{100 * c['estimate']:.2f} percentage points "
+        f"({100 * c['low']:.2f} to {100 * c['high']:.2f})"
+    )
+
+
 def forecast_trial_markdown(summary: Mapping[str, Any]) -> str:
     """The trial's results as Markdown tables (the same numbers as summary.json)."""
     s = summary
@@ -97,6 +104,9 @@ def forecast_trial_markdown(summary: Mapping[str, Any]) -> str:
         "",
         f"- alarm date minus radar: {_ci(e['alarm_minus_radar_dry_per_100_pump_years'])}",
         f"- rated band minus radar: {_ci(e['band_minus_radar_dry_per_100_pump_years'])}",
+        "",
+        "Share of pumps that ran dry at least once, alarm date minus radar: "
+        + _share_ci(e["alarm_minus_radar_share_of_pumps_ever_dry"]),
     ]
     mis = s.get("misspecified")
     if mis:

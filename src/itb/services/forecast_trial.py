@@ -75,6 +75,8 @@ def run_forecast_trial(
 
     if isinstance(pumps, bool) or not 1 <= pumps <= MAX_PUMPS:
         raise InvalidValue("--pumps", pumps, f"1 to {MAX_PUMPS:,}")
+    if isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise InvalidValue("--seed", seed, "a whole number from 0 to 2^63 - 1")
     if not (math.isfinite(years) and 0.0 < years <= 50.0):
         raise InvalidValue("--years", years, "more than 0 and at most 50")
     for name, value in (

@@ -53,6 +53,7 @@ __all__ = [
     "bootstrap_rates",
     "calibration",
     "draw_pumps",
+    "paired_ever_dry_difference",
     "policy_summary",
     "refill_findings",
     "run_policy",
@@ -371,6 +372,33 @@ def bootstrap_rates(
     return each, minus_first
 
 
+def paired_ever_dry_difference(
+    rng: np.random.Generator,
+    a: PolicyResult,
+    b: PolicyResult,
+    *,
+    resamples: int,
+    chunk: int = 100,
+) -> dict[str, float]:
+    """The share of pumps that ran dry at least once under ``a`` minus under ``b``, with a
+    95 % paired bootstrap interval over pumps."""
+    da = (a.dry_visits > 0).astype(np.float64)
+    db = (b.dry_visits > 0).astype(np.float64)
+    d = da - db
+    n = d.size
+    means = []
+    for start in range(0, resamples, chunk):
+        idx = rng.integers(0, n, size=(min(chunk, resamples - start), n))
+        means.append(d[idx].mean(1))
+    lo, hi = np.quantile(np.concatenate(means), [0.025, 0.975])
+    return {
+        "estimate": float(d.mean()),
+        "low": float(lo),
+        "high": float(hi),
+        "resamples": resamples,
+    }
+
+
 def policy_summary(r: PolicyResult) -> dict[str, float | int]:
     """One booking rule's outcomes over the clinic."""
     years = float(r.pump_years.sum())
@@ -549,6 +577,9 @@ def run_trial(
         "effect": {
             "alarm_minus_radar_dry_per_100_pump_years": alarm_minus_radar,
             "band_minus_radar_dry_per_100_pump_years": band_minus_radar,
+            "alarm_minus_radar_share_of_pumps_ever_dry": paired_ever_dry_difference(
+                np.random.default_rng([seed, 4]), results["alarm"], radar, resamples=resamples
+            ),
         },
         "calibration": calibration(radar.scores, reliability_bins=_RELIABILITY_BINS),
         "calibration_alarm_visits": calibration(

@@ -73,6 +73,12 @@ def test_following_the_radar_means_fewer_pumps_running_dry() -> None:
     s = trial()
     effect = s["effect"]["alarm_minus_radar_dry_per_100_pump_years"]
     assert effect["low"] > 0.0
+    fewer_pumps = s["effect"]["alarm_minus_radar_share_of_pumps_ever_dry"]
+    assert fewer_pumps["low"] > 0.0
+    assert fewer_pumps["estimate"] == pytest.approx(
+        (s["policies"]["alarm"]["pumps_ever_dry"] - s["policies"]["radar"]["pumps_ever_dry"])
+        / s["pumps"]
+    )
     p = s["policies"]
     assert p["radar"]["dry_visits"] < p["band"]["dry_visits"] < p["alarm"]["dry_visits"]
     assert p["radar"]["pumps_ever_dry"] < p["alarm"]["pumps_ever_dry"]
