@@ -236,7 +236,7 @@ def test_refills_are_learned_one_after_another_per_pump() -> None:
 
 def test_what_a_refill_tells() -> None:
     def obs(verdict: Verdict, programmed: float = 10.0) -> RefillObservation:
-        return RefillObservation(T0, programmed, 15.0, 4.0, verdict.value)
+        return RefillObservation(programmed, 15.0, 4.0, verdict.value)
 
     assert obs(Verdict.WITHIN_TOLERANCE).observed is Observed.MEASURED
     assert obs(Verdict.WITHIN_TOLERANCE).used_ml == pytest.approx(11.0)
@@ -282,10 +282,7 @@ def test_a_pump_learned_to_run_fast_is_forecast_dry_earlier_and_said_why() -> No
     profile = delivery_profile(pump)
     assert profile is not None
     visit = T0 + timedelta(days=38)
-    fast = tuple(
-        RefillObservation(T0 - timedelta(days=40 * k), 36.0, 40.0, 40.0 - 36.0 * 1.09, "x")
-        for k in (4, 3, 2, 1)
-    )
+    fast = tuple(RefillObservation(36.0, 40.0, 40.0 - 36.0 * 1.09, "x") for _ in range(4))
     plain, learned = forecast_pumps(
         RULES,
         [

@@ -332,8 +332,7 @@ class SqlRadar:
             self.conn.execute(open_refills.group_by(r.c.implant_id)).all()
         )
         history = sa.select(
-            r.c.implant_id, r.c.at, r.c.programmed_ml, r.c.filled_ml, r.c.withdrawn_ml,
-            r.c.verdict,
+            r.c.implant_id, r.c.programmed_ml, r.c.filled_ml, r.c.withdrawn_ml, r.c.verdict,
         ).where(
             r.c.programmed_ml.is_not(None),
             r.c.filled_ml.is_not(None),
@@ -344,11 +343,11 @@ class SqlRadar:
                 r.c.implant_id.in_(sa.select(i.c.id).where(i.c.patient_id.in_(sorted(patient_ids))))
             )
         refills: dict[str, list[RefillObservation]] = {}
-        for iid, at, programmed, filled, withdrawn, verdict in self.conn.execute(
+        for iid, programmed, filled, withdrawn, verdict in self.conn.execute(
             history.order_by(r.c.implant_id, r.c.at, r.c.id)
         ):
             refills.setdefault(iid, []).append(
-                RefillObservation(at, programmed, filled, withdrawn, verdict)
+                RefillObservation(programmed, filled, withdrawn, verdict)
             )
         columns = [
             i.c.id, i.c.patient_id, i.c.pump_preset, p.c.given_name, p.c.family_name,

@@ -152,12 +152,15 @@ class Observed(StrEnum):
     rate (ignoring it can only make the forecast earlier, the safe side)."""
 
 
+_FOUND_EMPTY = Verdict.FOUND_EMPTY.value
+_MORE_THAN_EXPECTED = Verdict.MORE_THAN_EXPECTED.value
+
+
 @dataclass(frozen=True, slots=True)
 class RefillObservation:
-    """One refill as the forecast reads it.
+    """One refill as the forecast reads it (oldest first in a pump's history).
 
     Attributes:
-        at: when the residual was withdrawn.
         programmed_ml: volume the pump was programmed to deliver since the previous
             fill, boluses included, mL.
         filled_ml: the calculated volume the previous fill left, mL.
@@ -165,31 +168,28 @@ class RefillObservation:
         verdict: the refill's verdict (:class:`~itb.domain.pump.refill.Verdict` value).
     """
 
-    at: datetime
     programmed_ml: float
     filled_ml: float
     withdrawn_ml: float
     verdict: str
 
+    @property
+    def observed(self) -> Observed:
+        """What this refill tells (:class:`Observed`)."""
+        if not self.programmed_ml > 0.0 or self.verdict == _MORE_THAN_EXPECTED:
+            return Observed.NOT_LEARNED
+        if self.verdict == _FOUND_EMPTY:
+            return Observed.FOUND_EMPTY
+        return Observed.MEASURED
+
     @staticmethod
     def of(visits: Iterable[RefillVisitRecord]) -> tuple[RefillObservation, ...]:
         """The refill visits that know what was programmed, oldest first."""
         return tuple(
-            RefillObservation(v.at, v.programmed_ml, v.filled_ml, v.withdrawn_ml, v.verdict)
+            RefillObservation(v.programmed_ml, v.filled_ml, v.withdrawn_ml, v.verdict)
             for v in sorted(visits, key=lambda v: (v.at, v.id))
             if v.programmed_ml is not None and v.filled_ml is not None
         )
-
-    @property
-    def observed(self) -> Observed:
-        """What this refill tells (:class:`Observed`)."""
-        if not self.programmed_ml > 0.0:
-            return Observed.NOT_LEARNED
-        if self.verdict == Verdict.FOUND_EMPTY.value:
-            return Observed.FOUND_EMPTY
-        if self.verdict == Verdict.MORE_THAN_EXPECTED.value:
-            return Observed.NOT_LEARNED
-        return Observed.MEASURED
 
     @property
     def used_ml(self) -> float:

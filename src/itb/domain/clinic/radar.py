@@ -216,22 +216,23 @@ def forecast_flag(f: PumpForecast, rules: ForecastRules) -> Flag | None:
     (act now, act soon), then of the reservoir reaching its low-reservoir volume (act
     soon, plan). The words say the probability, the date it is for and why.
     """
+    if f.p_dry >= rules.dry_act_now.value:
+        code, urgency, what, p = "forecast_dry", 4, "dry", f.p_dry
+    elif f.p_dry >= rules.dry_act_soon.value:
+        code, urgency, what, p = "forecast_dry", 3, "dry", f.p_dry
+    elif f.p_low >= rules.low_act_soon.value:
+        code, urgency, what, p = "forecast_low", 3, "low reservoir", f.p_low
+    elif f.p_low >= rules.low_plan.value:
+        code, urgency, what, p = "forecast_low", 2, "low reservoir", f.p_low
+    else:
+        return None
     by = (
         f"before the {f.by_at.date().isoformat()} visit"
         if f.by_visit
         else f"by {f.by_at.date().isoformat()}, no visit booked"
     )
-    why = history_words(f)
     band = f"empty {round(100 * f.band_probability)} % band {band_words(f.empty_at)}"
-    if f.p_dry >= rules.dry_act_now.value:
-        return Flag("forecast_dry", 4, f"P(dry {by}) {pct_words(f.p_dry)}: {why}; {band}")
-    if f.p_dry >= rules.dry_act_soon.value:
-        return Flag("forecast_dry", 3, f"P(dry {by}) {pct_words(f.p_dry)}: {why}; {band}")
-    if f.p_low >= rules.low_act_soon.value:
-        return Flag("forecast_low", 3, f"P(low reservoir {by}) {pct_words(f.p_low)}: {why}; {band}")
-    if f.p_low >= rules.low_plan.value:
-        return Flag("forecast_low", 2, f"P(low reservoir {by}) {pct_words(f.p_low)}: {why}; {band}")
-    return None
+    return Flag(code, urgency, f"P({what} {by}) {pct_words(p)}: {history_words(f)}; {band}")
 
 
 def sort_radar(rows: Sequence[RadarRow]) -> list[RadarRow]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from itb.domain.clinic.forecast import (
     DeliveryProfile,
@@ -22,9 +21,6 @@ from itb.domain.clinic.forecast import (
     RefillObservation,
     learned_summary,
 )
-
-if TYPE_CHECKING:
-    from itb.simulation.forecast import Times
 
 __all__ = ["ForecastInput", "forecast_pumps"]
 
@@ -87,15 +83,30 @@ def forecast_pumps(
         probabilities=rules.band_quantiles,
         advise_probability=rules.advise_dry_probability.value,
     )
-    sd = beliefs.predictive_sd(rules.interval_sd.value)
+    columns = _Columns(
+        beliefs.mean.tolist(), beliefs.predictive_sd(rules.interval_sd.value).tolist(),
+        times.low_h.tolist(), times.empty_h.tolist(), times.p_low.tolist(),
+        times.p_dry.tolist(), times.advise_h.tolist(),
+    )  # fmt: skip
     for j, k in enumerate(live):
-        out[k] = _one(rules, items[k], times, j, float(beliefs.mean[j]), float(sd[j]))
+        out[k] = _one(rules, items[k], columns, j)
     return out
 
 
-def _one(
-    rules: ForecastRules, it: ForecastInput, times: Times, j: int, mean: float, sd: float
-) -> PumpForecast:
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """The vectorised pass's results as plain lists (one item per pump)."""
+
+    mean: list[float]
+    sd: list[float]
+    low_h: list[list[float]]
+    empty_h: list[list[float]]
+    p_low: list[float]
+    p_dry: list[float]
+    advise_h: list[float]
+
+
+def _one(rules: ForecastRules, it: ForecastInput, c: _Columns, j: int) -> PumpForecast:
     def when(hours: float) -> datetime | None:
         return None if not hours < _HORIZON_H else it.at + timedelta(hours=hours)
 
@@ -103,19 +114,19 @@ def _one(
         return (when(row[0]), when(row[1]), when(row[2]))
 
     learned, found_empty, delivered = learned_summary(it.refills)
-    advise = when(float(times.advise_h[j]))
+    advise = when(c.advise_h[j])
     return PumpForecast(
-        factor_mean=mean,
-        factor_sd=sd,
+        factor_mean=c.mean[j],
+        factor_sd=c.sd[j],
         refills_learned=learned,
         found_empty=found_empty,
         delivered_pct=delivered,
         band_probability=rules.band_probability.value,
-        low_at=band(times.low_h[j].tolist()),
-        empty_at=band(times.empty_h[j].tolist()),
+        low_at=band(c.low_h[j]),
+        empty_at=band(c.empty_h[j]),
         by_at=it.by_at,
         by_visit=it.by_visit,
-        p_low=float(times.p_low[j]),
-        p_dry=float(times.p_dry[j]),
+        p_low=c.p_low[j],
+        p_dry=c.p_dry[j],
         advised_by=None if advise is None else advise - timedelta(days=it.margin_days),
     )

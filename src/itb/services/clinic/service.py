@@ -1913,7 +1913,7 @@ class ClinicService:
             learned = (
                 *history,
                 RefillObservation(
-                    when, verdict.programmed_since_fill_ml or 0.0, verdict.filled_ml or 0.0,
+                    verdict.programmed_since_fill_ml or 0.0, verdict.filled_ml or 0.0,
                     withdrawn, verdict.verdict.value,
                 ),
             )  # fmt: skip
