@@ -3,6 +3,11 @@
 Entrypoints (CLI, API) reach data and files only through these functions.
 The catalog of reviewed data is parsed once, on first use, and shared;
 nothing here runs at import time.
+
+Importing this module is cheap: the adapters, services and simulation behind each
+function (numpy, scipy, pydantic, SQLAlchemy, matplotlib, reportlab, dask) are
+imported inside the functions that use them, so a command loads only what it
+runs (``itb --help`` loads none of them).
 """
 
 from __future__ import annotations
@@ -14,16 +19,10 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from itb import __version__
-from itb.adapters.cohort_output import write_trial_output
 from itb.adapters.datafiles import data_files_digest, load_data_table, read_toml_file
-from itb.adapters.forecast_output import write_forecast_trial as write_forecast_output
-from itb.adapters.passwords import Argon2Hasher
-from itb.adapters.registry import Registry, SystemClock, open_registry
-from itb.adapters.report_files import write_course_report
-from itb.adapters.run_output import write_output_dir, write_pump_run, write_pump_run_files
 from itb.adapters.scenario_files import (
     builtin_scenario_names,
     load_builtin_scenario_table,
@@ -31,19 +30,17 @@ from itb.adapters.scenario_files import (
 )
 from itb.domain.errors import InvalidValue
 from itb.services.catalog import Catalog, build_catalog
-from itb.services.clinic import ClinicService
-from itb.services.clinic.ports import Clock, PasswordHasher
-from itb.services.cohort_trial import TrialSpec, parse_trial, run_trial
-from itb.services.forecast_trial import run_forecast_trial as forecast_trial
 from itb.services.overrides import apply_sets, named_for_sets
-from itb.services.pump_run import PumpRunResult, run_pump
-from itb.services.pump_spec import PumpSpec, parse_pump_spec
-from itb.services.pump_summary import highlights
-from itb.services.scenario import Scenario, ScenarioResult, parse_scenario, run_scenario
-from itb.simulation.cohort_trial import TrialSetup as CohortTrialSetup
-from itb.simulation.course import CourseSettings
-from itb.simulation.population import Population
-from itb.simulation.vector_engine import CohortData
+
+if TYPE_CHECKING:
+    from itb.adapters.registry import Registry
+    from itb.services.clinic import ClinicService
+    from itb.services.clinic.ports import Clock, PasswordHasher
+    from itb.services.cohort_trial import TrialSpec
+    from itb.services.pump_run import PumpRunResult
+    from itb.services.pump_spec import PumpSpec
+    from itb.services.scenario import Scenario, ScenarioResult
+    from itb.simulation.cohort_trial import TrialSetup as CohortTrialSetup
 
 T = TypeVar("T")
 
@@ -101,6 +98,8 @@ def load_pump_spec(
 ) -> PumpSpec:
     """Read and validate a pump-run spec file, with ``--set PATH=VALUE`` changes
     (one-line InvalidValue on any problem)."""
+    from itb.services.pump_spec import parse_pump_spec
+
     return _with_sets(parse_pump_spec, read_toml_file(path, field=field), sets, record)
 
 
@@ -137,6 +136,8 @@ def provenance(table: Mapping[str, Any], sets: Sequence[str] = ()) -> dict[str, 
 
 def run_pump_spec(spec: PumpSpec, days: float | None) -> PumpRunResult:
     """Run a validated spec against the reviewed data."""
+    from itb.services.pump_run import run_pump
+
     return run_pump(spec, catalog(), days=days)
 
 
@@ -144,6 +145,15 @@ def example_pump_specs() -> list[Path]:
     """The example pump specs shipped with the package (``itb/data/pump_examples``), sorted."""
     folder = resources.files("itb.data").joinpath("pump_examples")
     return sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(".toml"))
+
+
+def write_pump_run(
+    result: PumpRunResult, out_dir: Path, *, provenance: Mapping[str, Any] | None = None
+) -> Path:
+    """Write a run's files to ``out_dir`` atomically; return the directory."""
+    from itb.adapters.run_output import write_pump_run as write
+
+    return write(result, out_dir, provenance=provenance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +172,10 @@ class DemoRun:
 def run_pump_demo(spec_paths: Sequence[Path], out_dir: Path) -> tuple[list[DemoRun], Path]:
     """Run every spec (all validated and run before anything is written), then write
     ``out_dir/<spec name>/`` files and ``out_dir/summary.md`` atomically."""
+    from itb.adapters.run_output import write_output_dir, write_pump_run_files
+    from itb.services.pump_run import run_pump
+    from itb.services.pump_summary import highlights
+
     runs: list[DemoRun] = []
     for path in spec_paths:
         made: dict[str, Any] = {}
@@ -216,6 +230,8 @@ def load_scenario(
 ) -> Scenario:
     """Read and validate a scenario file, with ``--set`` changes (one-line InvalidValue
     on any problem)."""
+    from itb.services.scenario import parse_scenario
+
     return _with_sets(parse_scenario, read_toml_file(path, field=field), sets, record)
 
 
@@ -223,6 +239,8 @@ def builtin_scenario(
     name: str, *, sets: Sequence[str] = (), record: dict[str, Any] | None = None
 ) -> Scenario:
     """A built-in scenario from itb/data/scenarios (validated), with ``--set`` changes."""
+    from itb.services.scenario import parse_scenario
+
     return _with_sets(parse_scenario, load_builtin_scenario_table(name), sets, record)
 
 
@@ -238,7 +256,17 @@ def run_scenario_course(
     sample_every_h: float | None = None,
 ) -> ScenarioResult:
     """Run a validated scenario against the reviewed data."""
+    from itb.services.scenario import run_scenario
+
     return run_scenario(scenario, catalog(), progress=progress, sample_every_h=sample_every_h)
+
+
+def write_course_report(result: ScenarioResult, out_dir: Path) -> Path:
+    """Write one course's files (report, plots, tables) to ``out_dir`` atomically; return
+    the directory."""
+    from itb.adapters.report_files import write_course_report as write
+
+    return write(result, out_dir)
 
 
 # ------------------------------------------------------------------ virtual cohort trials
@@ -249,6 +277,11 @@ def cohort_setup() -> CohortTrialSetup:
 
     The trial's own seed, size, horizon and arms are filled in by ``run_cohort_trial``.
     """
+    from itb.simulation.cohort_trial import TrialSetup as CohortTrialSetup
+    from itb.simulation.course import CourseSettings
+    from itb.simulation.population import Population
+    from itb.simulation.vector_engine import CohortData
+
     cat = catalog()
     return CohortTrialSetup(
         seed=0,
@@ -278,6 +311,8 @@ def load_cohort_trial(
 ) -> TrialSpec:
     """Read and validate a trial file, with ``--set`` changes (one-line InvalidValue on
     any problem)."""
+    from itb.services.cohort_trial import parse_trial
+
     cat = catalog()
     return _with_sets(
         lambda t: parse_trial(t, cat), read_toml_file(path, field=field), sets, record
@@ -293,6 +328,8 @@ def run_cohort_trial(
     on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Simulate a validated trial; return its summary (JSON-ready)."""
+    from itb.services.cohort_trial import run_trial
+
     return run_trial(
         spec,
         cohort_setup(),
@@ -305,6 +342,8 @@ def run_cohort_trial(
 
 def write_cohort_trial(summary: dict[str, Any], out_dir: Path) -> Path:
     """Write summary.json, summary.md, arms.csv and the PNG plots atomically."""
+    from itb.adapters.cohort_output import write_trial_output
+
     return write_trial_output(summary, out_dir)
 
 
@@ -319,6 +358,8 @@ def run_forecast_trial(
 ) -> tuple[dict[str, Any], Mapping[str, Any]]:
     """The reservoir forecast scored in a virtual clinic: its summary (with provenance)
     and the arrays of its plots."""
+    from itb.services.forecast_trial import run_forecast_trial as forecast_trial
+
     table = load_data_table("forecast")
     trial = forecast_trial(
         catalog(), table, pumps=pumps, years=years, seed=seed, resamples=resamples,
@@ -338,6 +379,8 @@ def write_forecast_trial(
     summary: Mapping[str, Any], plots: Mapping[str, Any], out_dir: Path
 ) -> Path:
     """Write summary.json, summary.md and the PNG plots atomically."""
+    from itb.adapters.forecast_output import write_forecast_trial as write_forecast_output
+
     return write_forecast_output(summary, plots, out_dir)
 
 
@@ -359,6 +402,8 @@ class ClinicHandle:
 
 def password_hasher() -> PasswordHasher:
     """Password hashing for registry accounts (Argon2id, the library's parameters)."""
+    from itb.adapters.passwords import Argon2Hasher
+
     return Argon2Hasher()
 
 
@@ -378,6 +423,9 @@ def clinic(
         clock: the registry's clock (default: the machine's, UTC).
         hasher: password hashing (default: Argon2id with the library's parameters).
     """
+    from itb.adapters.registry import SystemClock, open_registry
+    from itb.services.clinic import ClinicService
+
     registry = open_registry(url)
     try:
         if create:

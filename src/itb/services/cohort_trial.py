@@ -19,6 +19,7 @@ from itb.domain.patient import Cause
 from itb.domain.pump import PatientBolusSettings, PumpKind, PumpPreset
 from itb.domain.units import DAYS_PER_YEAR, HOURS_PER_DAY
 from itb.services.catalog import Catalog
+from itb.services.limits import MAX_PATIENTS
 from itb.services.toml_fields import Fields
 from itb.simulation.arm_program import PROGRAM_KINDS, ProgramShape
 from itb.simulation.cohort_runner import run_chunks
@@ -36,7 +37,6 @@ __all__ = [
     "run_trial",
 ]
 
-MAX_PATIENTS = 10_000_000
 MAX_HORIZON_YEARS = 10.0
 MAX_NAME_CHARS = 200
 """The longest trial or arm name (it titles tables and plots), as a pump spec's name."""

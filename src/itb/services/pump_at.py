@@ -20,9 +20,10 @@ from itb.domain.errors import InvalidValue
 from itb.domain.pump import Pump
 from itb.domain.pump.commands import Applied, FillAtImplant, Refill
 from itb.services.catalog import Catalog
+from itb.services.limits import MAX_RUN_DAYS
 from itb.services.pump_check import check_spec
 from itb.services.pump_plan import PlannedCommand, PumpPlan, build_pump, plan, replay
-from itb.services.pump_spec import MAX_RUN_DAYS, MAX_YEAR, MIN_YEAR, PumpSpec
+from itb.services.pump_spec import MAX_YEAR, MIN_YEAR, PumpSpec
 from itb.services.wall_clock import WallClock
 
 __all__ = ["PumpAt", "parse_when", "pump_at"]

@@ -16,8 +16,9 @@ from itb.domain.errors import InvalidValue, ITBError
 from itb.domain.pump.commands import InjectAccessPort, StartFault
 from itb.domain.units import HOURS_PER_DAY
 from itb.services.catalog import Catalog
+from itb.services.limits import MAX_RUN_DAYS
 from itb.services.pump_plan import build_pump, plan
-from itb.services.pump_spec import MAX_RUN_DAYS, PumpSpec
+from itb.services.pump_spec import PumpSpec
 from itb.services.wall_clock import WallClock
 
 __all__ = ["check_access_port_drug", "check_spec"]

@@ -61,8 +61,8 @@ from itb.domain.pump.commands import (
 from itb.domain.pump.programs import WEEKDAYS, Program
 from itb.domain.units import HOURS_PER_DAY
 from itb.services.catalog import Catalog
+from itb.services.limits import MAX_RUN_DAYS
 from itb.services.pump_spec import (
-    MAX_RUN_DAYS,
     AccessPortEvent,
     ContinuousRx,
     EnvironmentEvent,

@@ -46,7 +46,7 @@ from pydantic import (
 from itb.domain.errors import InvalidValue
 from itb.domain.pump.faults import FaultKind
 from itb.domain.pump.programs import WEEKDAYS
-from itb.domain.units import DAYS_PER_YEAR
+from itb.services.limits import MAX_RUN_DAYS, MAX_RUN_H, PUMP_MAX_YEAR, PUMP_MIN_YEAR
 
 __all__ = [
     "EVENT_KINDS",
@@ -101,14 +101,11 @@ EVENT_KINDS = (
 FAULT_KINDS = tuple(k.value for k in FaultKind)
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-MIN_YEAR, MAX_YEAR = 1970, 2200
-"""Dates a run may be placed in (beyond them calendar arithmetic overflows)."""
-MAX_RUN_DAYS = 20 * DAYS_PER_YEAR
-"""The longest run, days (longer than any pump's battery and any follow-up)."""
+MIN_YEAR, MAX_YEAR = PUMP_MIN_YEAR, PUMP_MAX_YEAR
+"""Dates a run may be placed in (beyond them calendar arithmetic overflows); these, and
+the longest run (``MAX_RUN_DAYS``, ``MAX_RUN_H``), are :mod:`itb.services.limits`'."""
 MIN_REPEAT_DAYS = 1.0 / 24.0
 """The shortest repeat interval, days (one hour: nothing in a pump run repeats faster)."""
-MAX_RUN_H = MAX_RUN_DAYS * 24.0
-"""The longest run, hours: no time or duration in a spec can be longer."""
 
 
 # ----------------------------------------------------------------- field types

@@ -52,6 +52,7 @@ from itb.domain.pump.commands import (
 from itb.domain.pump.programs import Continuous
 from itb.domain.units import DAYS_PER_YEAR, HOURS_PER_DAY
 from itb.services.catalog import Catalog
+from itb.services.limits import MAX_SEED, WEIGHT_KG_RANGE
 from itb.services.pump_check import check_access_port_drug
 from itb.services.pump_spec import (
     AccessPortEvent,
@@ -102,10 +103,6 @@ __all__ = [
 ]
 
 _MAX_HORIZON_DAYS = 20 * DAYS_PER_YEAR
-MAX_SEED = 2**63 - 1
-"""The largest seed (a 64-bit signed whole number, as a trial's seed)."""
-WEIGHT_KG_RANGE = (10.0, 250.0)
-"""A patient's body weight, kg: above 10 and at most 250 (the model's scaling range)."""
 
 
 class _Model(BaseModel):

@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from itb import bootstrap
-from itb.adapters.card_render import write_card_files
 from itb.adapters.datafiles import read_toml_file
 from itb.adapters.output_paths import check_output_file
 from itb.domain.clinical.card import WalletCard, build_wallet_card
@@ -57,6 +56,8 @@ def card(
     wallet = build_wallet_card(data, cat.card)
     written: list[str] = []
     if pdf_path is not None or html_path is not None:
+        from itb.adapters.card_render import write_card_files  # reportlab: only to write
+
         write_card_files(wallet, pdf=pdf_path, html_path=html_path)
         written = [str(p) for p in (pdf, html_out) if p is not None]
     if as_json:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -35,20 +35,12 @@ from itb.domain.pump.prescription import PatientBolusSettings
 from itb.domain.pump.refill import Verdict
 from itb.entrypoints.cli.card import show_card
 from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json
-from itb.services.clinic import (
-    ChangeRequest,
-    ClinicService,
-    DrugFill,
-    NewImplant,
-    NewPatient,
-    ProgramRequest,
-    Reading,
-    RefillRequest,
-)
-from itb.services.clinic.demo import DemoClinic
 from itb.services.clinical_inputs import parse_candidacy_record
-from itb.services.safety_review import parse_flex_step
 from itb.services.screening_record import parse_screening_record
+
+if TYPE_CHECKING:
+    from itb.services.clinic import ClinicService, ProgramRequest
+    from itb.services.clinic.demo import DemoClinic
 
 __all__ = ["register"]
 
@@ -180,6 +172,9 @@ def _program(
     pb_max: int | None = None,
     pb_duration_h: float | None = None,
 ) -> ProgramRequest | None:
+    from itb.services.clinic import ProgramRequest
+    from itb.services.safety_review import parse_flex_step
+
     if dose is None and not flex and pb_dose is None:
         return None
     steps = tuple(parse_flex_step(s, field="--flex-step") for s in flex or [])
@@ -526,6 +521,8 @@ def patient_add(
     as_json: JsonOption = False,
 ) -> None:
     """Register a patient."""
+    from itb.services.clinic import NewPatient
+
     born = _day(birth_date, "--birth-date")
     assert born is not None
     with _service(db) as service:
@@ -864,6 +861,8 @@ def implant(
     as_json: JsonOption = False,
 ) -> None:
     """Record an implanted pump with its first fill and program (a physician)."""
+    from itb.services.clinic import DrugFill, NewImplant
+
     with _service(db) as service:
         actor = _actor(service, user)
         with _flags(
@@ -945,6 +944,8 @@ def interrogate(
     as_json: JsonOption = False,
 ) -> None:
     """Record an interrogation (it acknowledges the pump's alarms)."""
+    from itb.services.clinic import Reading
+
     with _service(db) as service:
         actor = _actor(service, user)
         with _flags(reservoir_ml="--reservoir-ml", alarm="--alarm", note="--note", at="--at"):
@@ -1000,6 +1001,8 @@ def refill(
     Exit 0 whatever the verdict (the verdict is the answer); a discrepancy stays open on the
     radar until it is worked up.
     """
+    from itb.services.clinic import DrugFill, RefillRequest
+
     with _service(db) as service:
         actor = _actor(service, user)
         with _flags(withdrawn_ml="--withdrawn-ml", **_FILL_FLAGS):
@@ -1064,6 +1067,8 @@ def refill_preview(
     residual already learned from). The same options as ``itb clinic refill``. Exit 0 whatever it finds (the preview is the
     answer; a refusal is printed, and is ``refusal`` in --json).
     """
+    from itb.services.clinic import DrugFill, RefillRequest
+
     with _service(db) as service:
         actor = _actor(service, user)
         with _flags(withdrawn_ml="--withdrawn-ml", **_FILL_FLAGS):
@@ -1190,6 +1195,8 @@ def program_stage(
 
     Exit 1 when a check blocks it or a soft limit needs --override-reason.
     """
+    from itb.services.clinic import ChangeRequest
+
     with _service(db) as service:
         actor = _actor(service, user)
         with _flags(**_CHANGE_FLAGS):
@@ -1261,6 +1268,8 @@ def program_preview(
     finds (a refusal is printed, and is ``refusal`` in --json); a value that cannot even be
     reviewed is refused as ``program stage`` refuses it.
     """
+    from itb.services.clinic import ChangeRequest
+
     with _service(db) as service:
         actor = _actor(service, user)
         with _flags(**_CHANGE_FLAGS):

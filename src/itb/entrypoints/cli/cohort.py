@@ -16,12 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from itb import bootstrap
-from itb.adapters.cohort_output import summary_rows
 from itb.adapters.output_paths import check_output_dir
 from itb.domain.errors import InvalidValue
 from itb.entrypoints.cli.clinical_common import SetOption, flags
-from itb.services.cohort_trial import MAX_PATIENTS
-from itb.simulation.cohort_runner import check_scheduler
+from itb.services.limits import MAX_PATIENTS
 
 __all__ = ["cohort", "register"]
 
@@ -96,6 +94,8 @@ def cohort(
                 raise exc.renamed(flag) from None
         raise
     if scheduler is not None:
+        from itb.simulation.cohort_runner import check_scheduler
+
         with flags(scheduler="--scheduler"):
             check_scheduler(scheduler)
     err = Console(stderr=True, highlight=False)
@@ -135,6 +135,8 @@ def cohort(
 
 
 def _show(summary: dict[str, Any], written: Path, wall: float) -> None:
+    from itb.adapters.cohort_output import summary_rows
+
     out = Console(highlight=False)
     if not out.is_terminal:
         out = Console(highlight=False, width=160)

@@ -32,7 +32,6 @@ from rich.table import Table
 from itb import bootstrap
 from itb.adapters.datafiles import load_data_table, read_toml_file
 from itb.adapters.output_paths import check_output_file
-from itb.adapters.plots.patient import plot_patient_response
 from itb.domain.delivery import DeliverySegment, bolus_segment
 from itb.domain.errors import InvalidValue
 from itb.domain.patient import (
@@ -43,8 +42,7 @@ from itb.domain.patient import (
     typical_parameters,
 )
 from itb.domain.units import DAYS_PER_YEAR, HOURS_PER_DAY
-from itb.services.scenario import MAX_SEED, WEIGHT_KG_RANGE
-from itb.simulation.population import Population, draw_patient
+from itb.services.limits import MAX_SEED, WEIGHT_KG_RANGE
 
 __all__ = ["patient_app", "register"]
 
@@ -172,6 +170,8 @@ def _patient(
         for flag, number in (("--seed", seed), ("--index", index or 0)):
             if not 0 <= number <= MAX_SEED:
                 raise InvalidValue(flag, number, f"a whole number from 0 to {MAX_SEED}")
+        from itb.simulation.population import Population, draw_patient  # numpy, scipy
+
         return draw_patient(Population.from_table(table), seed, index or 0)
     if index is not None:
         raise InvalidValue("--index", index, "only with --seed (the patient's place in the draw)")
@@ -319,6 +319,8 @@ def plot_command(
     params = _patient(cause, weight_kg, seed, index)
     obs = respond(params, segments, _times(segments, hours, step_h))
     title = f"Virtual patient: {params.cause.value.replace('_', ' ')}, {params.weight_kg:.0f} kg"
+    from itb.adapters.plots.patient import plot_patient_response  # matplotlib
+
     plot_patient_response(obs, segments, target, title=title)
     typer.echo(f"wrote {out}")
 

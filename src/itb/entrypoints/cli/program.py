@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -16,8 +16,9 @@ from itb.domain.clinical.safety import Finding
 from itb.domain.pump import ChangeRow
 from itb.entrypoints.cli.clinical_common import DISCLAIMER, console, echo_json, flags
 from itb.entrypoints.errors import EXIT_CHECK_FAILED
-from itb.services.pump_at import parse_when
-from itb.services.safety_review import ProgramCheck, audit_spec, parse_flex_step, program_check
+
+if TYPE_CHECKING:
+    from itb.services.safety_review import ProgramCheck
 
 __all__ = ["audit", "check", "program_app", "register"]
 
@@ -129,6 +130,9 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Stage the change on the spec's pump; print the findings and the old/new review."""
+    from itb.services.pump_at import parse_when
+    from itb.services.safety_review import parse_flex_step, program_check
+
     spec = bootstrap.load_pump_spec(spec_file)
     with flags(
         dose_mcg_per_day="--dose-mcg-per-day",
@@ -201,6 +205,8 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Check every reprogramming in a spec against the pump as it stood just before it."""
+    from itb.services.safety_review import audit_spec
+
     spec = bootstrap.load_pump_spec(spec_file)
     with flags(origin="--origin", age_years="--age-years", days="--days"):
         result = audit_spec(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,7 +15,9 @@ from itb import bootstrap
 from itb.adapters.output_paths import check_output_dir
 from itb.domain.pump import PumpPreset
 from itb.entrypoints.cli.clinical_common import SetOption, flags
-from itb.services.pump_run import PumpRunResult, result_to_dict
+
+if TYPE_CHECKING:
+    from itb.services.pump_run import PumpRunResult
 
 __all__ = ["print_run", "pump_app", "register", "run_console"]
 
@@ -221,6 +223,8 @@ def run(
         result = bootstrap.run_pump_spec(spec, days)
     written = None if target is None else bootstrap.write_pump_run(result, target, provenance=made)
     if as_json:
+        from itb.services.pump_run import result_to_dict
+
         payload = {**result_to_dict(result), "provenance": made}
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return

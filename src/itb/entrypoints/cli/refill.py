@@ -22,9 +22,7 @@ from itb.entrypoints.cli.clinical_common import (
     flags,
     reasons_table,
 )
-from itb.services.pump_at import parse_when
-from itb.services.pump_spec import MAX_YEAR, MIN_YEAR
-from itb.services.refill_plan import check_refill, discrepancy_to_dict, plan_refill_for_spec
+from itb.services.limits import PUMP_MAX_YEAR, PUMP_MIN_YEAR
 
 __all__ = ["check", "plan", "refill_app", "register"]
 
@@ -36,12 +34,12 @@ refill_app = typer.Typer(
 
 
 def _holiday(text: str) -> date:
-    allowed = f"a date YYYY-MM-DD in the years {MIN_YEAR} to {MAX_YEAR}"
+    allowed = f"a date YYYY-MM-DD in the years {PUMP_MIN_YEAR} to {PUMP_MAX_YEAR}"
     try:
         out = date.fromisoformat(text.strip())
     except ValueError:
         raise InvalidValue("--holiday", text, allowed) from None
-    if not MIN_YEAR <= out.year <= MAX_YEAR:
+    if not PUMP_MIN_YEAR <= out.year <= PUMP_MAX_YEAR:
         raise InvalidValue("--holiday", text, allowed)
     return out
 
@@ -147,6 +145,9 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Plan the next refill: alarm and empty dates, refill-by date, fill volume, bridge bolus."""
+    from itb.services.pump_at import parse_when
+    from itb.services.refill_plan import plan_refill_for_spec
+
     spec = bootstrap.load_pump_spec(spec_file)
     with flags(
         at="--at", margin_days="--margin-days", new_concentration_mcg_per_ml="--new-concentration"
@@ -199,6 +200,8 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Judge the difference between the expected and the withdrawn residual, and what to do."""
+    from itb.services.refill_plan import check_refill, discrepancy_to_dict
+
     cat = bootstrap.catalog()
     with flags(
         expected_ml="--expected-ml",

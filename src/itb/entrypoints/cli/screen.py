@@ -13,14 +13,12 @@ from rich.table import Table
 
 from itb.adapters.datafiles import load_data_table
 from itb.adapters.output_paths import check_output_file, write_file_atomic
-from itb.adapters.plots.screening import screening_plot_png
 from itb.domain.clinical.screening import parse_screening_protocol
 from itb.domain.clinical.titration import parse_titration_rules
 from itb.domain.errors import InvalidValue
 from itb.domain.patient import Cause, PatientParameters, typical_parameters
 from itb.services.clinical_inputs import RecordLimits
-from itb.services.scenario import MAX_SEED
-from itb.simulation.population import Population, draw_patient
+from itb.services.limits import MAX_SEED
 from itb.simulation.screening_run import ScreeningRun, run_screening
 
 __all__ = ["register", "screen"]
@@ -37,6 +35,8 @@ def _patient(
     seed: int | None,
     index: int | None,
 ) -> PatientParameters:
+    from itb.simulation.population import Population, draw_patient  # numpy, scipy
+
     table = load_data_table("patient")
     if seed is not None:
         for flag, value in (
@@ -166,6 +166,8 @@ def screen(
         reduced_start=reduced_start,
     )
     if target is not None:
+        from itb.adapters.plots.screening import screening_plot_png  # matplotlib
+
         data = screening_plot_png(
             run,
             f"Screening trial, virtual patient ({patient.cause.value}, {patient.age_years:g} y)",

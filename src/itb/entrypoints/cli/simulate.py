@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,8 +27,9 @@ from itb import bootstrap
 from itb.adapters.output_paths import check_output_dir
 from itb.domain.errors import InvalidValue
 from itb.entrypoints.cli.clinical_common import SetOption
-from itb.services.scenario import Scenario, ScenarioResult
-from itb.services.scenario_summary import DISCLAIMER, METRIC_LABELS, format_metric, highlights
+
+if TYPE_CHECKING:
+    from itb.services.scenario import Scenario, ScenarioResult
 
 __all__ = ["print_course", "progress_bar", "register", "simulate"]
 
@@ -95,6 +96,8 @@ def _list(as_json: bool) -> None:
 
 def print_course(result: ScenarioResult, written: Path | None, out: Console) -> None:
     """The Rich summary of a course."""
+    from itb.services.scenario_summary import DISCLAIMER, METRIC_LABELS, format_metric, highlights
+
     body = "\n".join(f"• {escape(line)}" for line in highlights(result))
     out.print(Panel(body, title=f"[bold]{escape(result.name or 'Simulated course')}[/]"))
     table = Table(title="Metrics", title_justify="left", show_header=False)

@@ -31,7 +31,7 @@ from itb.domain.clinical.titration import (
 from itb.domain.errors import InvalidValue
 from itb.entrypoints.cli.clinical_common import flags
 from itb.services.clinical_inputs import RecordLimits
-from itb.services.pump_spec import MAX_RUN_H
+from itb.services.limits import MAX_RUN_H
 
 __all__ = ["register", "titrate_app"]
 

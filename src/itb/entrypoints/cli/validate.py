@@ -9,7 +9,8 @@ row fails.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,14 +18,43 @@ from rich.table import Table
 
 from itb import bootstrap
 from itb.entrypoints.errors import EXIT_CHECK_FAILED
-from itb.services.scenario import MAX_SEED
-from itb.simulation.validation import ValidationRow, run_validation
+from itb.services.limits import MAX_SEED
 
-__all__ = ["MAX_VALIDATION_COHORT", "register", "validate"]
+if TYPE_CHECKING:
+    from itb.domain.clinical.care import TreatmentGoal
+    from itb.domain.clinical.titration import TitrationRules
+    from itb.simulation.validation import ValidationRow
+
+__all__ = ["MAX_VALIDATION_COHORT", "register", "run_validation", "validate"]
 
 MAX_VALIDATION_COHORT = 200_000
 """The largest validation cohort, patients (the rows are stable at a few thousand; a larger
 cohort only takes longer and more memory)."""
+
+
+def run_validation(
+    patient_table: Mapping[str, Any],
+    rules: TitrationRules,
+    goal: TreatmentGoal,
+    dose_hard_max_mcg_per_day: Mapping[str, float],
+    *,
+    seed: int | None = None,
+    pk_cohort_size: int | None = None,
+    titration_cohort_size: int | None = None,
+) -> list[ValidationRow]:
+    """:func:`itb.simulation.validation.run_validation`, imported when a validation runs
+    (numpy and scipy load then, not when the command line starts)."""
+    from itb.simulation import validation
+
+    return validation.run_validation(
+        patient_table,
+        rules,
+        goal,
+        dose_hard_max_mcg_per_day,
+        seed=seed,
+        pk_cohort_size=pk_cohort_size,
+        titration_cohort_size=titration_cohort_size,
+    )
 
 
 def _table(rows: list[ValidationRow]) -> Table:
