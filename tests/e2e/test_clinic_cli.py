@@ -105,7 +105,9 @@ def test_a_clinic_day(cli: Cli, tmp_path: Path) -> None:
     out = cli.json("implant", pid, *IMPLANT)
     assert isinstance(out, dict)
     iid = out["implant"]["id"]
-    assert out["pump_now"]["reservoir_calculated_ml"] == pytest.approx(20.0)
+    # just filled with 20 mL: less only what it delivered in the seconds since (the command
+    # runs on the wall clock; well under 0.01 mL at this dose)
+    assert 20.0 - 0.01 < out["pump_now"]["reservoir_calculated_ml"] <= 20.0
     now = cli.json("pump", iid, user="nina")
     assert isinstance(now, dict)
     version = now["implant"]["version"]
