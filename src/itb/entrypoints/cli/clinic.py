@@ -39,7 +39,7 @@ from itb.services.clinical_inputs import parse_candidacy_record
 from itb.services.screening_record import parse_screening_record
 
 if TYPE_CHECKING:
-    from itb.services.clinic import ClinicService, ProgramRequest
+    from itb.services.clinic import ChangeRequest, ClinicService, ProgramRequest
     from itb.services.clinic.demo import DemoClinic
 
 __all__ = ["register"]
@@ -1172,6 +1172,31 @@ _CHANGE_FLAGS = {
 }
 
 
+def _change_request(
+    dose: float | None,
+    flex_step: list[str] | None,
+    low_alarm_ml: float | None,
+    bolus_mcg: float | None,
+    bolus_duration_h: float | None,
+    patient_bolus: tuple[float | None, float | None, float | None, int | None],
+    override_reason: str | None,
+    reason: str = "",
+) -> ChangeRequest:
+    """The change ``program stage`` and ``program preview`` review, from their options;
+    ``patient_bolus``: dose, duration, lockout, most per day."""
+    from itb.services.clinic import ChangeRequest as Request
+
+    pb_dose, pb_duration, pb_lockout, pb_max = patient_bolus
+    return Request(
+        program=_program(dose, flex_step, pb_dose, pb_lockout, pb_max, pb_duration),
+        low_reservoir_alarm_ml=low_alarm_ml,
+        bolus_mcg=bolus_mcg,
+        bolus_duration_h=bolus_duration_h,
+        reason=reason,
+        override_reason=override_reason,
+    )
+
+
 @program_app.command("stage")
 def program_stage(
     implant_id: Annotated[str, typer.Argument(metavar="IMPLANT")],
@@ -1195,24 +1220,18 @@ def program_stage(
 
     Exit 1 when a check blocks it or a soft limit needs --override-reason.
     """
-    from itb.services.clinic import ChangeRequest
-
     with _service(db) as service:
         actor = _actor(service, user)
         with _flags(**_CHANGE_FLAGS):
             change = service.stage_change(
                 actor,
                 implant_id,
-                ChangeRequest(
-                    program=_program(dose, flex_step, pb_dose, pb_lockout, pb_max, pb_duration),
-                    low_reservoir_alarm_ml=low_alarm_ml,
-                    bolus_mcg=bolus_mcg,
-                    bolus_duration_h=bolus_duration_h,
-                    reason=reason,
-                    override_reason=override_reason,
+                _change_request(
+                    dose, flex_step, low_alarm_ml, bolus_mcg, bolus_duration_h,
+                    (pb_dose, pb_duration, pb_lockout, pb_max), override_reason, reason,
                 ),
                 expected_version=expect_version,
-            )
+            )  # fmt: skip
     if as_json:
         _out(change)
         return
@@ -1268,22 +1287,17 @@ def program_preview(
     finds (a refusal is printed, and is ``refusal`` in --json); a value that cannot even be
     reviewed is refused as ``program stage`` refuses it.
     """
-    from itb.services.clinic import ChangeRequest
-
     with _service(db) as service:
         actor = _actor(service, user)
         with _flags(**_CHANGE_FLAGS):
             out = service.preview_change(
                 actor,
                 implant_id,
-                ChangeRequest(
-                    program=_program(dose, flex_step, pb_dose, pb_lockout, pb_max, pb_duration),
-                    low_reservoir_alarm_ml=low_alarm_ml,
-                    bolus_mcg=bolus_mcg,
-                    bolus_duration_h=bolus_duration_h,
-                    override_reason=override_reason,
+                _change_request(
+                    dose, flex_step, low_alarm_ml, bolus_mcg, bolus_duration_h,
+                    (pb_dose, pb_duration, pb_lockout, pb_max), override_reason,
                 ),
-            )
+            )  # fmt: skip
     if as_json:
         _out(
             {
