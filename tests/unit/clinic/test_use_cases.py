@@ -554,6 +554,23 @@ def test_the_radar_says_who_runs_dry_before_their_visit(clinic: Clinic) -> None:
     assert "no refill measured yet" in row.words
 
 
+def test_without_a_visit_the_forecast_is_for_the_look_ahead_hour_and_kept_within_it(
+    clinic: Clinic,
+) -> None:
+    svc = clinic.service
+    start = clinic.clock.now().replace(minute=5, second=0, microsecond=0)
+    (first,) = svc.radar(clinic.viewer, on=start)
+    (again,) = svc.radar(clinic.viewer, on=start + timedelta(minutes=50))
+    (later,) = svc.radar(clinic.viewer, on=start + timedelta(hours=1))
+    assert first.pump.next_visit_at is None
+    assert first.pump.forecast is not None
+    ahead = start + timedelta(days=svc.rules.radar.look_ahead_days.value)
+    assert first.pump.forecast.by_at == ahead.replace(minute=0)
+    assert again.pump.forecast is first.pump.forecast  # kept within the hour
+    assert later.pump.forecast is not None
+    assert later.pump.forecast.by_at == first.pump.forecast.by_at + timedelta(hours=1)
+
+
 # ------------------------------------------------------------------ users and audit
 
 

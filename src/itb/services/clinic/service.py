@@ -2747,7 +2747,14 @@ class ClinicService:
         out: list[PumpForecast | None] = []
         keys, todo = [], []
         for k, (implant_id, snap, visit, refills) in enumerate(pumps):
-            by_at = visit if visit is not None else now + look_ahead
+            # without a visit, to the look-ahead's end at the start of its hour: the same
+            # forecast is kept within the hour (90 days on, an hour moves P(dry) by nothing
+            # a clinic would act on)
+            by_at = (
+                visit
+                if visit is not None
+                else (now + look_ahead).replace(minute=0, second=0, microsecond=0)
+            )
             key = (implant_id, snap.seq, snap.at, by_at, refills)
             keys.append(key)
             hit = kept.get(implant_id)
