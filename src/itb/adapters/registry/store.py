@@ -331,17 +331,16 @@ class SqlRadar:
         unresolved: dict[str, int] = dict(
             self.conn.execute(open_refills.group_by(r.c.implant_id)).all()
         )
+        implants = sa.select(i.c.id).where(i.c.status == "active")
+        if patient_ids is not None:
+            implants = implants.where(i.c.patient_id.in_(sorted(patient_ids)))
         history = sa.select(
             r.c.implant_id, r.c.programmed_ml, r.c.filled_ml, r.c.withdrawn_ml, r.c.verdict,
         ).where(
             r.c.programmed_ml.is_not(None),
             r.c.filled_ml.is_not(None),
-            r.c.implant_id.in_(sa.select(i.c.id).where(i.c.status == "active")),
+            r.c.implant_id.in_(implants),  # only the implants asked for: one index range each
         )  # fmt: skip
-        if patient_ids is not None:
-            history = history.where(
-                r.c.implant_id.in_(sa.select(i.c.id).where(i.c.patient_id.in_(sorted(patient_ids))))
-            )
         refills: dict[str, list[RefillObservation]] = {}
         for iid, programmed, filled, withdrawn, verdict in self.conn.execute(
             history.order_by(r.c.implant_id, r.c.at, r.c.id)
