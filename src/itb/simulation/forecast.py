@@ -41,6 +41,9 @@ from itb.domain.clinic.forecast import DeliveryProfile
 
 __all__ = [
     "Beliefs",
+    "BoolArray",
+    "FloatArray",
+    "IntArray",
     "Profiles",
     "Times",
     "commanded_ml",

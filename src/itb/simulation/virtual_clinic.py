@@ -39,7 +39,15 @@ from itb.domain.clinic.forecast import ForecastRules
 from itb.domain.clinical.care import choose_concentration
 from itb.domain.pump.presets import PumpPreset
 from itb.domain.units import HOURS_PER_DAY
-from itb.simulation.forecast import Beliefs, Profiles, forecast, learn
+from itb.simulation.forecast import (
+    Beliefs,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    Profiles,
+    forecast,
+    learn,
+)
 from itb.simulation.vector_engine import within_band
 
 __all__ = [
@@ -60,9 +68,6 @@ __all__ = [
     "run_trial",
 ]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-BoolArray = NDArray[np.bool_]
 
 POLICIES: tuple[str, ...] = ("alarm", "band", "radar")
 """How visits are booked (see the module)."""

@@ -28,6 +28,7 @@ from itb.domain.clinic.radar import forecast_flag
 from itb.domain.errors import InvalidValue
 from itb.domain.pump import Flex, FlexStep, PatientBolusSettings, PeriodicBolus, Stopped
 from itb.domain.pump.refill import (
+    FORECAST_HORIZON_H,
     Verdict,
     calculated_volume_at,
     time_calculated_volume_reaches,
@@ -39,8 +40,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "clinical"))
 from test_refill_planning import make_pump
 
 RULES = bootstrap.catalog().forecast
-HORIZON_H = 3 * 366 * 24.0
-"""How far the programmer's dates are walked here (a program this slow is beyond it)."""
+HORIZON_H = FORECAST_HORIZON_H
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 # ------------------------------------------------------------------ programs

@@ -40,6 +40,7 @@ from itb.domain.pump.session import ChangeRow, ProgrammingSession
 from itb.domain.units import HOURS_PER_DAY, HOURS_PER_YEAR, require_non_negative
 
 __all__ = [
+    "FORECAST_HORIZON_H",
     "Discrepancy",
     "DiscrepancyTolerance",
     "RefillReport",
@@ -55,7 +56,8 @@ __all__ = [
     "time_calculated_volume_reaches",
 ]
 
-_FORECAST_HORIZON_H = 3 * HOURS_PER_YEAR
+FORECAST_HORIZON_H = 3 * HOURS_PER_YEAR
+"""How far ahead the programmer's dates are walked, h (later: beyond the forecast)."""
 """Programmer forecasts look this far ahead (longer than any reservoir lasts), h."""
 
 
@@ -247,7 +249,7 @@ def time_calculated_volume_reaches(
     target_ml: float,
     *,
     include_max_patient_boluses: bool = True,
-    horizon_h: float = _FORECAST_HORIZON_H,
+    horizon_h: float = FORECAST_HORIZON_H,
 ) -> float | None:
     """When (hours) the pump's calculated reservoir falls to ``target_ml``, if within the horizon.
 
@@ -268,7 +270,7 @@ def _times_calculated_volume_reaches(
     targets_ml: tuple[float, ...],
     *,
     include_max_patient_boluses: bool = True,
-    horizon_h: float = _FORECAST_HORIZON_H,
+    horizon_h: float = FORECAST_HORIZON_H,
 ) -> list[float | None]:
     """:func:`time_calculated_volume_reaches` for several targets in one walk of the
     program (each answer is the one a walk of its own would give)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -547,6 +548,18 @@ def interrogate(service: Svc, who: Me, implant_id: s.Id, body: s.InterrogationCr
     return _reply(plain(q), 201)
 
 
+def _refill_request(body: s.RefillPreviewCreate | s.RefillCreate) -> RefillRequest:
+    """The refill a body describes (a recorded refill adds its reasons and verifier)."""
+    return RefillRequest(
+        at=body.at,
+        withdrawn_ml=body.withdrawn_ml,
+        fill=_fill(body.fill),
+        program=_program(body.program),
+        bridge_bolus=body.bridge_bolus,
+        low_reservoir_alarm_ml=body.low_reservoir_alarm_ml,
+    )
+
+
 @api.post(
     "/implants/{implant_id}/refills",
     response_model=s.RefillOutcomePublic,
@@ -557,13 +570,8 @@ def refill(service: Svc, who: Me, implant_id: s.Id, body: s.RefillCreate) -> Res
     out = service.record_refill(
         who,
         implant_id,
-        RefillRequest(
-            at=body.at,
-            withdrawn_ml=body.withdrawn_ml,
-            fill=_fill(body.fill),
-            program=_program(body.program),
-            bridge_bolus=body.bridge_bolus,
-            low_reservoir_alarm_ml=body.low_reservoir_alarm_ml,
+        replace(
+            _refill_request(body),
             reason=body.reason,
             override_reason=body.override_reason,
             verified_by=body.verified_by,
@@ -591,18 +599,7 @@ def refill_preview(
     """What the refill would find and forecast, with nothing recorded: the residual's
     verdict, whether the pump and the drug library take the fill, and the reservoir
     forecast now and after it. Who may record a refill may preview one."""
-    out = service.preview_refill(
-        who,
-        implant_id,
-        RefillRequest(
-            at=body.at,
-            withdrawn_ml=body.withdrawn_ml,
-            fill=_fill(body.fill),
-            program=_program(body.program),
-            bridge_bolus=body.bridge_bolus,
-            low_reservoir_alarm_ml=body.low_reservoir_alarm_ml,
-        ),
-    )
+    out = service.preview_refill(who, implant_id, _refill_request(body))
     return _reply(
         s.RefillPreviewPublic(
             implant_id=out.implant_id,

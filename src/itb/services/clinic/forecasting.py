@@ -21,12 +21,11 @@ from itb.domain.clinic.forecast import (
     RefillObservation,
     learned_summary,
 )
+from itb.domain.pump.refill import FORECAST_HORIZON_H
 
 __all__ = ["ForecastInput", "forecast_pumps"]
 
 _SECONDS_PER_HOUR = 3600.0
-_HORIZON_H = 3 * 366 * 24.0
-"""Times beyond three years are "beyond the forecast" (as the programmer's dates)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +107,7 @@ class _Columns:
 
 def _one(rules: ForecastRules, it: ForecastInput, c: _Columns, j: int) -> PumpForecast:
     def when(hours: float) -> datetime | None:
-        return None if not hours < _HORIZON_H else it.at + timedelta(hours=hours)
+        return None if not hours < FORECAST_HORIZON_H else it.at + timedelta(hours=hours)
 
     def band(row: Sequence[float]) -> tuple[datetime | None, datetime | None, datetime | None]:
         return (when(row[0]), when(row[1]), when(row[2]))
