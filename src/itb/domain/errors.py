@@ -38,6 +38,7 @@ __all__ = [
     "PumpStateError",
     "ReservoirOverfill",
     "SafetyCheckRefused",
+    "SeptumUnreachable",
     "SessionError",
     "SoftLimitNeedsReason",
     "StaleVersion",
@@ -166,6 +167,10 @@ class NotAllowedForPump(ITBError):
 
 class PumpStateError(ITBError):
     """The action is impossible in the pump's present state."""
+
+
+class SeptumUnreachable(PumpStateError):
+    """The refill septum cannot be reached (the pump has turned over in its pocket)."""
 
 
 class SessionError(ITBError):

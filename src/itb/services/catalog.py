@@ -20,6 +20,7 @@ from itb.domain.clinic.rules import RegistryRules, parse_registry_rules
 from itb.domain.clinical.candidacy import CandidacyRules, parse_candidacy_rules
 from itb.domain.clinical.card import CardContent, parse_card_content
 from itb.domain.clinical.care import ProtocolDefaults, parse_protocol_defaults
+from itb.domain.clinical.complications import ComplicationRules, parse_complication_rules
 from itb.domain.clinical.dose_guard import DoseGuard
 from itb.domain.clinical.drug_library import DrugLibrary, parse_drug_library
 from itb.domain.clinical.refill_planning import RefillPolicy, parse_refill_policy
@@ -76,6 +77,8 @@ class Catalog:
     """``clinic.toml``: the bounds of a registry record and the refill radar's windows."""
     forecast: ForecastRules
     """``forecast.toml``: the reservoir forecast's prior, measurement and risk classes."""
+    complications: ComplicationRules
+    """``complications.toml``: the implanted system's complications, explant and bridging."""
     patient_table: Mapping[str, Any]
     """``patient.toml`` (the virtual patient's parameters; parsed per patient)."""
     cohort_table: Mapping[str, Any]
@@ -168,6 +171,7 @@ def build_catalog(load: Loader) -> Catalog:
         card=parse_card_content(load("card")),
         registry=parse_registry_rules(load("clinic")),
         forecast=parse_forecast_rules(load("forecast")),
+        complications=parse_complication_rules(load("complications")),
         patient_table=load("patient"),
         cohort_table=load("cohort"),
         demo_table=load("demo_clinic"),

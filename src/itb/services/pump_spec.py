@@ -459,6 +459,9 @@ class FaultEvent(_EventBase):
         "battery_depletion",
         "overinfusion_drift",
         "memory_error",
+        "tip_mass",
+        "csf_leak",
+        "pocket_flip",
     ]
     fraction: Fraction = 1.0
     factor: Positive = 1.0
@@ -478,6 +481,9 @@ class RepairEvent(_EventBase):
         "battery_depletion",
         "overinfusion_drift",
         "memory_error",
+        "tip_mass",
+        "csf_leak",
+        "pocket_flip",
     ]
 
 

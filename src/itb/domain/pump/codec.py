@@ -62,7 +62,7 @@ __all__ = [
     "restore_pump",
 ]
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 """Changes whenever :func:`pump_state`'s layout changes (older states are rebuilt by replay)."""
 
 
@@ -390,6 +390,8 @@ def pump_state(pump: Pump) -> dict[str, Any]:
             "leak_fraction": f.leak_fraction,
             "disconnected": f.disconnected,
             "tip_fraction_to_csf": f.tip_fraction_to_csf,
+            "mass_fraction_to_csf": f.mass_fraction_to_csf,
+            "csf_leak_fraction": f.csf_leak_fraction,
             "stalled": f.stalled,
             "drain_multiplier": f.drain_multiplier,
             "memory_error": None if f.memory_error is None else f.memory_error.value,
@@ -463,6 +465,8 @@ def restore_pump(
     f.leak_fraction = float(fd["leak_fraction"])
     f.disconnected = bool(fd["disconnected"])
     f.tip_fraction_to_csf = float(fd["tip_fraction_to_csf"])
+    f.mass_fraction_to_csf = float(fd["mass_fraction_to_csf"])
+    f.csf_leak_fraction = float(fd["csf_leak_fraction"])
     f.stalled = bool(fd["stalled"])
     f.drain_multiplier = float(fd["drain_multiplier"])
     f.memory_error = None if fd["memory_error"] is None else AlarmKind(fd["memory_error"])

@@ -35,10 +35,25 @@ class FaultKind(StrEnum):
     """The accuracy factor steps to ``factor`` (e.g. 1.25 = 25 % over programmed)."""
     MEMORY_ERROR = "memory_error"
     """Memory error; critical when ``critical``."""
+    TIP_MASS = "tip_mass"
+    """An inflammatory mass at the catheter tip: only ``fraction`` reaches the CSF
+    (:mod:`itb.domain.clinical.complications`)."""
+    CSF_LEAK = "csf_leak"
+    """Spinal fluid leaks where the catheter enters the spine: only ``fraction`` of the
+    drug delivered stays in the CSF."""
+    POCKET_FLIP = "pocket_flip"
+    """The pump has turned over in its pocket: the refill septum cannot be reached, so
+    no refill is possible until a surgical re-fixation; delivery goes on."""
 
 
 CATHETER_FAULT_KINDS: frozenset[FaultKind] = frozenset(
-    {FaultKind.DISCONNECTION, FaultKind.OCCLUSION, FaultKind.LEAK, FaultKind.MIGRATION}
+    {
+        FaultKind.DISCONNECTION,
+        FaultKind.OCCLUSION,
+        FaultKind.LEAK,
+        FaultKind.MIGRATION,
+        FaultKind.TIP_MASS,
+    }
 )
 """Faults of the catheter: a catheter study (dye study, CAP aspiration, imaging [D95]) finds
 them and a surgical revision ends them. Every engine and the clinic use this one set."""
@@ -50,8 +65,8 @@ class Fault:
 
     Attributes:
         kind: what fails.
-        fraction: for LEAK the fraction lost (0-1); for MIGRATION the fraction still
-            reaching the CSF (0-1).
+        fraction: for LEAK the fraction lost (0-1); for MIGRATION, TIP_MASS and CSF_LEAK
+            the fraction still reaching (or staying in) the CSF (0-1).
         factor: for BATTERY_DEPLETION the drain multiplier (> 1); for
             OVERINFUSION_DRIFT the new accuracy factor (> 0).
         critical: for MEMORY_ERROR.

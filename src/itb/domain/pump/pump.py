@@ -34,6 +34,7 @@ from itb.domain.errors import (
     NotAllowedForPump,
     PumpStateError,
     ReservoirOverfill,
+    SeptumUnreachable,
     TimeWentBackwards,
 )
 from itb.domain.pump.alarms import CRITICAL, AlarmKind, AlarmRecord
@@ -161,6 +162,11 @@ class _Faults:
     leak_fraction: float = 0.0
     disconnected: bool = False
     tip_fraction_to_csf: float = 1.0
+    """Of a migrated tip (1: in place)."""
+    mass_fraction_to_csf: float = 1.0
+    """Past a mass at the catheter tip (1: none)."""
+    csf_leak_fraction: float = 1.0
+    """Staying in the CSF while spinal fluid leaks (1: no leak)."""
     stalled: bool = False
     drain_multiplier: float = 1.0
     memory_error: AlarmKind | None = None
@@ -171,6 +177,16 @@ class _Faults:
         """Fraction of the pumped flow lost to tissue: all of it while disconnected,
         else the leak's fraction (a leak never masks a disconnection, nor the reverse)."""
         return 1.0 if self.disconnected else self.leak_fraction
+
+    @property
+    def fraction_to_csf(self) -> float:
+        """Share of the drug leaving the tip that reaches (and stays in) the CSF."""
+        return self.tip_fraction_to_csf * self.mass_fraction_to_csf * self.csf_leak_fraction
+
+    @property
+    def flipped(self) -> bool:
+        """The pump has turned over in its pocket (no refill until re-fixation)."""
+        return FaultKind.POCKET_FLIP.value in self.active
 
 
 class Pump:
@@ -487,7 +503,7 @@ class Pump:
             exiting = self.dead_space.push(into_ml, conc)
             q = into_ml / dt
             t = t0
-            frac = self.faults.tip_fraction_to_csf
+            frac = self.faults.fraction_to_csf
             for i, slug in enumerate(exiting):
                 t_next = t_end if i == len(exiting) - 1 else t + slug.volume_ml / q
                 mass = slug.mass_mcg
@@ -661,7 +677,13 @@ class Pump:
             HardLimitExceeded: the drug library does not allow the concentration here.
             NotAllowedForPump: a compounding error or a pocket fill that the run has not
                 declared as a modelled hazard.
+            SeptumUnreachable: the pump has turned over in its pocket.
         """
+        if self.faults.flipped:
+            raise SeptumUnreachable(
+                "refill not possible: the reservoir septum cannot be reached (the pump has "
+                "turned over in its pocket); a surgical re-fixation comes first"
+            )
         require_positive("volume_ml", volume_ml)
         require_positive("concentration_mcg_per_ml", concentration_mcg_per_ml)
         true_conc = (
@@ -787,7 +809,7 @@ class Pump:
         ld = self.ledger
         ld.access_port_mcg += volume_ml * concentration_mcg_per_ml
         exiting = self.dead_space.inject_at_access_port(volume_ml, concentration_mcg_per_ml)
-        frac = self.faults.tip_fraction_to_csf
+        frac = self.faults.fraction_to_csf
         mass = sum(s.mass_mcg for s in exiting)
         ld.delivered_csf_mcg += mass * frac
         ld.lost_tissue_mcg += mass * (1.0 - frac)
@@ -1118,6 +1140,12 @@ class Pump:
                 f.disconnected = True
             case FaultKind.MIGRATION:
                 f.tip_fraction_to_csf = fault.fraction
+            case FaultKind.TIP_MASS:
+                f.mass_fraction_to_csf = fault.fraction
+            case FaultKind.CSF_LEAK:
+                f.csf_leak_fraction = fault.fraction
+            case FaultKind.POCKET_FLIP:
+                pass  # the septum is out of reach: checked by every fill
             case FaultKind.MOTOR_STALL:
                 f.stalled = True
                 self._set_stopped(StopReason.MOTOR_STALL, True)
@@ -1152,6 +1180,12 @@ class Pump:
                 f.disconnected = False
             case FaultKind.MIGRATION:
                 f.tip_fraction_to_csf = 1.0
+            case FaultKind.TIP_MASS:
+                f.mass_fraction_to_csf = 1.0
+            case FaultKind.CSF_LEAK:
+                f.csf_leak_fraction = 1.0
+            case FaultKind.POCKET_FLIP:
+                pass
             case FaultKind.MOTOR_STALL:
                 f.stalled = False
                 self._set_stopped(StopReason.MOTOR_STALL, False)
