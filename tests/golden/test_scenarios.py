@@ -309,6 +309,104 @@ def check_gas_pump_fever_altitude(r: ScenarioResult) -> None:
     assert after_fever.withdrawn_ml < after_fever.expected_ml
 
 
+# ------------------------------------------------- complications of the system
+
+
+def _explant_course(r: ScenarioResult) -> tuple[TimelineEntry, TimelineEntry]:
+    m = r.metrics
+    assert m["complications_found"] == ["wound_infection"]
+    assert m["explants"] == 1
+    assert m["reimplants"] == 1
+    onset = first(r, "complication")
+    found = first(r, "complication_found")
+    explant = first(r, "explant")
+    reimplant = [e for e in r.timeline if e.kind == "implant"][1]
+    assert onset.t_h < found.t_h <= onset.t_h + 24.0, "fever and a red wound bring a visit"
+    assert "explant" in found.detail
+    assert explant.t_h == pytest.approx(found.t_h + r.protocol.revision_delay_h)
+    # nothing is delivered by the pump while it is out: only a bridge reaches the CSF
+    out = samples_between(r, explant.t_h + 1.0, reimplant.t_h)
+    assert out
+    assert all(s.dose_mcg_per_day == 0.0 and s.reservoir_calculated_ml == 0.0 for s in out)
+    assert not [s for s in r.samples if s.t_h < explant.t_h and s.withdrawal_stage > 0]
+    return explant, reimplant
+
+
+def check_infected_pump_no_bridge(r: ScenarioResult) -> None:
+    explant, reimplant = _explant_course(r)
+    assert first(r, "bridge").detail.startswith("none")
+    out = samples_between(r, explant.t_h + 1.0, reimplant.t_h)
+    assert all(s.delivery_mcg_per_h == 0.0 for s in out)
+    onset = first_sample(r, lambda s: s.withdrawal_stage > 0)
+    assert explant.t_h < onset.t_h <= explant.t_h + 24.0, "withdrawal within a day of the explant"
+    # it lasts while the pump is out and ends once the new pump delivers again
+    assert r.metrics["days_with_withdrawal_signs"] >= 25
+    later = samples_between(r, reimplant.t_h + 7 * 24, r.samples[-1].t_h + 1)
+    assert later
+    assert all(s.withdrawal_stage == 0 and s.overdose_stage == 0 for s in later)
+
+
+def check_infected_pump_oral_bridge(r: ScenarioResult) -> None:
+    explant, reimplant = _explant_course(r)
+    bridge = first(r, "bridge")
+    assert bridge.detail.startswith("oral baclofen 50 mg/day")
+    out = samples_between(r, explant.t_h + 2.0, reimplant.t_h)
+    # the oral bridge makes good a share of the pump's 500 mcg/day (data: effect fraction)
+    rules = bootstrap.catalog().complications.bridging
+    expected = 500.0 * rules.oral_effect_fraction.value / 24.0
+    assert all(s.delivery_mcg_per_h == pytest.approx(expected) for s in out)
+    # milder and shorter than without the bridge, same patient and infection
+    none = result("infected_pump_no_bridge").metrics
+    m = r.metrics
+    assert 0 < m["days_with_withdrawal_signs"] < none["days_with_withdrawal_signs"]
+    assert max(s.mas for s in out) < max(
+        s.mas
+        for s in samples_between(result("infected_pump_no_bridge"), explant.t_h, reimplant.t_h)
+    )
+
+
+def check_csf_leak_after_implant(r: ScenarioResult) -> None:
+    m = r.metrics
+    assert m["complications_found"] == ["csf_leak"]
+    assert m["explants"] == 0
+    onset = first(r, "complication")
+    found = first(r, "complication_found")
+    resolved = first(r, "complication_resolved")
+    assert "headache on standing" in first(r, "reports", "patient").detail
+    assert onset.t_h < found.t_h <= onset.t_h + 24.0
+    spec = bootstrap.catalog().complications.spec("csf_leak")
+    assert resolved.t_h == pytest.approx(found.t_h + spec.resolves_days.value * 24.0)
+    # while it lasts, part of the drug leaves with the leaking fluid; afterwards it all stays
+    during = samples_between(r, onset.t_h + 12.0, resolved.t_h)
+    after = samples_between(r, resolved.t_h + 12.0, resolved.t_h + 48.0)
+    dose_h = [s.dose_mcg_per_day / 24.0 for s in during]
+    assert all(
+        s.delivery_mcg_per_h == pytest.approx(d * spec.fraction_to_csf.value, rel=1e-6)
+        for s, d in zip(during, dose_h, strict=True)
+        if s.dose_mcg_per_day == during[0].dose_mcg_per_day
+    )
+    assert all(s.delivery_mcg_per_h == pytest.approx(s.dose_mcg_per_day / 24.0) for s in after)
+    assert m["days_with_withdrawal_signs"] == 0
+    assert m["urgent_visits"] == 1, "a leak under treatment is not news at every daily check"
+
+
+def check_pump_flip_at_refill(r: ScenarioResult) -> None:
+    m = r.metrics
+    assert m["complications_found"] == ["pump_flip"]
+    assert m["failed_refills"] == 1
+    onset = first(r, "complication")
+    failed = first(r, "refill_failed")
+    revision = first(r, "pocket_revision")
+    assert "septum cannot be reached" in failed.detail
+    assert m["urgent_visits"] == 0, "a turned pump goes on delivering: nothing shows"
+    assert not [e for e in r.timeline if onset.t_h < e.t_h < failed.t_h and e.kind == "refill"]
+    refill = next(e for e in r.timeline if e.kind == "refill" and e.t_h > failed.t_h)
+    assert refill.t_h == pytest.approx(revision.t_h)
+    assert revision.t_h == pytest.approx(failed.t_h + 24.0)
+    assert m["days_with_withdrawal_signs"] == 0
+    assert all(s.reservoir_actual_ml > 0 for s in r.samples)
+
+
 CHECKS: dict[str, Callable[[ScenarioResult], None]] = {
     "stable_maintenance": check_stable_maintenance,
     "titration_from_screening": check_titration_from_screening,
@@ -323,6 +421,10 @@ CHECKS: dict[str, Callable[[ScenarioResult], None]] = {
     "day_night_flex": check_day_night_flex,
     "seven_years_end_to_end": check_seven_years_end_to_end,
     "gas_pump_fever_altitude": check_gas_pump_fever_altitude,
+    "infected_pump_no_bridge": check_infected_pump_no_bridge,
+    "infected_pump_oral_bridge": check_infected_pump_oral_bridge,
+    "csf_leak_after_implant": check_csf_leak_after_implant,
+    "pump_flip_at_refill": check_pump_flip_at_refill,
 }
 
 

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from itb.domain.clinical.complications import Bridge, ComplicationKind
 from itb.domain.clinical.dose_guard import DoseGuard
 from itb.domain.clinical.drug_library import population_for
 from itb.domain.errors import InvalidValue, ITBError
@@ -83,7 +84,13 @@ from itb.simulation.engine import (
     TimelineEntry,
     run_course,
 )
-from itb.simulation.events import ConcentrationChange, MissedRefill, PumpEvent, ScheduledEvent
+from itb.simulation.events import (
+    ComplicationOnset,
+    ConcentrationChange,
+    MissedRefill,
+    PumpEvent,
+    ScheduledEvent,
+)
 from itb.simulation.metrics import compute_metrics
 from itb.simulation.population import Population, draw_patient
 from itb.simulation.screening_run import ScreeningRun, run_screening
@@ -245,6 +252,9 @@ class ProtocolSection(_Model):
     post_mri_check_h: Annotated[float, Field(ge=0, le=168)] | None = None
     min_refill_interval_days: Annotated[float, Field(ge=7, le=180)] | None = None
     flex: FlexSpec | None = None
+    bridge: Literal["none", "oral", "intrathecal"] | None = None
+    """How therapy is carried over while a pump is out (None: the reviewed default,
+    ``complications.toml``)."""
 
     @model_validator(mode="after")
     def _start(self) -> ProtocolSection:
@@ -298,8 +308,28 @@ class ConcentrationChangeEvent(_Timed):
     bridge_bolus: bool
 
 
+class ComplicationEvent(_Timed):
+    """A complication of the implanted system begins (``complications.toml`` says what it
+    shows, does and how the clinic treats it)."""
+
+    kind: Literal["complication"]
+    complication: Literal[
+        "wound_infection",
+        "meningitis",
+        "csf_leak",
+        "skin_erosion",
+        "pump_flip",
+        "catheter_tip_mass",
+        "haematoma",
+        "neurological_injury",
+    ]
+    explant: bool | None = None
+    """Whether it will need the pump out when found (None: the more likely course)."""
+
+
 ScenarioEvent = Annotated[
     MissedRefillEvent
+    | ComplicationEvent
     | LateRefillEvent
     | ConcentrationChangeEvent
     | FaultEvent
@@ -319,6 +349,7 @@ SCENARIO_EVENT_KINDS: tuple[str, ...] = (
     "missed_refill",
     "late_refill",
     "concentration_change",
+    "complication",
     "fault",
     "repair",
     "mri",
@@ -509,7 +540,9 @@ def _events(scenario: Scenario, clock: WallClock) -> tuple[ScheduledEvent, ...]:
     out: list[ScheduledEvent] = []
     for i, ev in enumerate(scenario.events):
         where = f"events[{i}]"
-        if isinstance(ev, (MissedRefillEvent, LateRefillEvent, ConcentrationChangeEvent)):
+        if isinstance(
+            ev, (MissedRefillEvent, LateRefillEvent, ConcentrationChangeEvent, ComplicationEvent)
+        ):
             times = [_event_t_h(ev)]
         else:
             t0 = clock.t_h(ev.at, field=f"{where}.at") if ev.at is not None else _event_t_h(ev)
@@ -541,6 +574,12 @@ def _events(scenario: Scenario, clock: WallClock) -> tuple[ScheduledEvent, ...]:
                     out.append(
                         ConcentrationChange(
                             t, ev.concentration_mcg_per_ml, ev.bridge_bolus, ev.reason
+                        )
+                    )
+                case ComplicationEvent():
+                    out.append(
+                        ComplicationOnset(
+                            t, ComplicationKind(ev.complication), ev.explant, ev.reason
                         )
                     )
                 case MriEvent():
@@ -761,6 +800,10 @@ def build_setup(
             population
         ).daily_dose_hard_max_mcg_per_day.value,
         soft_limit_reason=proto_soft_reason(catalog),
+        complications=catalog.complications,
+        bridge=(
+            catalog.complications.bridging.bridge if proto.bridge is None else Bridge(proto.bridge)
+        ),
     )
     accuracy = scenario.pump.accuracy_factor
 
@@ -786,6 +829,7 @@ def build_setup(
         events=_events(scenario, clock),
         horizon_h=scenario.horizon_days * HOURS_PER_DAY,
         sample_every_h=scenario.output.sample_every_h,
+        complications=catalog.complications,
     )
     return setup, clock, patient, screening
 

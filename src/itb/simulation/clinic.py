@@ -11,7 +11,11 @@ The clinic acts only on what a real clinic could know, through a
   concentrations or the model's hidden indices;
 - at a refill, the residual it withdraws and the discrepancy verdict;
 - a catheter study (when it orders one), which finds a catheter fault if
-  there is one (what a dye study or CAP aspiration would show).
+  there is one (what a dye study or CAP aspiration would show);
+- a work-up of the signs of a complication (wound, fever, headache on
+  standing), or of a refill that fails, which finds the complication; what it
+  does then (treat, revise the pocket, or explant with a bridge and implant a
+  new pump later) is :mod:`itb.domain.clinical.complications`' data.
 
 It never sees the true reservoir, the true accuracy factor or the patient's
 parameters. Dose decisions come from the label titration planner
@@ -28,6 +32,14 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from itb.domain.clinical.care import TreatmentGoal, assess, choose_concentration, refill_day
+from itb.domain.clinical.complications import (
+    Bridge,
+    ComplicationKind,
+    ComplicationRules,
+    Treatment,
+    bridge_rate_mcg_per_h,
+    oral_bridge_mg_per_day,
+)
 from itb.domain.clinical.titration import (
     Assessment,
     Phase,
@@ -35,7 +47,7 @@ from itb.domain.clinical.titration import (
     initial_daily_dose,
     plan_next_step,
 )
-from itb.domain.errors import InvalidValue, ITBError
+from itb.domain.errors import InvalidValue, ITBError, SeptumUnreachable
 from itb.domain.pump import (
     Continuous,
     FaultKind,
@@ -54,6 +66,8 @@ __all__ = [
     "ClinicProtocol",
     "ClinicReading",
     "ClinicRecord",
+    "ComplicationRecord",
+    "Diagnosis",
     "DoseChange",
     "Exam",
     "FlexPlan",
@@ -170,6 +184,8 @@ class ClinicProtocol:
             population: titration proposals never pass it, mcg/day.
         soft_limit_reason: the reason the clinician records when a dose by the label
             rules passes a drug-library soft limit.
+        complications: what each complication shows and how the clinic treats it.
+        bridge: how the clinic carries therapy over while a pump is out.
     """
 
     start: StartPlan
@@ -199,6 +215,8 @@ class ClinicProtocol:
     product_concentrations_mcg_per_ml: tuple[float, ...]
     dose_hard_max_mcg_per_day: float
     soft_limit_reason: str
+    complications: ComplicationRules
+    bridge: Bridge
 
     @property
     def goal(self) -> TreatmentGoal:
@@ -248,6 +266,16 @@ class Exam:
     withdrawal_signs: tuple[str, ...]
     overdose_signs: tuple[str, ...]
     adverse_reactions: tuple[str, ...]
+    complication_signs: tuple[str, ...] = ()
+    """Signs of a complication of the implanted system (triage sign keys)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """What a work-up finds: a complication, and whether the pump has to come out."""
+
+    kind: ComplicationKind
+    explant: bool
 
 
 class ClinicPort(Protocol):
@@ -301,6 +329,31 @@ class ClinicPort(Protocol):
 
     def revise_catheter(self, t_h: float, kinds: tuple[FaultKind, ...]) -> None:
         """Surgical catheter revision: repairs ``kinds``."""
+        ...
+
+    def diagnose(self, t_h: float, *, at_refill: bool = False) -> tuple[Diagnosis, ...]:
+        """Work up a complication's signs (or a failed refill): what is found."""
+        ...
+
+    def resolve_complication(self, t_h: float, kind: ComplicationKind) -> None:
+        """The complication is over (treated or healed)."""
+        ...
+
+    def explant(self, t_h: float, reason: str) -> None:
+        """Take the pump and catheter out."""
+        ...
+
+    def set_bridge(self, t_h: float, rate_mcg_per_h: float) -> None:
+        """Start or stop a bridge at this intrathecal-equivalent rate, mcg/h (0: stop)."""
+        ...
+
+    def revise_pocket(self, t_h: float) -> None:
+        """Revise the pump pocket (turn a flipped pump back, cover an erosion)."""
+        ...
+
+    @property
+    def pump_implanted(self) -> bool:
+        """A pump is in place."""
         ...
 
     @property
@@ -367,6 +420,16 @@ class RefillRecord:
     bridge_bolus: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ComplicationRecord:
+    """A complication as the clinic found and treated it."""
+
+    t_h: float
+    kind: str
+    treatment: str
+    explant: bool
+
+
 @dataclass
 class ClinicRecord:
     """What the clinic did (read by the metrics)."""
@@ -381,6 +444,11 @@ class ClinicRecord:
     battery_replacement_t_h: float | None = None
     missed_refills: list[float] = field(default_factory=list)
     refused_changes: list[tuple[float, str]] = field(default_factory=list)
+    complications: list[ComplicationRecord] = field(default_factory=list)
+    explants: list[tuple[float, str]] = field(default_factory=list)
+    """When a pump came out, and the bridge given (``none``, ``oral``, ``intrathecal``)."""
+    reimplants: list[float] = field(default_factory=list)
+    failed_refills: list[float] = field(default_factory=list)
 
 
 class Clinic:
@@ -430,6 +498,12 @@ class Clinic:
         self.late_refill_pending = False
         self.refill_rate_factor = 1.0
         """Learned from a less-than-expected discrepancy: refills come sooner."""
+        self.explanted = False
+        """The pump is out (between an explant and the new pump)."""
+        self.failed_refill_t_h = -math.inf
+        """When a refill last failed (a pocket revision then refills)."""
+        self.treating: dict[ComplicationKind, tuple[str, ...]] = {}
+        """Complications found and under treatment, with their signs (not news any more)."""
 
     # ----------------------------------------------------------------- helpers
 
@@ -547,8 +621,8 @@ class Clinic:
     def _plan_refill(self, t_h: float) -> None:
         """Next refill: margin days before the forecast low-reservoir alarm, within stability."""
         p = self.protocol
-        if self.late_refill_pending:
-            return  # the patient cannot come earlier; the booked late refill stands
+        if self.late_refill_pending or self.explanted:
+            return  # the booked late refill stands; or there is no pump to refill
         if self.refill_handle is not None:
             self.port.cancel(self.refill_handle)
             self.refill_handle = None
@@ -566,6 +640,8 @@ class Clinic:
         )
 
     def _plan_battery(self, t_h: float) -> None:
+        if self.explanted:
+            return
         reading_eri = self.port.predicted_eri_t_h()
         if reading_eri is None:
             return
@@ -625,6 +701,12 @@ class Clinic:
         """Titration: assess and step the dose by the label rules, until the goal is met."""
         if self.phase is not Phase.TITRATION:
             return
+        if self.explanted:
+            # no pump to titrate: the visits go on once the new pump is in
+            self.port.schedule(
+                t_h + HOURS_PER_DAY, Priority.CLINIC, "titration_visit", self.titration_visit
+            )
+            return
         _, exam, assessment = self._visit_assessment(t_h, Phase.TITRATION)
         self._note(
             t_h,
@@ -649,6 +731,10 @@ class Clinic:
 
     def checkup(self, t_h: float) -> None:
         """Maintenance check-up: interrogate, examine, adjust, plan the battery."""
+        if self.explanted:
+            self._note(t_h, "checkup", "pump out (explanted): no interrogation or dose change")
+            self._schedule_checkup(t_h)
+            return
         reading, exam, assessment = self._visit_assessment(t_h, Phase.MAINTENANCE)
         self._note(
             t_h,
@@ -697,6 +783,8 @@ class Clinic:
 
     def do_refill(self, t_h: float, kind: str) -> None:
         """Refill at the present concentration (or the planned new one for a fixed-flow pump)."""
+        if self.explanted:
+            return
         if self.late_refill_pending:
             # Refilled earlier than the booked late visit (urgent): that booking is void.
             self.late_refill_pending = False
@@ -744,6 +832,10 @@ class Clinic:
                 bridge_bolus=bridge_bolus,
                 reason=kind,
             )
+        except SeptumUnreachable as exc:
+            self.concentration = old
+            self._refill_failed(t_h, kind, exc)
+            return
         except ITBError as exc:
             self.concentration = old
             self.record.refused_changes.append((t_h, str(exc)))
@@ -805,7 +897,9 @@ class Clinic:
             t_h + p.symptom_check_every_h, Priority.PATIENT, "symptom_check", self.symptom_check
         )
         exam = self.port.examine(t_h)
-        signs = exam.withdrawal_signs + exam.overdose_signs
+        known = {s for signs in self.treating.values() for s in signs}
+        news = tuple(s for s in exam.complication_signs if s not in known)
+        signs = exam.withdrawal_signs + exam.overdose_signs + _words(news)
         alarms = self.port.sounding_alarms() if p.patient_reports_alarms else ()
         if not signs and not alarms:
             return
@@ -839,6 +933,17 @@ class Clinic:
         self.urgent_pending = False
         self.last_urgent_t_h = t_h
         self.record.urgent_visits.append((t_h, why))
+        if self.explanted:
+            exam = self.port.examine(t_h)
+            self._note(
+                t_h,
+                "urgent_visit",
+                f"{why}; pump out (explanted), bridge: {self.protocol.bridge.value}; "
+                "supportive care until the new pump",
+            )
+            if exam.complication_signs:
+                self._complication_workup(t_h)
+            return
         reading = self.port.interrogate(t_h)
         self._note(
             t_h,
@@ -849,6 +954,8 @@ class Clinic:
         )
         handled = self._reading_actions(t_h, reading)
         exam = self.port.examine(t_h)
+        if exam.complication_signs and self._complication_workup(t_h):
+            return
         if exam.withdrawal_signs:
             if not handled:
                 self._withdrawal_workup(t_h, exam)
@@ -936,7 +1043,15 @@ class Clinic:
 
     # -------------------------------------------------------------- operations
 
-    def _operate(self, t_h: float, what: str, why: str, kinds: tuple[FaultKind, ...] = ()) -> None:
+    def _operate(
+        self,
+        t_h: float,
+        what: str,
+        why: str,
+        kinds: tuple[FaultKind, ...] = (),
+        *,
+        delay_h: float | None = None,
+    ) -> None:
         if self.operation_pending:
             return
         self.operation_pending = True
@@ -946,14 +1061,134 @@ class Clinic:
             self.operation_pending = False
             # Signs resolving after the operation are expected: no new call for a while.
             self.last_urgent_t_h = t
-            if what == "revise_catheter":
-                self.port.revise_catheter(t, kinds)
-                self.record.catheter_revisions.append((t, why))
-                self._note(t, "catheter_revision", f"catheter revised ({why})")
-            else:
-                self._replace(t, why)
+            if self.explanted:
+                return  # the system came out meanwhile
+            match what:
+                case "revise_catheter":
+                    self.port.revise_catheter(t, kinds)
+                    self.record.catheter_revisions.append((t, why))
+                    self._note(t, "catheter_revision", f"catheter revised ({why})")
+                case "explant":
+                    self._explant(t, why)
+                case "revise_pocket":
+                    self.port.revise_pocket(t)
+                    self.treating.pop(ComplicationKind.PUMP_FLIP, None)
+                    self.treating.pop(ComplicationKind.SKIN_EROSION, None)
+                    self._note(t, "pocket_revision", f"pump pocket revised ({why})")
+                    if self.last_fill_t_h < self.failed_refill_t_h:
+                        self.do_refill(t, "refill after the pocket revision")
+                case _:
+                    self._replace(t, why)
 
-        self.port.schedule(t_h + self.protocol.revision_delay_h, Priority.CLINIC, what, run)
+        delay = self.protocol.revision_delay_h if delay_h is None else delay_h
+        self.port.schedule(t_h + delay, Priority.CLINIC, what, run)
+
+    # ----------------------------------------------------------- complications
+
+    def _complication_workup(self, t_h: float, *, at_refill: bool = False) -> bool:
+        """Work up a complication's signs (or a failed refill) and act on what is found.
+
+        Returns:
+            True when something was found (the visit's other work waits for it).
+        """
+        found = self.port.diagnose(t_h, at_refill=at_refill)
+        for d in found:
+            spec = self.protocol.complications.spec(d.kind)
+            self.treating[d.kind] = spec.signs
+            treatment = Treatment.EXPLANT if d.explant else spec.treatment
+            self.record.complications.append(
+                ComplicationRecord(t_h, d.kind.value, treatment.value, d.explant)
+            )
+            resolves_h = spec.resolves_days.value * HOURS_PER_DAY
+            if d.explant:
+                self._note(
+                    t_h,
+                    "complication_found",
+                    f"{spec.label}: {spec.treatment.value.replace('_', ' ')} and the pump "
+                    "comes out (explant)",
+                )
+                self._operate(t_h, "explant", spec.label)
+                self._resolve_after(t_h + self.protocol.revision_delay_h + resolves_h, d.kind)
+            elif spec.treatment is Treatment.POCKET_REVISION:
+                self._note(t_h, "complication_found", f"{spec.label}: pocket revision")
+                self._operate(
+                    t_h,
+                    "revise_pocket",
+                    spec.label,
+                    delay_h=resolves_h if at_refill else None,
+                )
+            else:
+                self._note(
+                    t_h,
+                    "complication_found",
+                    f"{spec.label}: {spec.treatment.value.replace('_', ' ')} "
+                    f"({spec.resolves_days.value:g} days)",
+                )
+                self._resolve_after(t_h + resolves_h, d.kind)
+        return bool(found)
+
+    def _resolve_after(self, t_h: float, kind: ComplicationKind) -> None:
+        def resolve(t: float) -> None:
+            self.treating.pop(kind, None)
+            self.port.resolve_complication(t, kind)
+
+        self.port.schedule(t_h, Priority.CLINIC, "complication_resolved", resolve)
+
+    def _refill_failed(self, t_h: float, kind: str, exc: ITBError) -> None:
+        """A refill that cannot be done: the pump is worked up (a turned pump is revised)."""
+        self.failed_refill_t_h = t_h
+        self.record.failed_refills.append(t_h)
+        self._note(t_h, "refill_failed", f"{kind}: {exc}")
+        self._complication_workup(t_h, at_refill=True)
+
+    def _explant(self, t_h: float, why: str) -> None:
+        """The pump comes out; the bridge starts; the new pump is booked."""
+        self.port.explant(t_h, why)
+        self.explanted = True
+        for handle in (self.refill_handle, self.replacement_handle):
+            if handle is not None:
+                self.port.cancel(handle)
+        self.refill_handle = self.replacement_handle = None
+        self.late_refill_pending = False
+        rules = self.protocol.complications.bridging
+        bridge = self.protocol.bridge
+        rate = bridge_rate_mcg_per_h(rules, bridge, self.dose)
+        self.port.set_bridge(t_h, rate)
+        self.record.explants.append((t_h, bridge.value))
+        match bridge:
+            case Bridge.ORAL:
+                what = (
+                    f"oral baclofen {oral_bridge_mg_per_day(rules, self.dose):.0f} mg/day for "
+                    f"the pump's {self.dose:.0f} mcg/day"
+                )
+            case Bridge.INTRATHECAL:
+                what = f"intrathecal baclofen {self.dose:.0f} mcg/day by a temporary catheter"
+            case Bridge.NONE:
+                what = "none: intrathecal baclofen stops abruptly"
+        self._note(t_h, "bridge", what)
+        self.port.schedule(
+            t_h + rules.reimplant_after_days.value * HOURS_PER_DAY,
+            Priority.CLINIC,
+            "reimplant",
+            self._reimplant,
+        )
+
+    def _reimplant(self, t_h: float) -> None:
+        """A new pump once the complication is over, at the dose before the explant."""
+        self.port.set_bridge(t_h, 0.0)
+        self.explanted = False
+        self.port.implant(
+            t_h,
+            self.concentration,
+            self.prescription(self.dose),
+            f"re-implant after explant, at the previous {self.dose:.0f} mcg/day",
+        )
+        self.record.reimplants.append(t_h)
+        self.last_fill_t_h = t_h
+        self.last_change_t_h = t_h
+        self.refill_rate_factor = 1.0
+        self._plan_refill(t_h)
+        self._plan_battery(t_h)
 
     def _replace(self, t_h: float, why: str) -> None:
         self.port.implant(
@@ -969,5 +1204,12 @@ class Clinic:
     def battery_replacement(self, t_h: float) -> None:
         """Planned pump replacement before the battery's ERI."""
         self.replacement_handle = None
+        if self.explanted:
+            return
         self.record.battery_replacement_t_h = t_h
         self._replace(t_h, "battery: planned before the predicted ERI")
+
+
+def _words(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """Sign keys as the patient says them (``headache_on_standing`` -> ``headache on standing``)."""
+    return tuple(k.replace("_", " ") for k in keys)

@@ -30,6 +30,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from itb.domain.clinical.complications import (
+    ComplicationKind,
+    ComplicationRules,
+    complication_of_fault,
+    pump_fault,
+)
 from itb.domain.clinical.titration import TitrationRules
 from itb.domain.delivery import DeliverySegment
 from itb.domain.errors import InvalidValue, ITBError
@@ -78,9 +84,11 @@ from itb.simulation.clinic import (
     ClinicProtocol,
     ClinicReading,
     ClinicRecord,
+    Diagnosis,
     Exam,
 )
 from itb.simulation.events import (
+    ComplicationOnset,
     ConcentrationChange,
     MissedRefill,
     Priority,
@@ -288,6 +296,7 @@ class CourseSetup:
             constant-rate piece; the exact :func:`itb.domain.patient.advance` unless a
             benchmark or test swaps in a reference solver.
         on_command: an observer of every accepted pump command.
+        complications: the implanted system's complications (what each shows and does).
     """
 
     patient: PatientParameters
@@ -301,6 +310,7 @@ class CourseSetup:
     events: tuple[ScheduledEvent, ...]
     horizon_h: float
     sample_every_h: float
+    complications: ComplicationRules
     patient_step: Callable[[PatientParameters, PatientState, float, float], PatientState] = advance
     on_command: Callable[[int, CommandRecord, Applied], None] | None = None
     """Called after every command a pump accepted: the pump's number (0 = the first,
@@ -364,6 +374,12 @@ class _World:
         self._progress = progress
         self._progress_next = 0.0
         self.clinic: Clinic | None = None
+        self.complications: dict[ComplicationKind, float] = {}
+        """Complications present now (hidden truth), with their onset, h."""
+        self._found: set[ComplicationKind] = set()
+        self._explant_needed: dict[ComplicationKind, bool] = {}
+        self.bridge_rate_mcg_per_h = 0.0
+        self._bridge_from_h = 0.0
 
     # ---------------------------------------------------------------- moving
 
@@ -374,6 +390,11 @@ class _World:
     def _move(self, t_h: float) -> None:
         if self.pump is not None:
             self.pump.advance_to(t_h, self._emit)
+        if self.bridge_rate_mcg_per_h > 0.0 and t_h > self._bridge_from_h:
+            self.pending.append(
+                DeliverySegment(self._bridge_from_h, t_h, self.bridge_rate_mcg_per_h)
+            )
+            self._bridge_from_h = t_h
         if t_h > self.state.t_h:
             state = self.state
             step = self.setup.patient_step
@@ -504,7 +525,77 @@ class _World:
     def examine(self, t_h: float) -> Exam:
         """Scores and reported signs from the patient's observation (no concentrations)."""
         o = self._observation()
-        return Exam(t_h, o.mas, o.psfs, o.withdrawal_signs, o.overdose_signs, o.adverse_reactions)
+        rules = self.setup.complications
+        shown = tuple(
+            dict.fromkeys(sign for kind in self.complications for sign in rules.spec(kind).signs)
+        )
+        return Exam(
+            t_h,
+            o.mas,
+            o.psfs,
+            o.withdrawal_signs,
+            o.overdose_signs,
+            o.adverse_reactions,
+            shown,
+        )
+
+    # ------------------------------------------------------- complications
+
+    def diagnose(self, t_h: float, *, at_refill: bool = False) -> tuple[Diagnosis, ...]:
+        """What a work-up finds: complications present and not yet found, by how they show
+        (signs at a visit; a pump turned over when a refill fails)."""
+        rules = self.setup.complications
+        out: list[Diagnosis] = []
+        for kind in self.complications:
+            spec = rules.spec(kind)
+            wanted = "refill" if at_refill else "signs"
+            if kind in self._found or spec.found_by != wanted:
+                continue
+            self._found.add(kind)
+            out.append(Diagnosis(kind, self._explant_needed[kind]))
+        return tuple(out)
+
+    def resolve_complication(self, t_h: float, kind: ComplicationKind) -> None:
+        """A complication is over (treated, healed, or repaired)."""
+        if self.complications.pop(kind, None) is None:
+            return
+        self._found.discard(kind)
+        fault = pump_fault(self.setup.complications.spec(kind))
+        pump = self.pump
+        if fault is not None and pump is not None and fault.kind.value in pump.faults.active:
+            self._apply(RepairFault(fault.kind), t_h, Authorship(entered_by="clinic", reason=kind))
+        self.note(t_h, "clinic", "complication_resolved", self.setup.complications.spec(kind).label)
+
+    def explant(self, t_h: float, reason: str) -> None:
+        """Take the pump and catheter out: intrathecal delivery stops now."""
+        pump = self._require_pump()
+        self._flush_pump_log()
+        self.retired.append(pump)
+        self.pump = None
+        for kind in list(self.complications):
+            fault = pump_fault(self.setup.complications.spec(kind))
+            if fault is not None and kind is not ComplicationKind.CSF_LEAK:
+                # it lived in the system that came out (a leak of spinal fluid heals on its own)
+                self.complications.pop(kind)
+                self._found.discard(kind)
+        self.note(t_h, "clinic", "explant", f"{pump.preset.label} and catheter removed: {reason}")
+
+    def set_bridge(self, t_h: float, rate_mcg_per_h: float) -> None:
+        """Start (rate > 0) or stop (0) a bridge: its intrathecal-equivalent rate, mcg/h."""
+        self._move(t_h)
+        self.bridge_rate_mcg_per_h = max(0.0, rate_mcg_per_h)
+        self._bridge_from_h = t_h
+
+    def revise_pocket(self, t_h: float) -> None:
+        """Open the pocket: a turned pump is turned back and fixed, an erosion is covered."""
+        for kind in (ComplicationKind.PUMP_FLIP, ComplicationKind.SKIN_EROSION):
+            if kind in self.complications:
+                self.resolve_complication(t_h, kind)
+
+    @property
+    def pump_implanted(self) -> bool:
+        """A pump is in place (False between an explant and the new pump)."""
+        return self.pump is not None
 
     def _apply(self, command: PumpCommand, t_h: float, by: Authorship) -> Applied:
         applied = apply(self._require_pump(), command, t_h, tolerance=self.setup.tolerance, by=by)
@@ -603,9 +694,12 @@ class _World:
         return tuple(sorted((k for k in CATHETER_FAULT_KINDS if k.value in active), key=str))
 
     def revise_catheter(self, t_h: float, kinds: tuple[FaultKind, ...]) -> None:
-        """Repair the catheter faults."""
+        """Repair the catheter faults (a mass at the tip goes with the revised catheter)."""
         for kind in kinds:
             self._apply(RepairFault(kind), t_h, Authorship(entered_by="clinic", reason="revision"))
+        if FaultKind.TIP_MASS in kinds:
+            self.complications.pop(ComplicationKind.CATHETER_TIP_MASS, None)
+            self._found.discard(ComplicationKind.CATHETER_TIP_MASS)
 
     @property
     def reservoir_capacity_ml(self) -> float:
@@ -671,6 +765,8 @@ class _World:
                     clinic.concentration_change(
                         t_h, event.concentration_mcg_per_ml, event.bridge_bolus
                     )
+                case ComplicationOnset():
+                    self._complication(event, t_h, reason)
         except ITBError as exc:
             self.note(t_h, "scenario", "refused", f"{_event_name(event)}: {exc}")
 
@@ -686,6 +782,11 @@ class _World:
         match cmd:
             case StartFault():
                 self.note(t_h, "scenario", "fault", f"{cmd.fault.kind.value}{reason}")
+                stands_for = complication_of_fault(cmd.fault.kind)
+                if stands_for is not None and stands_for not in self.complications:
+                    # the fault given directly is that complication as far as the clinic goes
+                    self.complications[stands_for] = t_h
+                    self._explant_needed[stands_for] = False
             case RepairFault():
                 self.note(t_h, "scenario", "repair", f"{cmd.kind.value} ended{reason}")
             case BeginMri():
@@ -743,6 +844,21 @@ class _World:
                 self.note(t_h, "scenario", "interrogation", f"pump interrogated{reason}")
             case _:
                 self.note(t_h, "scenario", "pump_command", f"{type(cmd).__name__}{reason}")
+
+    def _complication(self, event: ComplicationOnset, t_h: float, reason: str) -> None:
+        spec = self.setup.complications.spec(event.kind)
+        if event.kind in self.complications:
+            raise InvalidValue("complication", event.kind.value, "one not already present")
+        fault = pump_fault(spec)
+        if fault is not None:
+            self._apply(
+                StartFault(fault), t_h, Authorship(entered_by="scenario", reason=spec.label)
+            )
+        self.complications[event.kind] = t_h
+        self._explant_needed[event.kind] = (
+            spec.explants(0.5) if event.explant is None else event.explant
+        )
+        self.note(t_h, "scenario", "complication", f"{spec.label} begins{reason}")
 
     def _post_mri_check(self, t_h: float) -> None:
         reading = self.interrogate(t_h)

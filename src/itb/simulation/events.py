@@ -17,9 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from itb.domain.clinical.complications import ComplicationKind
 from itb.domain.pump.commands import PumpCommand
 
 __all__ = [
+    "ComplicationOnset",
     "ConcentrationChange",
     "MissedRefill",
     "Priority",
@@ -75,5 +77,19 @@ class ConcentrationChange:
     reason: str = ""
 
 
-ScheduledEvent = PumpEvent | MissedRefill | ConcentrationChange
+@dataclass(frozen=True, slots=True)
+class ComplicationOnset:
+    """A complication of the implanted system begins at ``t_h``.
+
+    ``explant``: whether it will need the pump out when the clinic finds it (None: the
+    more likely course by the data's explant probability).
+    """
+
+    t_h: float
+    kind: ComplicationKind
+    explant: bool | None = None
+    reason: str = ""
+
+
+ScheduledEvent = PumpEvent | MissedRefill | ConcentrationChange | ComplicationOnset
 """Any scenario event the engine understands."""

@@ -143,6 +143,10 @@ def compute_metrics(
         "urgent_visits": len(clinic.urgent_visits),
         "catheter_revisions": len(clinic.catheter_revisions),
         "pump_replacements": len(clinic.pump_replacements),
+        "complications_found": [c.kind for c in clinic.complications],
+        "explants": len(clinic.explants),
+        "reimplants": len(clinic.reimplants),
+        "failed_refills": len(clinic.failed_refills),
         "titration_days": None
         if titration_end is None or protocol.start.kind == "established"
         else titration_end / HOURS_PER_DAY,
