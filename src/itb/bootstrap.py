@@ -299,6 +299,7 @@ def cohort_setup() -> CohortTrialSetup:
         tolerance=cat.refill_tolerance,
         goal=cat.protocol.goal(),
         dose_hard_max_mcg_per_day=cat.library.hard_max_by_rule_group(),
+        complications=cat.complications,
     )
 
 

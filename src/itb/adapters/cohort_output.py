@@ -53,6 +53,37 @@ def summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     prop("patients_with_overdose_signs", "patients with overdose signs")
     rows.append(("patient boluses (total)", [f"{a['totals']['patient_boluses']:,}" for a in arms]))
     rows.append(("bridge boluses (total)", [f"{a['totals']['bridge_boluses']:,}" for a in arms]))
+    if any(a["policy"].get("complications") for a in arms):
+        rows.append(
+            (
+                "complications of the system",
+                [str(a["policy"]["complications"]).lower() for a in arms],
+            )
+        )
+        rows.append(("bridge while a pump is out", [str(a["policy"]["bridge"]) for a in arms]))
+
+        def comp(key: str, label: str, value: str = "estimate", pct: bool = True) -> None:
+            rows.append((label, [_ci(a["complications"][key], value, pct) for a in arms]))
+
+        comp("patients_with_complication", "patients with a complication")
+        comp("patients_explanted", "patients explanted")
+        comp("explanted_with_withdrawal_while_out", "explanted: withdrawal while the pump is out")
+        comp(
+            "explanted_with_severe_withdrawal_while_out",
+            "explanted: severe withdrawal while the pump is out",
+        )
+        comp(
+            "withdrawal_days_while_out_per_explanted_patient",
+            "withdrawal days while out / explanted patient",
+            "mean",
+            False,
+        )
+        rows.append(
+            (
+                "refills failed, pump turned (total)",
+                [f"{a['complications']['failed_refills']:,}" for a in arms],
+            )
+        )
     day = summary["maintenance_dose_day"]
     for g in arms[0]["maintenance_dose_mcg_per_day"] if arms else []:
         rows.append(

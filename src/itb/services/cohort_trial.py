@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from itb.domain.clinical.complications import Bridge
 from itb.domain.errors import InvalidValue
 from itb.domain.patient import Cause
 from itb.domain.pump import PatientBolusSettings, PumpKind, PumpPreset
@@ -64,6 +65,8 @@ ARM_KEYS = (
     "periodic_first_start_h",
     "bridge_bolus",
     "patient_bolus",
+    "complications",
+    "bridge",
 )
 PATIENT_BOLUS_KEYS = ("dose_mcg", "duration_h", "lockout_h", "max_per_day", "request_hours")
 
@@ -135,6 +138,8 @@ def default_arm(catalog: Catalog, name: str, **overrides: Any) -> ArmPolicy:
         "patient_bolus": None,
         "patient_bolus_request_hours": _request_hours(catalog),
         "catheter": preset.default_catheter,
+        "complications": False,
+        "bridge": catalog.complications.bridging.bridge,
     }
     unknown = set(overrides) - set(values)
     if unknown:
@@ -192,13 +197,15 @@ def _arm(table: object, where: str, catalog: Catalog) -> ArmPolicy:
     lo_alarm, hi_alarm = preset.low_reservoir_alarm_min_ml, preset.low_reservoir_alarm_max_ml
     shape = _program(f, preset, catalog)
     patient_bolus, request_hours = _patient_bolus(f, preset, catalog)
-    bridge = False
+    bridge_bolus = False
     if f.has("bridge_bolus"):
-        bridge = f.boolean("bridge_bolus")
+        bridge_bolus = f.boolean("bridge_bolus")
     min_interval: float | None = d.min_refill_interval_days
     if f.has("min_refill_interval_days"):
         min_interval = _num(f, "min_refill_interval_days", 0.0, 365.0, 0.0) or None
     catheter = f.choice("catheter", sorted(catalog.catheters), default=d.catheter)
+    complications = f.boolean("complications") if f.has("complications") else d.complications
+    bridge = Bridge(f.choice("bridge", tuple(b.value for b in Bridge), default=d.bridge.value))
     return ArmPolicy(
         name=f.text("name", max_chars=MAX_NAME_CHARS),
         pump=pump,
@@ -220,10 +227,12 @@ def _arm(table: object, where: str, catalog: Catalog) -> ArmPolicy:
             f, "replacement_after_eri_days", 0, 3650, d.replacement_after_eri_days
         ),
         program=shape,
-        bridge_bolus=bridge,
+        bridge_bolus=bridge_bolus,
         patient_bolus=patient_bolus,
         patient_bolus_request_hours=request_hours,
         catheter=catheter,
+        complications=complications,
+        bridge=bridge,
     )
 
 

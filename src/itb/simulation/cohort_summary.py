@@ -95,6 +95,27 @@ def _arm(a: ArmPartial, horizon_years: float) -> dict[str, Any]:
         "refills_per_patient_year": mean_ci(a.refill_rate_fx, a.refill_rate_fx2, n),
         "alarms_per_patient_year": mean_ci(a.alarm_rate_fx, a.alarm_rate_fx2, n),
         "pumps_reaching_eos_before_replacement": wilson(a.eos_before_replacement, n),
+        "complications": {
+            "patients_with_complication": wilson(a.with_complication, n),
+            "patients_explanted": wilson(a.with_explant, n),
+            "explanted_with_withdrawal_while_out": wilson(
+                a.with_withdrawal_while_out, a.with_explant
+            ),
+            "explanted_with_severe_withdrawal_while_out": wilson(
+                a.with_severe_withdrawal_while_out, a.with_explant
+            ),
+            "withdrawal_days_while_out_per_explanted_patient": mean_ci(
+                a.out_wd_fx, a.out_wd_fx2, a.with_explant
+            ),
+            "by_kind": dict(a.complications),
+            "explants": a.explants,
+            "bridged_explants": a.bridged_explants,
+            "reimplants": a.reimplants,
+            "failed_refills": a.failed_refills,
+            "days_explanted": a.explanted_days,
+            "withdrawal_days_while_out": a.explanted_withdrawal_days,
+            "severe_withdrawal_days_while_out": a.explanted_severe_withdrawal_days,
+        },
         "totals": {
             "withdrawal_days": a.withdrawal_days,
             "severe_withdrawal_days": a.severe_withdrawal_days,

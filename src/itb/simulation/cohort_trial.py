@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from itb.domain.clinical.care import TreatmentGoal
+from itb.domain.clinical.complications import ComplicationRules
 from itb.domain.clinical.titration import TitrationRules
 from itb.domain.pump import DiscrepancyTolerance, PumpPreset
 from itb.domain.units import DAYS_PER_YEAR
@@ -30,6 +31,7 @@ from itb.simulation.course import CourseSettings, screen
 from itb.simulation.population import Population, draw_cohort
 from itb.simulation.vector_engine import (
     ALARM_KINDS,
+    COMPLICATION_KINDS,
     FAULT_KINDS,
     ArmPolicy,
     CohortData,
@@ -84,6 +86,8 @@ class TrialSetup:
     """The clinic's treatment goal (``protocol.toml``)."""
     dose_hard_max_mcg_per_day: Mapping[str, float]
     """The drug library's hard maximum by rule group (spinal, cerebral, pediatric)."""
+    complications: ComplicationRules
+    """``complications.toml``: what each complication does, explant and bridging."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,24 @@ class ArmPartial:
     patient_boluses: int = 0
     patient_bolus_refusals: int = 0
     bridge_boluses: int = 0
+    complications: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(COMPLICATION_KINDS, 0)
+    )
+    with_complication: int = 0
+    explants: int = 0
+    reimplants: int = 0
+    bridged_explants: int = 0
+    with_explant: int = 0
+    failed_refills: int = 0
+    explanted_days: int = 0
+    explanted_withdrawal_days: int = 0
+    explanted_severe_withdrawal_days: int = 0
+    with_withdrawal_while_out: int = 0
+    """Explanted patients with withdrawal signs on a day end while the pump was out."""
+    with_severe_withdrawal_while_out: int = 0
+    out_wd_fx: int = 0
+    """Sum over explanted patients of their withdrawal days while out, 1e-6 units."""
+    out_wd_fx2: int = 0
     wd_rate_fx: int = 0
     """Sum over patients of withdrawal days per patient-year, 1e-6 units."""
     wd_rate_fx2: int = 0
@@ -243,6 +265,22 @@ class ArmPartial:
         p.patient_boluses = int(r.patient_boluses.sum())
         p.patient_bolus_refusals = int(r.patient_bolus_refusals.sum())
         p.bridge_boluses = int(r.bridge_boluses.sum())
+        p.complications = {
+            k: int(r.complications[:, i].sum()) for i, k in enumerate(COMPLICATION_KINDS)
+        }
+        p.with_complication = int((r.complications.sum(axis=1) > 0).sum())
+        p.explants = int(r.explants.sum())
+        p.reimplants = int(r.reimplants.sum())
+        p.bridged_explants = int(r.bridged_explants.sum())
+        p.with_explant = int((r.explants > 0).sum())
+        p.failed_refills = int(r.failed_refills.sum())
+        p.explanted_days = int(r.explanted_days.sum())
+        p.explanted_withdrawal_days = int(r.explanted_withdrawal_days.sum())
+        p.explanted_severe_withdrawal_days = int(r.explanted_severe_withdrawal_days.sum())
+        p.with_withdrawal_while_out = int((r.explanted_withdrawal_days > 0).sum())
+        p.with_severe_withdrawal_while_out = int((r.explanted_severe_withdrawal_days > 0).sum())
+        out_wd = r.explanted_withdrawal_days[r.explants > 0].astype(np.float64)
+        p.out_wd_fx, p.out_wd_fx2 = _fixed(out_wd), _fixed_sq(out_wd)
         p.revisions = int(r.revisions.sum())
         p.concentration_changes = int(r.concentration_changes.sum())
         if n and years > 0:
@@ -331,6 +369,7 @@ def run_implanted(
         tolerance=setup.tolerance,
         horizon_days=setup.horizon_days,
         dose_snapshot_day=MAINTENANCE_DOSE_DAY,
+        complications=setup.complications,
         record_events=record_events,
         trace=trace,
     )

@@ -29,6 +29,16 @@ What it covers (docs/cohort-trials.md gives the full list):
 - faults from hazard rates (catheter occlusion, disconnection, leak, tip
   migration, motor stall), ended by a revision after withdrawal signs or a
   restart after the stall alarm;
+- complications of the implanted system (``complications.toml``, when the arm
+  turns them on): an onset day per kind from one unit exponential through the
+  domain's early-window-then-late hazard; found ``complication_found_days``
+  after the onset (or at the refill that fails, for a pump turned in its
+  pocket); treated, revised, or explanted ``revision_delay_days`` later with the
+  arm's bridge (oral or intrathecal: an intrathecal-equivalent rate into the
+  CSF) until a new pump ``reimplant_after_days`` later (full reservoir, primed
+  catheter, new battery, no faults); a mass at the tip and a spinal fluid leak
+  let only their fraction reach the CSF; a turned pump cannot be refilled until
+  its pocket revision the next day, when it is refilled;
 - alarms: low and empty reservoir (calculated volume), motor stall, pump stopped
   over 48 h, ERI and EOS from the battery model (``BatterySpec``: drain linear in
   the commanded volume, hard limit); at EOS the pump stops; a planned
@@ -47,7 +57,9 @@ reservoir runs dry or the pump reaches end of service. Propagators of lengths
 many patients share are computed once and cached; the rest per patient. Nothing
 is stepped with a tolerance.
 
-Not covered: valve strokes (a valve pump's flow is taken as continuous, so it
+Not covered: a fault or a complication starting while the pump is out (it is dropped), a new
+early window at a re-implant, more than one complication of each kind per patient,
+valve strokes (a valve pump's flow is taken as continuous, so it
 is outside the agreement test), constant-flow pumps,
 temperature and pressure effects, pocket fills, memory errors, over-infusion
 drift, more than one fault of each kind per patient, catheter replacement at
@@ -69,6 +81,12 @@ from scipy.linalg import expm
 from scipy.special import ndtr, ndtri
 
 from itb.domain.clinical.care import DAY_EDGE_H, TreatmentGoal
+from itb.domain.clinical.complications import (
+    Bridge,
+    ComplicationKind,
+    ComplicationRules,
+    Treatment,
+)
 from itb.domain.clinical.titration import RuleGroup, TitrationRules
 from itb.domain.errors import InvalidValue
 from itb.domain.provenance import Sourced, sourced
@@ -95,6 +113,7 @@ from itb.simulation.cohort import observe as observe_cohort
 
 __all__ = [
     "ALARM_KINDS",
+    "COMPLICATION_KINDS",
     "FAULT_KINDS",
     "MAX_SLUGS",
     "RULE_GROUPS",
@@ -102,6 +121,7 @@ __all__ = [
     "CohortData",
     "EngineResult",
     "PumpDraws",
+    "complication_days",
     "draw_pump_randomness",
     "pump_stream",
     "quantize_ml_per_h",
@@ -145,6 +165,14 @@ CATHETER_FAULTS: tuple[int, ...] = tuple(
     i for i, k in enumerate(_FAULTS) if k in CATHETER_FAULT_KINDS
 )
 """Columns of the faults a surgical revision ends (the domain's catheter faults)."""
+COMPLICATION_KINDS: tuple[str, ...] = tuple(k.value for k in ComplicationKind)
+"""The complications, in column order of the complication arrays."""
+_CK = {k: i for i, k in enumerate(ComplicationKind)}
+MASS, CSF_LEAK, FLIP = (
+    _CK[ComplicationKind.CATHETER_TIP_MASS],
+    _CK[ComplicationKind.CSF_LEAK],
+    _CK[ComplicationKind.PUMP_FLIP],
+)
 _EPS_ML = 1e-12
 """Same volume tolerance as the domain pump (threshold crossings at a breakpoint)."""
 _TINY_ML = 1e-15
@@ -178,6 +206,7 @@ class CohortData:
     missed_refill_delay_days: Sourced
     revision_delay_days: Sourced
     stall_restart_days: Sourced
+    complication_found_days: Sourced
     max_refill_interval_days: Sourced
     accuracy_factor_mean: Sourced
     accuracy_factor_sd: Sourced
@@ -213,6 +242,7 @@ class CohortData:
             missed_refill_delay_days=sourced(c, "missed_refill_delay_days", where="care"),
             revision_delay_days=sourced(c, "revision_delay_days", where="care"),
             stall_restart_days=sourced(c, "stall_restart_days", where="care"),
+            complication_found_days=sourced(c, "complication_found_days", where="care"),
             max_refill_interval_days=sourced(c, "max_refill_interval_days", where="care"),
             accuracy_factor_mean=sourced(p, "accuracy_factor_mean", where="pump"),
             accuracy_factor_sd=sourced(p, "accuracy_factor_sd", where="pump"),
@@ -227,7 +257,12 @@ class CohortData:
             v = getattr(data, name).value
             if not 0.0 <= v <= 1.0:
                 raise InvalidValue(f"faults.{name}", v, "0 to 1")
-        for name in ("missed_refill_delay_days", "revision_delay_days", "stall_restart_days"):
+        for name in (
+            "missed_refill_delay_days",
+            "revision_delay_days",
+            "stall_restart_days",
+            "complication_found_days",
+        ):
             v = getattr(data, name).value
             if v < 1.0 or v != math.floor(v):
                 raise InvalidValue(f"care.{name}", v, "a whole number of days >= 1")
@@ -269,6 +304,9 @@ class ArmPolicy:
         patient_bolus_request_hours: hours of the day at which a patient whose last
             day-end MAS was above goal (and without overdose signs) asks for a bolus.
         catheter: the catheter family key (``catheters.toml``).
+        complications: complications of the implanted system happen
+            (``complications.toml``).
+        bridge: how therapy is carried over while a pump is out.
 
     Every field is given explicitly: a trial file's omitted keys take the protocol's
     reviewed defaults (``protocol.toml``), never a code default.
@@ -292,6 +330,8 @@ class ArmPolicy:
     patient_bolus: PatientBolusSettings | None
     patient_bolus_request_hours: tuple[float, ...]
     catheter: str
+    complications: bool
+    bridge: Bridge
 
 
 # ----------------------------------------------------------------- random draws
@@ -318,6 +358,9 @@ class PumpDraws:
         missed_u: uniform per scheduled refill attempt, shape (N, MAX_REFILL_ATTEMPTS).
         fault_e2: unit exponentials for leak and migration, shape (N, 2) (drawn after
             the others, so adding them changed no earlier draw).
+        complication_e: unit exponentials of the onset of each of
+            :data:`COMPLICATION_KINDS`, shape (N, K) (drawn after the faults').
+        complication_u: uniforms of the explant decision of each, shape (N, K).
     """
 
     accuracy_u: FloatArray
@@ -325,6 +368,8 @@ class PumpDraws:
     fault_e: FloatArray
     missed_u: FloatArray
     fault_e2: FloatArray
+    complication_e: FloatArray
+    complication_u: FloatArray
 
     @property
     def n(self) -> int:
@@ -340,6 +385,9 @@ def draw_pump_randomness(seed: int, ks: IntArray | list[int]) -> PumpDraws:
     fe = np.empty((len(idx), 3))
     mu = np.empty((len(idx), MAX_REFILL_ATTEMPTS))
     fe2 = np.empty((len(idx), 2))
+    n_c = len(COMPLICATION_KINDS)
+    ce = np.empty((len(idx), n_c))
+    cu = np.empty((len(idx), n_c))
     for i, k in enumerate(idx):
         rng = np.random.default_rng(pump_stream(seed, k))
         u = rng.random(2)
@@ -347,7 +395,9 @@ def draw_pump_randomness(seed: int, ks: IntArray | list[int]) -> PumpDraws:
         fe[i] = rng.standard_exponential(3)
         mu[i] = rng.random(MAX_REFILL_ATTEMPTS)
         fe2[i] = rng.standard_exponential(2)
-    return PumpDraws(acc, cat, fe, mu, fe2)
+        ce[i] = rng.standard_exponential(n_c)
+        cu[i] = rng.random(n_c)
+    return PumpDraws(acc, cat, fe, mu, fe2, ce, cu)
 
 
 def accuracy_factors(draws: PumpDraws, data: CohortData, preset: PumpPreset) -> FloatArray:
@@ -390,6 +440,28 @@ def fault_days(draws: PumpDraws, data: CohortData) -> FloatArray:
         years = np.hstack([draws.fault_e, draws.fault_e2]) / rates[None, :]
     days = np.ceil(years * DAYS_PER_YEAR)
     return np.asarray(np.where(np.isfinite(days), np.maximum(days, 1.0), np.inf))
+
+
+def complication_days(draws: PumpDraws, rules: ComplicationRules) -> FloatArray:
+    """Onset day (>= 1, inf = never) of each of :data:`COMPLICATION_KINDS`, shape (N, K).
+
+    The domain's :func:`~itb.domain.clinical.complications.onset_after_procedure_h` on
+    arrays: the early window's constant hazard, then the late hazard; the onset falls at
+    the start of the day it lies in.
+    """
+    out = np.empty_like(draws.complication_e)
+    for j, kind in enumerate(ComplicationKind):
+        spec = rules.spec(kind)
+        e = draws.complication_e[:, j]
+        early = spec.early_rate_per_day
+        window = spec.early_window_days.value
+        late = spec.late_per_year.value / DAYS_PER_YEAR
+        with np.errstate(divide="ignore", invalid="ignore"):
+            in_window = (e < early * window) if early > 0.0 else np.zeros(len(e), dtype=bool)
+            after = window + (e - early * window) / late if late > 0.0 else np.full(len(e), np.inf)
+            days = np.where(in_window, e / early if early > 0.0 else np.inf, after)
+        out[:, j] = np.where(np.isfinite(days), np.maximum(np.ceil(days), 1.0), np.inf)
+    return out
 
 
 # ----------------------------------------------------------------- helpers
@@ -441,6 +513,19 @@ class EngineResult:
     patient_bolus_refusals: IntArray
     """Patient requests refused (lockout, daily maximum, stopped pump, bolus running)."""
     bridge_boluses: IntArray
+    complications: IntArray
+    """Shape (N, K): complications of each of :data:`COMPLICATION_KINDS` begun."""
+    explants: IntArray
+    reimplants: IntArray
+    bridged_explants: IntArray
+    """Explants carried over by a bridge (oral or intrathecal)."""
+    failed_refills: IntArray
+    """Refills the clinic could not do (the pump turned in its pocket)."""
+    explanted_days: IntArray
+    """Day ends with the pump out."""
+    explanted_withdrawal_days: IntArray
+    """Day ends with withdrawal signs while the pump was out."""
+    explanted_severe_withdrawal_days: IntArray
     events: list[tuple[int, float, str]] = field(default_factory=list)
     trace_x: FloatArray | None = None
     trace_delivered: FloatArray | None = None
@@ -563,6 +648,7 @@ def run_arm(
     tolerance: DiscrepancyTolerance,
     horizon_days: int,
     dose_snapshot_day: int,
+    complications: ComplicationRules,
     record_events: bool = False,
     trace: bool = False,
 ) -> EngineResult:
@@ -584,6 +670,8 @@ def run_arm(
         dose_snapshot_day: the day whose dose is reported as ``dose_at_year_mcg_per_day``.
         dose_hard_max_mcg_per_day: the drug library's hard maximum by rule group
             (spinal, cerebral, pediatric): titration never proposes more, mcg/day.
+        complications: what each complication of the implanted system does and how the
+            clinic treats it (used when the arm turns complications on).
         record_events: keep ``(patient, t_h, kind)`` events (small cohorts only).
         trace: keep the state at every day end (small cohorts only).
 
@@ -605,6 +693,7 @@ def run_arm(
         tolerance=tolerance,
         horizon_days=horizon_days,
         dose_snapshot_day=dose_snapshot_day,
+        complications=complications,
         record_events=record_events,
         trace=trace,
     )
@@ -631,6 +720,7 @@ class _ArmRun:
         tolerance: DiscrepancyTolerance,
         horizon_days: int,
         dose_snapshot_day: int,
+        complications: ComplicationRules,
         record_events: bool,
         trace: bool,
     ) -> None:
@@ -716,6 +806,26 @@ class _ArmRun:
         state = CohortState.zeros(n)
         self.x, self.delivered, self.therapy = state.x, state.delivered_mcg, state.therapy_h
 
+        # --- complications of the implanted system
+        self.comp_rules = complications
+        n_c = len(COMPLICATION_KINDS)
+        self.comp_day = (
+            complication_days(draws, complications)
+            if policy.complications
+            else np.full((n, n_c), np.inf)
+        )
+        self.comp_on = np.zeros((n, n_c), dtype=bool)
+        self.comp_found_day = np.full((n, n_c), np.inf)
+        self.comp_end_day = np.full((n, n_c), np.inf)
+        self.explanted = np.zeros(n, dtype=bool)
+        self.explant_day = np.full(n, np.inf)
+        self.reimplant_day = np.full(n, np.inf)
+        self.flip_fix_day = np.full(n, np.inf)
+        self.bridge_rate = np.zeros(n)
+        specs = [complications.spec(k) for k in ComplicationKind]
+        self.mass_fraction = specs[MASS].fraction_to_csf.value
+        self.leak_fraction = specs[CSF_LEAK].fraction_to_csf.value
+
         # --- outcomes
         def zeros() -> IntArray:
             return np.zeros(n, dtype=np.int64)
@@ -726,6 +836,10 @@ class _ArmRun:
         self.discrepancies, self.replacements, self.revisions = zeros(), zeros(), zeros()
         self.conc_changes, self.pb_accepted, self.pb_refused = zeros(), zeros(), zeros()
         self.bridges = zeros()
+        self.complications = np.zeros((n, n_c), dtype=np.int64)
+        self.explants, self.reimplants, self.bridged = zeros(), zeros(), zeros()
+        self.failed_refills, self.out_days = zeros(), zeros()
+        self.out_wd_days, self.out_severe_days = zeros(), zeros()
         self.eri_reached = np.zeros(n, dtype=bool)
         self.eos_reached = np.zeros(n, dtype=bool)
         self.faults = np.zeros((n, len(FAULT_KINDS)), dtype=np.int64)
@@ -746,7 +860,7 @@ class _ArmRun:
 
     @property
     def running(self) -> BoolArray:
-        return np.asarray(~self.fault_on[:, MOTOR_STALL] & ~self.eos_stopped)
+        return np.asarray(~self.fault_on[:, MOTOR_STALL] & ~self.eos_stopped & ~self.explanted)
 
     def _set_rates(self) -> None:
         """Commanded volume rate (mL/h) of every program slot, and the commanded mL per day."""
@@ -887,6 +1001,14 @@ class _ArmRun:
             patient_boluses=self.pb_accepted,
             patient_bolus_refusals=self.pb_refused,
             bridge_boluses=self.bridges,
+            complications=self.complications,
+            explants=self.explants,
+            reimplants=self.reimplants,
+            bridged_explants=self.bridged,
+            failed_refills=self.failed_refills,
+            explanted_days=self.out_days,
+            explanted_withdrawal_days=self.out_wd_days,
+            explanted_severe_withdrawal_days=self.out_severe_days,
             events=sorted(self.events, key=lambda e: (e[0], e[1])),
             trace_x=self.tr_x,
             trace_delivered=self.tr_d,
@@ -900,8 +1022,13 @@ class _ArmRun:
         self.wd_days += in_wd
         self.severe_days += obs.withdrawal_stage >= 2
         self.od_days += obs.overdose_stage >= 1
-        catheter = self.fault_on[:, list(CATHETER_FAULTS)].any(axis=1)
-        start = catheter & in_wd & ~np.isfinite(self.revision_day)
+        out = self.explanted
+        self.out_days += out
+        self.out_wd_days += out & in_wd
+        self.out_severe_days += out & (obs.withdrawal_stage >= 2)
+        # a mass at the tip is found by the same work-up (imaging) and ends with the revision
+        catheter = self.fault_on[:, list(CATHETER_FAULTS)].any(axis=1) | self.comp_on[:, MASS]
+        start = catheter & in_wd & ~np.isfinite(self.revision_day) & ~out
         self.revision_day = np.where(
             start, day + int(self.data.revision_delay_days.value), self.revision_day
         )
@@ -935,11 +1062,13 @@ class _ArmRun:
         if rev.any():
             for j in CATHETER_FAULTS:
                 self.fault_on[:, j] &= ~rev
+            self.comp_on[:, MASS] &= ~rev
             self.revisions += rev
             self.revision_day = np.where(rev, np.inf, self.revision_day)
             self.log(rev, t0, "revision")
+        forced = self._complications(day, t0)
         for j, name in enumerate(FAULT_KINDS):
-            start = self.fday[:, j] == day
+            start = (self.fday[:, j] == day) & ~self.explanted
             if not start.any():
                 continue
             self.faults[:, j] += start
@@ -956,11 +1085,125 @@ class _ArmRun:
                     start, day + int(data.stall_restart_days.value), self.restart_day
                 )
             self.fault_on[:, j] |= start
-        due_refill = self.next_refill_day == day
+        due_refill = (self.next_refill_day == day) | forced
         if due_refill.any():
-            self._refill(day, t0, due_refill)
+            self._refill(day, t0, due_refill, forced)
         if obs is not None and policy.titration == "label" and day in self.visit_days:
             self._titrate(day, t0, obs)
+
+    def _complications(self, day: int, t0: float) -> BoolArray:
+        """Re-implants, explants, ends, pocket revisions, onsets and findings of the day's
+        complications; returns the patients refilled today whatever else (after a pocket
+        revision)."""
+        n, data, rules = self.n, self.data, self.comp_rules
+        cap = self.cap_ml
+        forced = np.zeros(n, dtype=bool)
+        if not self.policy.complications:
+            return forced
+        rei = self.reimplant_day == day
+        if rei.any():
+            # a new system: full reservoir, primed catheter, new battery, nothing wrong with it
+            self.explanted &= ~rei
+            self.bridge_rate = np.where(rei, 0.0, self.bridge_rate)
+            self.actual = np.where(rei, cap, self.actual)
+            self.calc = np.where(rei, cap, self.calc)
+            self.commanded_since_fill = np.where(rei, 0.0, self.commanded_since_fill)
+            self.slug_v[rei] = 0.0
+            self.slug_c[rei] = 0.0
+            self.slug_v[rei, 0] = self.dead_ml[rei]
+            self.slug_c[rei, 0] = self.conc[rei]
+            self.battery_used = np.where(rei, 0.0, self.battery_used)
+            self.battery_epoch_h = np.where(rei, t0, self.battery_epoch_h)
+            self.eri_t = np.where(rei, np.inf, self.eri_t)
+            self.eos_t = np.where(rei, np.inf, self.eos_t)
+            self.eos_stopped &= ~rei
+            self.fault_on[rei] = False
+            self.comp_on[rei, MASS] = False
+            self.comp_on[rei, FLIP] = False
+            self.last_change_h = np.where(rei, t0, self.last_change_h)
+            self.last_fill_day = np.where(rei, float(day), self.last_fill_day)
+            self.reimplant_day = np.where(rei, np.inf, self.reimplant_day)
+            self.reimplants += rei
+            self.log(rei, t0, "reimplant")
+            self.next_refill_day = self._next_refill(day, rei)
+        exp = (self.explant_day == day) & ~self.explanted
+        if exp.any():
+            self.explanted |= exp
+            self.explant_day = np.where(exp, np.inf, self.explant_day)
+            self.next_refill_day = np.where(exp, np.inf, self.next_refill_day)
+            for arr in (self.revision_day, self.restart_day, self.replace_day, self.flip_fix_day):
+                arr[exp] = np.inf
+            self.bolus_on &= ~exp
+            self.pb_starts[exp] = -np.inf
+            self.stall_alarm_due = np.where(exp, np.inf, self.stall_alarm_due)
+            # what acts on delivery lives in the system and comes out with it
+            for j in (MASS, FLIP, CSF_LEAK):
+                self.comp_on[exp, j] = False
+            self.bridge_rate = np.where(
+                exp, self._bridge_rate(self.shape.daily_dose_mcg(self.dose)), self.bridge_rate
+            )
+            self.explants += exp
+            self.bridged += exp & (self.policy.bridge is not Bridge.NONE)
+            self.log(exp, t0, "explant")
+            self.reimplant_day = np.where(
+                exp, day + math.ceil(rules.bridging.reimplant_after_days.value), self.reimplant_day
+            )
+        ended = self.comp_end_day == day
+        if ended.any():
+            self.comp_on &= ~ended
+            self.comp_end_day = np.where(ended, np.inf, self.comp_end_day)
+        fix = self.flip_fix_day == day
+        if fix.any():
+            self.comp_on[fix, FLIP] = False
+            self.flip_fix_day = np.where(fix, np.inf, self.flip_fix_day)
+            self.log(fix, t0, "pocket_revision")
+            forced |= fix
+        onset = (self.comp_day == day) & ~self.explanted[:, None] & ~self.comp_on
+        if onset.any():
+            self.comp_on |= onset
+            self.complications += onset
+            for j, kind in enumerate(COMPLICATION_KINDS):
+                self.log(onset[:, j], t0, kind)
+            found = day + int(data.complication_found_days.value)
+            for j, kind in enumerate(ComplicationKind):
+                if rules.spec(kind).found_by == "signs":
+                    self.comp_found_day[:, j] = np.where(
+                        onset[:, j], found, self.comp_found_day[:, j]
+                    )
+        found_now = (self.comp_found_day == day) & self.comp_on
+        if found_now.any():
+            self.comp_found_day = np.where(found_now, np.inf, self.comp_found_day)
+            delay = int(data.revision_delay_days.value)
+            for j, kind in enumerate(ComplicationKind):
+                hit = found_now[:, j]
+                if not hit.any():
+                    continue
+                spec = rules.spec(kind)
+                resolves = math.ceil(spec.resolves_days.value)
+                out = hit & (self.draws.complication_u[:, j] < spec.explant_probability.value)
+                out &= ~np.isfinite(self.explant_day)
+                self.explant_day = np.where(out, day + delay, self.explant_day)
+                if spec.treatment is Treatment.POCKET_REVISION:
+                    end = np.full(n, float(day + delay))  # revised, or out, after the delay
+                else:
+                    end = np.where(out, day + delay + resolves, day + resolves)
+                self.comp_end_day[:, j] = np.where(hit, end, self.comp_end_day[:, j])
+        return forced
+
+    def _bridge_rate(self, dose_mcg_per_day: FloatArray) -> FloatArray:
+        """The domain's :func:`~itb.domain.clinical.complications.bridge_rate_mcg_per_h`
+        on arrays, mcg/h."""
+        b = self.comp_rules.bridging
+        dose = np.maximum(dose_mcg_per_day, 0.0)
+        match self.policy.bridge:
+            case Bridge.NONE:
+                return np.zeros(self.n)
+            case Bridge.ORAL:
+                ratio = b.oral_mg_per_intrathecal_mcg.value
+                oral = np.minimum(dose * ratio, b.oral_max_mg_per_day.value)
+                return np.asarray(oral / ratio * b.oral_effect_fraction.value / HOURS_PER_DAY)
+            case Bridge.INTRATHECAL:
+                return np.asarray(dose * b.intrathecal_effect_fraction.value / HOURS_PER_DAY)
 
     def _visits(self) -> set[int]:
         policy = self.policy
@@ -974,18 +1217,30 @@ class _ArmRun:
         )
         return days
 
-    def _refill(self, day: int, t0: float, due: BoolArray) -> None:
+    def _refill(self, day: int, t0: float, due: BoolArray, forced: BoolArray) -> None:
         n, policy, data = self.n, self.policy, self.data
         a = np.minimum(self.attempt, MAX_REFILL_ATTEMPTS - 1)
         u = self.draws.missed_u[np.arange(n), a]
-        self.attempt += due
-        miss = due & (u < data.missed_refill_probability.value)
+        booked = due & ~forced  # a refill at the pocket revision is done in theatre
+        self.attempt += booked
+        miss = booked & (u < data.missed_refill_probability.value)
         ok = due & ~miss
         self.missed += miss
         self.log(miss, t0, "refill_missed")
         self.next_refill_day = np.where(
             miss, day + int(data.missed_refill_delay_days.value), self.next_refill_day
         )
+        # a pump turned in its pocket cannot be refilled: found now, revised the next day
+        flipped = ok & self.comp_on[:, FLIP]
+        if flipped.any():
+            self.failed_refills += flipped
+            self.log(flipped, t0, "refill_failed")
+            fix = day + math.ceil(
+                self.comp_rules.spec(ComplicationKind.PUMP_FLIP).resolves_days.value
+            )
+            self.flip_fix_day = np.where(flipped, fix, self.flip_fix_day)
+            self.next_refill_day = np.where(flipped, np.inf, self.next_refill_day)
+            ok &= ~flipped
         if not ok.any():
             return
         # discrepancy ([D58]): expected = calculated, withdrawn = actual
@@ -1055,6 +1310,7 @@ class _ArmRun:
 
     def _titrate(self, day: int, t0: float, obs: CohortObservation) -> None:
         rules, policy = self.rules, self.policy
+        present = ~self.explanted  # no pump to program while it is out
         side = obs.overdose_stage > 0
         side = side | self.goal.too_low(obs.mas)
         adequate = ~self.goal.above(obs.mas)
@@ -1069,7 +1325,7 @@ class _ArmRun:
         )
         # the domain planner's cap: never above the drug library's hard maximum
         proposed = np.minimum(proposed, np.maximum(self.hard_max, dose))
-        changed = proposed != dose
+        changed = (proposed != dose) & present
         if not changed.any():
             return
         self.last_change_h = np.where(changed, t0, self.last_change_h)
@@ -1083,7 +1339,7 @@ class _ArmRun:
         """Patients above goal press for a bolus at ``t``; the pump applies its limits."""
         pb = self.policy.patient_bolus
         assert pb is not None
-        want = self.goal.above(obs.mas) & (obs.overdose_stage == 0)
+        want = self.goal.above(obs.mas) & (obs.overdose_stage == 0) & ~self.explanted
         if not want.any():
             return
         last = self.pb_starts.max(axis=1)
@@ -1145,6 +1401,8 @@ class _ArmRun:
             np.where(self.fault_on[:, LEAK], self.data.leak_fraction_lost.value, 0.0),
         )
         tip = np.where(self.fault_on[:, MIGRATION], self.data.migration_fraction_to_csf.value, 1.0)
+        tip = tip * np.where(self.comp_on[:, MASS], self.mass_fraction, 1.0)
+        tip = tip * np.where(self.comp_on[:, CSF_LEAK], self.leak_fraction, 1.0)
         q_in = q_true - q_true * loss
         flowing = (q_in > 0.0) & (flow_end > a)
 
@@ -1168,7 +1426,8 @@ class _ArmRun:
         self.prop.step(
             fresh_end - start, q_in * self.conc * tip, self.x, self.delivered, self.therapy
         )
-        self.prop.step(b - fresh_end, np.zeros(n), self.x, self.delivered, self.therapy)
+        # nothing from the pump after that; while it is out, only a bridge reaches the CSF
+        self.prop.step(b - fresh_end, self.bridge_rate, self.x, self.delivered, self.therapy)
 
         # pump state at the piece's end
         dried = (q_true > 0.0) & (t_dry <= e)
@@ -1212,7 +1471,9 @@ class _ArmRun:
         assert bat is not None
         day_h = HOURS_PER_DAY
         pre_eri = ~np.isfinite(self.eri_t)
-        drain = bat.drain_base_per_day / day_h + bat.drain_per_ml * cmd
+        drain = np.where(
+            self.explanted, 0.0, bat.drain_base_per_day / day_h + bat.drain_per_ml * cmd
+        )
         used_end = self.battery_used + drain * (b - a)
         with np.errstate(divide="ignore", invalid="ignore"):
             t_cap = t0 + a + (1.0 - self.battery_used) / drain

@@ -113,6 +113,8 @@ def _draws(accuracy_u: float) -> PumpDraws:
         fault_e=np.ones((1, 3)),
         missed_u=np.zeros((1, 400)),
         fault_e2=np.ones((1, 2)),
+        complication_e=np.ones((1, 8)),
+        complication_u=np.ones((1, 8)),
     )
 
 

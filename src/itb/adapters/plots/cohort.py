@@ -4,7 +4,10 @@
   reservoir running dry, critical alarm, EOS before replacement), Wilson intervals;
 - ``rates.png``: withdrawal days, refills and alarms per patient-year, normal intervals;
 - ``doses.png``: maintenance dose distributions by origin group (log dose axis);
-- ``withdrawal_days.png``: patients by days with withdrawal signs.
+- ``withdrawal_days.png``: patients by days with withdrawal signs;
+- ``complications.png`` (when an arm has complications on): explanted patients with
+  withdrawal, and with severe withdrawal, while the pump is out (Wilson intervals), and
+  their withdrawal days while out (normal intervals).
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ _PROPORTIONS = (
     ("patients_with_reservoir_running_dry", "reservoir ran\ndry"),
     ("patients_with_critical_alarm", "critical\nalarm"),
     ("pumps_reaching_eos_before_replacement", "EOS before\nreplacement"),
+)
+_WHILE_OUT = (
+    ("explanted_with_withdrawal_while_out", "withdrawal signs\nwhile the pump is out"),
+    ("explanted_with_severe_withdrawal_while_out", "severe withdrawal\nwhile the pump is out"),
 )
 _RATES = (
     ("withdrawal_days_per_patient_year", "withdrawal days / patient-year"),
@@ -149,4 +156,41 @@ def plot_trial(summary: Mapping[str, Any], out_dir: Path) -> list[Path]:
         fig.savefig(paths[-1], dpi=110)
     finally:
         plt.close(fig)
+    if any(a["policy"].get("complications") for a in arms):
+        paths.append(_complications(arms, title, out_dir / "complications.png"))
     return paths
+
+
+def _complications(arms: Sequence[Mapping[str, Any]], title: str, path: Path) -> Path:
+    comp = [{"name": a["name"], **a["complications"]} for a in arms]
+    explanted = ", ".join(
+        f"{a['name']}: {c['patients_explanted']['count']:,}"
+        for a, c in zip(arms, comp, strict=True)
+    )
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), width_ratios=(2, 1))
+    try:
+        _bars(left, comp, [k for k, _ in _WHILE_OUT], "estimate")
+        left.set_xticks(range(len(_WHILE_OUT)), [label for _, label in _WHILE_OUT])
+        left.set_ylabel("share of explanted patients (95 % Wilson CI)")
+        left.set_ylim(0.0, 1.05)
+        left.legend()
+        left.grid(axis="y", alpha=0.3)
+        key = "withdrawal_days_while_out_per_explanted_patient"
+        means = [c[key]["mean"] or 0.0 for c in comp]
+        err = [
+            [m - (c[key]["low"] or 0.0) for c, m in zip(comp, means, strict=True)],
+            [(c[key]["high"] or 0.0) - m for c, m in zip(comp, means, strict=True)],
+        ]
+        right.bar(
+            [c["name"] for c in comp], means, yerr=err, capsize=4,
+            color=[f"C{i}" for i in range(len(comp))],
+        )  # fmt: skip
+        right.set_title("withdrawal days while out\nper explanted patient (95 % CI)", fontsize=10)
+        right.grid(axis="y", alpha=0.3)
+        right.tick_params(axis="x", labelrotation=15)
+        fig.suptitle(f"{title}\nexplanted patients: {explanted}", fontsize=10)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
+    return path
