@@ -74,6 +74,11 @@ METRIC_LABELS: dict[str, str] = {
     "urgent_visits": "Urgent visits",
     "catheter_revisions": "Catheter revisions",
     "pump_replacements": "Pump replacements",
+    "complications_found": "Complications found",
+    "explants": "Explants (pump taken out)",
+    "hours_pump_out": "Hours with the pump out",
+    "reimplants": "New pumps after an explant",
+    "failed_refills": "Refills that could not be done",
     "battery_replacement_date": "Battery (pump) replacement date",
     "eri_reached_days": "ERI reached (day)",
     "critical_alarms": "Critical alarms",
@@ -207,6 +212,23 @@ def highlights(result: ScenarioResult) -> list[str]:
         out.append(f"Catheter revision on {_day(t)}: {why}.")
     for t, why in clinic.pump_replacements:
         out.append(f"Pump replaced on {_day(t)} ({result.iso(t)[:10]}): {why}.")
+    for c in clinic.complications:
+        out.append(
+            f"Complication found on {_day(c.t_h)}: {c.kind.replace('_', ' ')}; "
+            f"{c.treatment.replace('_', ' ')}."
+        )
+    for i, (t, bridge) in enumerate(clinic.explants):
+        back = clinic.reimplants[i] if i < len(clinic.reimplants) else None
+        out.append(
+            f"PUMP OUT (explanted) on {_day(t)} ({result.iso(t)[:10]}), bridge: {bridge}; "
+            + (
+                f"new pump on {_day(back)} ({(back - t) / HOURS_PER_DAY:.0f} days out)."
+                if back is not None
+                else "still out at the end."
+            )
+        )
+    for t in clinic.failed_refills:
+        out.append(f"Refill failed on {_day(t)} (the septum could not be reached).")
     if m["urgent_visits"]:
         out.append(f"Urgent visits: {m['urgent_visits']}.")
     return out

@@ -107,6 +107,16 @@ def compute_metrics(
     day_mas = [s.mas for s in body if is_day(s)]
     night_mas = [s.mas for s in body if not is_day(s)]
     alarms = Counter(a.kind for a in run.alarms)
+    # between an explant and the new pump there is no reservoir to be empty (a sample at an
+    # event's instant is taken before the event acts)
+    outs = [
+        (t, clinic.reimplants[i] if i < len(clinic.reimplants) else math.inf)
+        for i, (t, _) in enumerate(clinic.explants)
+    ]
+
+    def pump_out(s: Sample) -> bool:
+        return any(a < s.t_h <= b for a, b in outs)
+
     final_dose = (
         clinic.dose_changes[-1].dose_mcg_per_day
         if clinic.dose_changes
@@ -132,7 +142,8 @@ def compute_metrics(
         "max_withdrawal_stage": max((s.withdrawal_stage for s in body), default=0),
         "max_overdose_stage": max((s.overdose_stage for s in body), default=0),
         "hours_reservoir_empty": sample_every_h
-        * sum(1 for s in body if s.reservoir_actual_ml <= 1e-9),
+        * sum(1 for s in body if s.reservoir_actual_ml <= 1e-9 and not pump_out(s)),
+        "hours_pump_out": sample_every_h * sum(1 for s in body if pump_out(s)),
         "hours_without_delivery": sample_every_h
         * sum(1 for s in body if s.delivery_mcg_per_h <= 0.0 and s.t_h > 0),
         "alarms_by_kind": dict(sorted(alarms.items())),

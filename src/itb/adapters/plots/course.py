@@ -19,6 +19,7 @@ in the files.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -137,6 +138,16 @@ def _marker_label(e: TimelineEntry) -> str | None:
             return "fever / altitude"
         case "refill" if "(was " in e.detail:
             return "concentration change"
+        case "complication":
+            return e.detail.split(" begins")[0].lower()
+        case "explant":
+            return "pump out"
+        case "implant" if e.detail.split("; ")[-1].startswith("re-implant"):
+            return "new pump"
+        case "refill_failed":
+            return "refill failed"
+        case "pocket_revision":
+            return "pocket revised"
         case "alarm" if "(critical)" in e.detail:
             return e.detail.split(" raised")[0].replace("_", " ")
     return None
@@ -191,6 +202,25 @@ def _before_each(samples: Sequence[Sample], times_h: Sequence[float]) -> list[tu
     return out
 
 
+def _pump_out(timeline: Sequence[TimelineEntry]) -> list[tuple[float, float]]:
+    """``(explant, new pump)`` times, h (``inf``: still out at the end)."""
+    spans: list[tuple[float, float]] = []
+    for e in timeline:
+        if e.kind == "explant":
+            spans.append((e.t_h, math.inf))
+        elif e.kind == "implant" and spans and math.isinf(spans[-1][1]):
+            spans[-1] = (spans[-1][0], e.t_h)
+    return spans
+
+
+def _shade_out(
+    ax: Axes, spans: Sequence[tuple[float, float]], when: Callable[[float], datetime], end_h: float
+) -> None:
+    for i, (a, b) in enumerate(spans):
+        ax.axvspan(_num(when(a)), _num(when(min(b, end_h))), color="#999999", alpha=0.15, lw=0,
+                   label="pump out (explanted)" if i == 0 else None)  # fmt: skip
+
+
 def _legend_below(ax: Axes, ncols: int = 4) -> None:
     ax.legend(
         loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, ncols=ncols, frameon=False
@@ -233,6 +263,13 @@ def course_plots(
     x = [_num(when(s.t_h)) for s in samples]
     out: dict[str, bytes] = {}
     marks = [(_num(when(e.t_h)), label) for _, e, label in marked_events(timeline)]
+    outs = _pump_out(timeline)
+    end_h = samples[-1].t_h if samples else 0.0
+
+    def present(s: Sample, value: float) -> float:
+        """NaN while the pump is out (no reservoir to show; a sample at an event's instant
+        is taken before the event acts)."""
+        return math.nan if any(a < s.t_h <= b for a, b in outs) else value
 
     fig, ax = _axes(PLOT_TITLES["spasticity"])
     low, high = therapeutic_band
@@ -266,6 +303,7 @@ def course_plots(
         label="reaching the CSF (mean since previous sample, per day)",
         drawstyle="steps-pre",
     )
+    _shade_out(ax, outs, when, end_h)
     ax.set_ylabel("mcg/day")
     ax.set_ylim(0, max([s.dose_mcg_per_day for s in samples] + [1.0]) * 1.35)
     _markers(ax, marks)
@@ -288,14 +326,14 @@ def course_plots(
     else:
         ax.plot(
             x,
-            [s.reservoir_calculated_ml for s in samples],
+            [present(s, s.reservoir_calculated_ml) for s in samples],
             color=_BLUE,
             lw=1.6,
             label="calculated (the pump's belief; drives alarms)",
         )
         ax.plot(
             x,
-            [s.reservoir_actual_ml for s in samples],
+            [present(s, s.reservoir_actual_ml) for s in samples],
             color=_VERMILLION,
             lw=1.0,
             ls="--",
@@ -309,6 +347,7 @@ def course_plots(
             ls=":",
             label=f"low-reservoir alarm ({low_reservoir_alarm_ml:g} mL)",
         )
+    _shade_out(ax, outs, when, end_h)
     if not history:
         for i, e in enumerate(refills):
             ax.axvline(_num(when(e.t_h)), color=_GREEN, lw=0.6, alpha=0.5,
