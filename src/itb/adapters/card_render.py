@@ -115,6 +115,9 @@ def _panel_flowables(panel: CardPanel, size: float, width: float) -> list[Any]:
     if panel.footer:
         out.append(Spacer(1, size * 0.3))
         out.append(Paragraph(_esc(panel.footer), foot))
+    if panel.closing_alert:
+        out.append(Spacer(1, size * 0.3))
+        out.append(Paragraph(_esc(panel.closing_alert), alert))
     return out
 
 
@@ -356,6 +359,10 @@ def _details_story(card: WalletCard, width: float) -> list[Any]:
             )
         if panel.footer:
             flow.append(Paragraph(f"<i>{_esc(panel.footer)}</i>", body))
+        if panel.closing_alert:
+            flow.append(
+                Paragraph(f'<font color="#B00020"><b>{_esc(panel.closing_alert)}</b></font>', body)
+            )
         flow.append(Spacer(1, 3 * mm))
         cells.append(flow)
     half = (len(cells) + 1) // 2
@@ -406,6 +413,7 @@ p.howto { font-size: 10pt; margin: 0 0 5mm; }
 .panel ul { margin: 0 2.2mm; padding-left: 3mm; }
 .panel p.foot { margin: 0.8mm 2.2mm 0; font-style: italic; color: #444; }
 .panel p.alert { margin: 0 2.2mm 1mm; }
+.panel p.alert.closing { margin: 0.8mm 2.2mm 0; }
 p.alert { font-weight: bold; color: #B00020; }
 .cut { font-size: 8pt; color: #555; margin: 1mm 0 6mm; }
 .details { display: grid; grid-template-columns: 1fr 1fr; gap: 4mm 8mm; font-size: 11pt; }
@@ -444,6 +452,8 @@ def _panel_html(panel: CardPanel, cls: str) -> str:
         parts.append("<ul>" + "".join(f"<li>{_esc(b)}</li>" for b in panel.bullets) + "</ul>")
     if panel.footer:
         parts.append(f'<p class="foot"><i>{_esc(panel.footer)}</i></p>')
+    if panel.closing_alert:
+        parts.append(f'<p class="alert closing">{_esc(panel.closing_alert)}</p>')
     parts.append("</section>")
     return "\n".join(parts)
 

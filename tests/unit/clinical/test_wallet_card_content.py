@@ -148,3 +148,69 @@ def test_missing_placeholder_value_is_caught() -> None:
     del table["procedures"]["values"]["hyperbaric_max_ata"]
     with pytest.raises(InvalidValue, match="hyperbaric_max_ata"):
         parse_card_content(table)
+
+
+# ------------------------------------------------------- complications of the implanted system
+
+
+def test_what_to_do_panel_also_says_get_help_for_infection_and_meningitis(
+    content: CardContent,
+) -> None:
+    panel = build_wallet_card(_data(), content).panels[2]
+    closing = panel.closing_alert.lower()
+    assert closing.startswith("get help now")
+    for words in ("fever", "wound", "headache", "stiff neck", "meningitis"):
+        assert words in closing
+    assert panel.closing_alert == content.complications.short
+
+
+def test_clinician_panel_says_to_bridge_when_the_pump_is_removed(content: CardContent) -> None:
+    bullets = build_wallet_card(_data(), content).panels[3].bullets
+    joined = " ".join(bullets)
+    assert "Oral baclofen alone may not prevent withdrawal." in joined
+    (bridge,) = [b for b in bullets if b.startswith("Pump removed or stopped")]
+    for words in ("oral", "intrathecal", "abrupt", "withdrawal"):
+        assert words in bridge
+
+
+def test_full_size_copy_tells_an_emergency_team_about_complications(content: CardContent) -> None:
+    details = {p.heading: p for p in build_wallet_card(_data(), content).details}
+    infection = details["Signs of an infected pump or wound, or meningitis"]
+    assert infection.emphasis
+    assert infection.alert.startswith("Get emergency help now")
+    assert any("fluid at the pump or back wound" in b for b in infection.bullets)
+    assert any("headache and a stiff neck" in b for b in infection.bullets)
+    (removed,) = details["If the pump is removed or stops"].bullets
+    assert removed == (
+        "If the pump has to be removed or stops (infection, explant), baclofen must not stop "
+        "abruptly: a bridge with oral baclofen or intrathecal baclofen is needed, and "
+        "withdrawal must be watched for."
+    )
+    (moved,) = details["If the pump has turned over in its pocket"].bullets
+    assert "cannot be refilled" in moved
+    assert "run empty" in moved
+
+
+def test_complication_texts_keep_their_source_and_status(content: CardContent) -> None:
+    sources = dict(build_wallet_card(_data(), content).sources)
+    assert content.complications.status == "assumed"
+    assert sources["Infection and meningitis signs"].endswith("(assumed)")
+    assert "[C7][C8]" in sources["Infection and meningitis signs"]
+    assert content.explant.status == "confirmed"
+    assert "[C58]" in sources["Pump removed or stopped"]
+    assert "(assumed)" not in sources["Pump removed or stopped"]
+    assert sources["Pump turned over"].endswith("(assumed)")
+    # Confirmed sections are printed as before, without a mark.
+    assert sources["Overdose signs"] == content.overdose.source
+
+
+@pytest.mark.parametrize("section", ["complications", "explant", "pump_moved"])
+def test_missing_complication_section_is_caught(section: str) -> None:
+    table = load_data_table("card")
+    del table[section]
+    with pytest.raises(InvalidValue, match=rf"card\.{section}"):
+        parse_card_content(table)
+    table = load_data_table("card")
+    table[section]["status"] = "probably"
+    with pytest.raises(InvalidValue, match=rf"card\.{section}\.status"):
+        parse_card_content(table)

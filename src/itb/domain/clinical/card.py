@@ -4,7 +4,12 @@ Input is a plain frozen :class:`CardData` (today from a small TOML file, later
 straight from the pump state). :func:`build_wallet_card` turns it and the
 reviewed card texts (``itb/data/card.toml``) into a :class:`WalletCard`: the
 panels of a credit-card-sized, foldable card plus a full-size copy, each line
-traceable to its source. Nothing here draws or writes files.
+traceable to its source (marked "assumed" where no source states it as written).
+Besides withdrawal and overdose, the card tells an emergency team about the
+implanted system's complications (:mod:`itb.domain.clinical.complications`): the
+signs of an infected pump or meningitis, the bridge needed when the pump is
+removed or stops, and that a pump turned over in its pocket cannot be refilled.
+Nothing here draws or writes files.
 """
 
 from __future__ import annotations
@@ -115,6 +120,13 @@ class CardText:
     status: Status
     later: str = ""
     action: str = ""
+    short: str = ""
+    """A shorter wording for a credit-card panel (the full-size copy prints ``lines``)."""
+
+    @property
+    def cited(self) -> str:
+        """The source, marked "(assumed)" when no source states the text as written."""
+        return self.source if self.status == "confirmed" else f"{self.source} (assumed)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +136,12 @@ class CardContent:
     title: CardText
     withdrawal: CardText
     overdose: CardText
+    complications: CardText
+    """Signs of an infected pump or wound, or meningitis: get help now."""
+    explant: CardText
+    """The pump removed or stopped: bridge, never an abrupt stop."""
+    pump_moved: CardText
+    """The pump turned over in its pocket: it cannot be refilled."""
     clinicians: CardText
     mri: Mapping[str, CardText]
     mri_heading: str
@@ -192,6 +210,7 @@ def parse_card_content(table: Mapping[str, Any]) -> CardContent:
             status,
             str(entry.get("later", "")),
             str(entry.get("action", "")),
+            str(entry.get("short", "")),
         )
 
     proc = table.get("procedures", {})
@@ -223,6 +242,9 @@ def parse_card_content(table: Mapping[str, Any]) -> CardContent:
         title=section("title", "warning"),
         withdrawal=section("withdrawal", "signs"),
         overdose=section("overdose", "signs"),
+        complications=section("complications", "signs"),
+        explant=section("explant", "lines"),
+        pump_moved=section("pump_moved", "lines"),
         clinicians=section("clinicians", "lines"),
         mri=mri,
         mri_heading=_str(mri_table, "heading", "card.mri"),
@@ -248,6 +270,8 @@ class CardPanel:
     footer: str = ""
     emphasis: bool = False
     """Printed as an alert (e.g. the front panel's warning)."""
+    closing_alert: str = ""
+    """Printed last, as prominently as ``alert`` (another reason to get help now)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,10 +279,12 @@ class WalletCard:
     """The card's content, ready to render.
 
     Attributes:
-        panels: four credit-card panels in order: front, therapy and dates, what to do,
-            for clinicians / MRI.
+        panels: four credit-card panels in order: front, therapy and dates, what to do
+            (withdrawal signs, then the signs of an infected pump or meningitis), for
+            clinicians / MRI (with the bridge when the pump is removed or stops).
         details: the same and more at full size (every contact, every procedure caution,
-            overdose signs), for home and for clinicians.
+            overdose signs, infection and meningitis signs, a removed or turned-over
+            pump), for home and for clinicians.
         warnings: problems with the data the person must see (printed on the card).
         sources: (section, source) pairs, printed on the full-size copy.
         disclaimer: printed small on every output.
@@ -338,25 +364,36 @@ def build_wallet_card(data: CardData, content: CardContent) -> WalletCard:
         ),
         alert=" ".join(warnings),
     )
+    complications = content.complications
     act = CardPanel(
         heading=content.withdrawal.heading,
         alert=content.withdrawal.action,
         bullets=content.withdrawal.lines,
         footer=content.withdrawal.later,
         emphasis=True,
+        closing_alert=complications.short or " ".join(complications.lines),
     )
     mri = content.mri[data.pump_kind]
+    explant = content.explant
     clin = CardPanel(
         heading=f"{content.clinicians.heading} / {content.mri_heading}",
-        bullets=(*content.clinicians.lines[:2], *mri.lines, content.procedures.lines[0]),
+        bullets=(
+            *content.clinicians.lines[:2],
+            explant.short or explant.lines[0],
+            *mri.lines,
+            content.procedures.lines[0],
+        ),
         footer=f"{content.overdose.heading}: {', '.join(s.lower() for s in content.overdose.lines)}.",
     )
     sources = (
-        ("Warning and withdrawal signs", content.withdrawal.source),
-        ("Overdose signs", content.overdose.source),
-        ("For clinicians", content.clinicians.source),
-        ("MRI", mri.source),
-        ("Procedures", content.procedures.source),
+        ("Warning and withdrawal signs", content.withdrawal.cited),
+        ("Overdose signs", content.overdose.cited),
+        ("Infection and meningitis signs", complications.cited),
+        ("Pump removed or stopped", explant.cited),
+        ("Pump turned over", content.pump_moved.cited),
+        ("For clinicians", content.clinicians.cited),
+        ("MRI", mri.cited),
+        ("Procedures", content.procedures.cited),
         ("Refill dates", content.refill_source),
     )
     details = (
@@ -368,6 +405,14 @@ def build_wallet_card(data: CardData, content: CardContent) -> WalletCard:
             emphasis=True,
         ),
         CardPanel(heading=content.overdose.heading, bullets=content.overdose.lines),
+        CardPanel(
+            heading=complications.heading,
+            alert=complications.action,
+            bullets=complications.lines,
+            emphasis=True,
+        ),
+        CardPanel(heading=explant.heading, bullets=explant.lines),
+        CardPanel(heading=content.pump_moved.heading, bullets=content.pump_moved.lines),
         CardPanel(
             heading="Pump and therapy",
             rows=(

@@ -2,8 +2,10 @@
 
 From reported signs (a documented vocabulary in ``itb/data/triage.toml``) to
 likely causes (possible underdose or withdrawal, possible overdose, infection or
-meningitis signs, expected side effect, pump alarm), an urgency (emergency now /
-call the clinic today / mention at the next visit) and plain-language actions.
+meningitis signs, the implanted system's complications such as a spinal fluid
+leak or a pump turned over in its pocket, expected side effect, pump alarm), an
+urgency (emergency now / call the clinic today / mention at the next visit) and
+plain-language actions.
 
 Each sign has an urgency of its own; combinations of signs (e.g. rapidly
 worsening stiffness with autonomic instability, or floppy muscles with

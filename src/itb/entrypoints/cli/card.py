@@ -82,10 +82,13 @@ def show_card(wallet: WalletCard, written: list[str]) -> None:
     """Print the card's panels, warnings and the files written."""
     out = console()
     for i, p in enumerate(wallet.panels, start=1):
-        lines = [f"[bold]{escape(k)}:[/] {escape(v)}" for k, v in p.rows]
+        lines = [f"[bold red]{escape(p.alert)}[/]"] if p.alert else []
+        lines += [f"[bold]{escape(k)}:[/] {escape(v)}" for k, v in p.rows]
         lines += [f"• {escape(b)}" for b in p.bullets]
         if p.footer:
             lines.append(f"[italic]{escape(p.footer)}[/]")
+        if p.closing_alert:
+            lines.append(f"[bold red]{escape(p.closing_alert)}[/]")
         style = "red" if p.emphasis else "blue"
         out.print(
             Panel("\n".join(lines), title=f"{i}. {escape(p.heading)}", border_style=style, width=72)

@@ -87,7 +87,7 @@ def _list_signs(guide: TriageGuide, as_json: bool) -> None:
     table = Table(title="Signs that can be reported (itb triage --sign SIGN)")
     table.add_column("Sign", no_wrap=True)
     table.add_column("What it means")
-    table.add_column("Also accepted")
+    table.add_column("Also accepted", overflow="fold")
     table.add_column("On its own")
     for s in guide.signs.values():
         table.add_row(
