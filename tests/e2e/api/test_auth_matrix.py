@@ -40,6 +40,12 @@ def _staged(api: Api, *, verified: bool = False) -> str:
     return change.id
 
 
+def _complication(api: Api) -> Request:
+    c = api.clinic
+    x = c.service.record_complication(c.nurse, c.implant_id, kind="csf_leak")
+    return ("POST", f"/api/v1/complications/{x.id}/updates", {"treatments": ["bed_rest"]})
+
+
 def _visit(api: Api) -> Request:
     c = api.clinic
     v = c.service.book_visit(
@@ -159,6 +165,19 @@ CASES: dict[str, tuple[Prepare, dict[str, int]]] = {
         ),
         {"physician": 201},
     ),
+    "record complication": (
+        lambda a: (
+            "POST",
+            f"/api/v1/implants/{a.clinic.implant_id}/complications",
+            {"kind": "wound_infection", "signs": ["fever"], "treatments": ["antibiotics"]},
+        ),
+        {"physician": 201, "nurse": 201},
+    ),
+    "update complication": (_complication, {"physician": 201, "nurse": 201}),
+    "list complications": (
+        lambda a: ("GET", f"/api/v1/patients/{a.clinic.patient_id}/complications", None),
+        dict.fromkeys(STAFF | OWN, 200),
+    ),
     "stage change": (
         lambda a: (
             "POST",
@@ -216,6 +235,7 @@ ABOUT_THE_PATIENT = {
     "read chart", "edit patient", "add contact", "pump now", "command log", "interrogate",
     "refill", "refill preview", "surgery", "stage change", "read change", "verify change",
     "commit change", "cancel change", "book visit", "visit status", "symptoms",
+    "record complication", "update complication", "list complications",
 }  # fmt: skip
 
 

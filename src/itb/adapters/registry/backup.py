@@ -35,6 +35,7 @@ _ORDER = (
     "assessments",
     "implants",
     "surgeries",
+    "complications",
     "commands",
     "snapshots",
     "interrogations",

@@ -38,6 +38,7 @@ from itb.domain.clinic.records import (
     CalendarFeed,
     ClinicInfo,
     CommandEntry,
+    ComplicationRecord,
     ContactRecord,
     ImplantRecord,
     InterrogationRecord,
@@ -78,9 +79,9 @@ R = TypeVar("R")
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 """How long a SQLite writer waits for another to finish before giving up, ms."""
 
-ID_PREFIXES = ("P", "K", "A", "I", "S", "Q", "R", "C", "V", "Y")
+ID_PREFIXES = ("P", "K", "A", "I", "S", "Q", "R", "C", "V", "Y", "X")
 """Identifier prefixes: patient, contact, assessment, implant, surgery, interrogation,
-refill, change, visit, symptom report."""
+refill, change, visit, symptom report, complication entry."""
 
 ID_DIGITS = 4
 """Identifiers are zero-padded to at least this many digits (``P0001``)."""
@@ -239,6 +240,27 @@ class SqlRecords(Generic[R]):
                 f"{self.what} {key} was changed by someone else since version "
                 f"{expected_version}; nothing was written: read it again and retry"
             )
+
+
+class SqlComplications(SqlRecords[ComplicationRecord]):
+    """Complication entries, append-only: a second entry following the same one is a
+    change someone made first (the ``follows`` column is unique)."""
+
+    def add(self, record: ComplicationRecord) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(self.m.insert, self.m.to_row(record))
+        except IntegrityError as exc:
+            if not _unique_violation(exc):
+                raise
+            if record.follows is None or self.get(record.id) is not None:
+                raise InvalidValue(
+                    self.what, record.id, f"a {self.what} not yet recorded"
+                ) from None
+            raise StaleVersion(
+                f"complication {record.follows} was updated by someone else first; nothing "
+                "was written: read the complication again and update its latest entry"
+            ) from None
 
 
 class SqlCommandLog:
@@ -661,6 +683,7 @@ class _Mappers:
     assessments: RecordMapper[AssessmentRecord]
     implants: RecordMapper[ImplantRecord]
     surgeries: RecordMapper[SurgeryRecord]
+    complications: RecordMapper[ComplicationRecord]
     interrogations: RecordMapper[InterrogationRecord]
     refills: RecordMapper[RefillVisitRecord]
     changes: RecordMapper[ProgrammingChange]
@@ -686,6 +709,7 @@ def _mappers() -> _Mappers:
             RecordMapper(AssessmentRecord, t.assessments),
             RecordMapper(ImplantRecord, t.implants),
             RecordMapper(SurgeryRecord, t.surgeries),
+            RecordMapper(ComplicationRecord, t.complications),
             RecordMapper(InterrogationRecord, t.interrogations),
             RecordMapper(RefillVisitRecord, t.refills),
             RecordMapper(ProgrammingChange, t.changes),
@@ -713,6 +737,7 @@ class SqlUnitOfWork:
     assessments: Records[AssessmentRecord]
     implants: VersionedRecords[ImplantRecord]
     surgeries: Records[SurgeryRecord]
+    complications: Records[ComplicationRecord]
     commands: CommandLog
     snapshots: Snapshots
     radar: RadarQuery
@@ -748,6 +773,7 @@ class SqlUnitOfWork:
         self.assessments = SqlRecords(conn, m.assessments, "assessment")
         self.implants = SqlRecords(conn, m.implants, "implant")
         self.surgeries = SqlRecords(conn, m.surgeries, "surgery")
+        self.complications = SqlComplications(conn, m.complications, "complication")
         self.interrogations = SqlRecords(conn, m.interrogations, "interrogation")
         self.refills = SqlRecords(conn, m.refills, "refill visit")
         self.changes = SqlRecords(conn, m.changes, "programming change")

@@ -157,6 +157,35 @@ surgeries = sa.Table(
     *_stamp(),
 )
 
+complications = sa.Table(
+    "complications",
+    METADATA,
+    _id(),
+    sa.Column(
+        "patient_id", sa.String(16), sa.ForeignKey("patients.id"), nullable=False, index=True
+    ),
+    sa.Column(
+        "implant_id", sa.String(16), sa.ForeignKey("implants.id"), nullable=False, index=True
+    ),
+    sa.Column("episode_id", sa.String(16), nullable=False, index=True),
+    sa.Column("follows", sa.String(16), unique=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("onset_at", UtcDateTime()),
+    sa.Column("found_at", UtcDateTime(), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("signs", Json, nullable=False),
+    sa.Column("treatments", Json, nullable=False),
+    sa.Column("bridge", sa.String(16), nullable=False),
+    sa.Column("oral_bridge_mg_per_day", Float),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("explant_surgery_id", sa.String(16), sa.ForeignKey("surgeries.id")),
+    sa.Column("note", Text(), nullable=False),
+    *_stamp(),
+)
+"""Complication entries, append-only: an update is a new row that ``follows`` the one before
+(unique: an entry is followed at most once, so two updates of the same entry cannot both
+commit)."""
+
 commands = sa.Table(
     "commands",
     METADATA,
@@ -404,6 +433,7 @@ TABLES = {
     "assessments": assessments,
     "implants": implants,
     "surgeries": surgeries,
+    "complications": complications,
     "commands": commands,
     "snapshots": snapshots,
     "interrogations": interrogations,

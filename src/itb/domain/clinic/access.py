@@ -4,7 +4,8 @@ Roles (the clinic's staff and the people they care for):
 
 - ``physician``: prescribes, programs, verifies, and everything a nurse does;
 - ``nurse``: refills, interrogates, stages programming changes, books visits,
-  records symptoms; verifies a change where the clinic allows it;
+  records symptoms and complications (an explant among their treatments is a
+  surgery: a physician's); verifies a change where the clinic allows it;
 - ``viewer``: reads everything, changes nothing;
 - ``patient`` and ``caregiver``: read their own record (the card, the reminders,
   the pump's state) and report symptoms; nothing of anyone else's — another
@@ -57,6 +58,7 @@ class Action(StrEnum):
     RECORD_ASSESSMENT = "record_assessment"
     RECORD_IMPLANT = "record_implant"
     RECORD_SURGERY = "record_surgery"
+    RECORD_COMPLICATION = "record_complication"
     INTERROGATE = "interrogate"
     REFILL = "refill"
     STAGE_CHANGE = "stage_change"
@@ -81,6 +83,7 @@ _NURSE = _STAFF_READ | {
     Action.BOOK_VISIT,
     Action.RECORD_SYMPTOMS,
     Action.RECORD_ASSESSMENT,
+    Action.RECORD_COMPLICATION,
     Action.VERIFY_AUDIT,
 }
 PERMISSIONS: dict[Role, frozenset[Action]] = {

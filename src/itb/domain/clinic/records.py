@@ -19,6 +19,7 @@ from enum import Enum, StrEnum
 from functools import cache
 from typing import Any
 
+from itb.domain.clinical.complications import Bridge, ComplicationKind
 from itb.domain.errors import InvalidValue
 from itb.domain.patient.model import Cause
 
@@ -29,6 +30,8 @@ __all__ = [
     "ChangeState",
     "ClinicInfo",
     "CommandEntry",
+    "ComplicationRecord",
+    "ComplicationStatus",
     "ContactRecord",
     "ImplantRecord",
     "ImplantStatus",
@@ -253,6 +256,68 @@ class SurgeryRecord:
     at: datetime
     kind: str
     detail: str
+    stamp: Stamp
+
+
+class ComplicationStatus(StrEnum):
+    """Where a complication is."""
+
+    ONGOING = "ongoing"
+    """Being treated with the pump in (or just found)."""
+    EXPLANTED = "explanted"
+    """The pump is out because of it (treatment and any bridge go on)."""
+    RESOLVED = "resolved"
+    """Over."""
+
+
+@dataclass(frozen=True, slots=True)
+class ComplicationRecord:
+    """One entry about a complication of an implanted system (append-only).
+
+    A complication is an *episode* of entries: the first says what was found; each later
+    entry (a treatment added, the pump taken out, resolved) is a new record that
+    ``follows`` the one before and states the whole complication as it then stands, so
+    the latest entry is the complication now and the earlier ones its history. An entry
+    is never changed.
+
+    Attributes:
+        id: identifier (``X0001``).
+        patient_id, implant_id: whose, and the implanted system it concerns.
+        episode_id: the first entry's id (its own for the first entry).
+        follows: the entry this one updates (None: the first).
+        kind: which complication.
+        onset_at: when it began, as far as known (None: not known).
+        found_at: when the clinic found it.
+        at: when this entry's state began (the first: when found; an update: when the
+            treatment was given or the status changed; an explant: the operation).
+        signs: the signs seen (triage sign keys).
+        treatments: every treatment given so far (:class:`~itb.domain.clinical.complications.Treatment`
+            values, in the order first given).
+        bridge: how therapy is carried over while the pump is out.
+        oral_bridge_mg_per_day: the oral baclofen bridge, mg/day (only with an oral bridge).
+        status: ongoing, explanted or resolved.
+        explant_surgery_id: the explant surgery this complication led to (the entry that
+            recorded it and those after it).
+        note: free text (signs in words, findings, what was decided).
+        stamp: who recorded the entry and when.
+    """
+
+    id: str
+    patient_id: str
+    implant_id: str
+    episode_id: str
+    follows: str | None
+    kind: ComplicationKind
+    onset_at: datetime | None
+    found_at: datetime
+    at: datetime
+    signs: tuple[str, ...]
+    treatments: tuple[str, ...]
+    bridge: Bridge
+    oral_bridge_mg_per_day: float | None
+    status: ComplicationStatus
+    explant_surgery_id: str | None
+    note: str
     stamp: Stamp
 
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from itb.domain.clinic.records import ComplicationStatus, ImplantStatus
+from itb.domain.clinical.complications import Bridge, BridgeRules, ComplicationKind, Treatment
 from itb.domain.errors import InvalidValue
 from itb.domain.provenance import Sourced, sourced
 
@@ -24,10 +27,12 @@ __all__ = [
     "SEXES",
     "SPINAL_LEVELS",
     "VISIT_KINDS",
+    "ComplicationTerms",
     "RadarWindows",
     "RegistryRules",
     "ReminderPolicy",
     "SessionPolicy",
+    "check_complication",
     "parse_registry_rules",
 ]
 
@@ -293,3 +298,145 @@ def parse_registry_rules(table: Mapping[str, Any]) -> RegistryRules:
             "clinic.record.weight_kg_min", rules.weight_kg_min.value, "> 0 and < weight_kg_max"
         )
     return rules
+
+
+# ------------------------------------------------------------------ complications
+
+
+@dataclass(frozen=True, slots=True)
+class ComplicationTerms:
+    """A complication entry's checked terms (:func:`check_complication`).
+
+    Attributes:
+        kind: which complication.
+        treatments: every treatment given so far (the earlier entry's, then the new ones).
+        bridge: how therapy is carried over while the pump is out.
+        oral_bridge_mg_per_day: the oral bridge, mg/day (None unless the bridge is oral).
+        status: where the complication is.
+        explants: this entry takes the pump out (the explant is to be recorded with it).
+    """
+
+    kind: ComplicationKind
+    treatments: tuple[str, ...]
+    bridge: Bridge
+    oral_bridge_mg_per_day: float | None
+    status: ComplicationStatus
+    explants: bool
+
+
+def _one_of(field: str, value: object, allowed: type[StrEnum]) -> Any:
+    if not isinstance(value, str):
+        raise InvalidValue(field, value, ", ".join(x.value for x in allowed))
+    try:
+        return allowed(value)
+    except ValueError:
+        raise InvalidValue(field, value, ", ".join(x.value for x in allowed)) from None
+
+
+def check_complication(
+    bridging: BridgeRules,
+    *,
+    kind: str,
+    treatments: Sequence[str],
+    bridge: str,
+    oral_bridge_mg_per_day: float | None,
+    status: str | None,
+    implant_status: ImplantStatus,
+    previous_treatments: Sequence[str] = (),
+    previous_status: ComplicationStatus | None = None,
+) -> ComplicationTerms:
+    """Check what a complication entry says, against the entry before it and the implant.
+
+    Rules: the kind, treatments, bridge and status are of their vocabularies
+    (:mod:`itb.domain.clinical.complications`); treatments given before stay given (an
+    entry adds to them); an explant needs the implant in use, and takes it out; a
+    re-implant, a bridge other than ``none`` and the ``explanted`` status need the pump
+    out (explanted before, or by this entry); an oral bridge needs its dose, more than 0
+    and at most the oral label's maximum (``complications.toml [bridging]``), and no
+    other bridge has one. Without a status, an entry that explants is ``explanted``, an
+    update keeps the earlier status, and a first entry is ``ongoing``.
+
+    Args:
+        bridging: the bridging rules (the oral maximum, mg/day).
+        kind: the complication (a :class:`ComplicationKind` value).
+        treatments: treatments this entry gives (:class:`Treatment` values).
+        bridge: a :class:`Bridge` value.
+        oral_bridge_mg_per_day: the oral bridge's dose, mg/day.
+        status: a :class:`ComplicationStatus` value (None: as above).
+        implant_status: the implant's status before this entry.
+        previous_treatments: what the earlier entry of the complication held.
+        previous_status: the earlier entry's status (None: a first entry).
+
+    Raises:
+        InvalidValue: naming the field (``kind``, ``treatment``, ``bridge``,
+            ``oral_bridge_mg_per_day``, ``status``), the value and what is allowed.
+    """
+    k = _one_of("kind", kind, ComplicationKind)
+    given: list[str] = list(previous_treatments)
+    new: list[Treatment] = []
+    for raw in treatments:
+        t = _one_of("treatment", raw, Treatment)
+        if t.value not in given:
+            given.append(t.value)
+            new.append(t)
+    explants = Treatment.EXPLANT in new
+    if explants and implant_status is not ImplantStatus.ACTIVE:
+        raise InvalidValue(
+            "treatment",
+            Treatment.EXPLANT.value,
+            f"a treatment other than explant: the implant is not in use ({implant_status.value})",
+        )
+    pump_out = explants or implant_status is ImplantStatus.EXPLANTED
+    if Treatment.REIMPLANT in new and not pump_out:
+        raise InvalidValue(
+            "treatment",
+            Treatment.REIMPLANT.value,
+            "reimplant only once the pump is out (an explant before or in this entry)",
+        )
+    b = _one_of("bridge", bridge, Bridge)
+    if b is not Bridge.NONE and not pump_out:
+        raise InvalidValue(
+            "bridge",
+            b.value,
+            "none while the pump is in (a bridge carries therapy while it is out)",
+        )
+    oral_max = bridging.oral_max_mg_per_day.value
+    mg: float | None = None
+    if b is Bridge.ORAL:
+        if oral_bridge_mg_per_day is None:
+            raise InvalidValue(
+                "oral_bridge_mg_per_day",
+                None,
+                f"> 0 and <= {oral_max:g} mg/day with an oral bridge",
+            )
+        value = oral_bridge_mg_per_day
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not 0.0 < value <= oral_max
+        ):
+            raise InvalidValue(
+                "oral_bridge_mg_per_day",
+                value,
+                f"> 0 and <= {oral_max:g} mg/day (the oral maximum)",
+            )
+        mg = float(value)
+    elif oral_bridge_mg_per_day is not None:
+        raise InvalidValue(
+            "oral_bridge_mg_per_day", oral_bridge_mg_per_day, "none unless the bridge is oral"
+        )
+    if status is None:
+        if explants:
+            st = ComplicationStatus.EXPLANTED
+        else:
+            st = previous_status or ComplicationStatus.ONGOING
+    else:
+        st = _one_of("status", status, ComplicationStatus)
+    if st is ComplicationStatus.EXPLANTED and not pump_out:
+        raise InvalidValue(
+            "status",
+            st.value,
+            "ongoing or resolved while the pump is in (explanted: after an explant)",
+        )
+    return ComplicationTerms(k, tuple(given), b, mg, st, explants)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
@@ -643,6 +644,81 @@ def surgery(service: Svc, who: Me, implant_id: s.Id, body: s.SurgeryCreate) -> R
         expected_version=body.expected_version,
     )
     return _reply(plain(out), 201)
+
+
+# ------------------------------------------------------------------ complications
+
+_COMPLICATION_FIELDS = {"treatment": "treatments", "sign": "signs"}
+
+
+@contextmanager
+def _as_sent(names: Mapping[str, str]) -> Iterator[None]:
+    """Name a refused value as the body names it (``treatment`` -> ``treatments``)."""
+    try:
+        yield
+    except InvalidValue as exc:
+        if exc.field in names:
+            raise exc.renamed(names[exc.field]) from None
+        raise
+
+
+@api.post(
+    "/implants/{implant_id}/complications",
+    response_model=s.ComplicationPublic,
+    status_code=201,
+    tags=["complications"],
+)
+def complication(service: Svc, who: Me, implant_id: s.Id, body: s.ComplicationCreate) -> Response:
+    """Record a complication of this implanted system (nurses and physicians; a treatment
+    ``explant`` records the explant surgery too, and ends the implant: a physician)."""
+    with _as_sent(_COMPLICATION_FIELDS):
+        out = service.record_complication(
+            who, implant_id, kind=body.kind, found_at=body.found_at, onset_at=body.onset_at,
+            at=body.at, signs=body.signs, treatments=body.treatments, bridge=body.bridge,
+            oral_bridge_mg_per_day=body.oral_bridge_mg_per_day, status=body.status,
+            note=body.note, expected_version=body.expected_version,
+        )  # fmt: skip
+    return _reply(plain(out), 201)
+
+
+@api.post(
+    "/complications/{complication_id}/updates",
+    response_model=s.ComplicationPublic,
+    status_code=201,
+    tags=["complications"],
+)
+def complication_update(
+    service: Svc, who: Me, complication_id: s.Id, body: s.ComplicationUpdate
+) -> Response:
+    """Append an entry to a complication; ``complication_id`` must be its latest entry (409
+    when someone updated it first). Nothing is changed in place."""
+    with _as_sent(_COMPLICATION_FIELDS):
+        out = service.update_complication(
+            who, complication_id, at=body.at, signs=body.signs, treatments=body.treatments,
+            bridge=body.bridge, oral_bridge_mg_per_day=body.oral_bridge_mg_per_day,
+            status=body.status, note=body.note, expected_version=body.expected_version,
+        )  # fmt: skip
+    return _reply(plain(out), 201)
+
+
+@api.get(
+    "/patients/{patient_id}/complications",
+    response_model=list[s.ComplicationPublic],
+    tags=["complications"],
+)
+def complications(
+    service: Svc,
+    who: Me,
+    patient_id: s.Id,
+    implant_id: Annotated[s.Id | None, Query(description="One implant only.")] = None,
+    latest: Annotated[
+        bool, Query(description="Each complication's latest entry only (what it is now).")
+    ] = False,
+) -> Response:
+    """The patient's complications: every entry, each complication's in order (a patient or
+    caregiver: their own)."""
+    rows = service.complications(who, patient_id, implant_id=implant_id, latest_only=latest)
+    return _reply([plain(c) for c in rows])
 
 
 # ------------------------------------------------------------------ programming

@@ -26,6 +26,9 @@ __all__ = [
     "ChangeCreate",
     "ChangePublic",
     "CommandPublic",
+    "ComplicationCreate",
+    "ComplicationPublic",
+    "ComplicationUpdate",
     "ContactCreate",
     "ContactPublic",
     "ErrorPublic",
@@ -400,6 +403,71 @@ class SurgeryPublic(_Out):
     at: datetime
     kind: str
     detail: str
+    stamp: StampPublic
+
+
+Word = Annotated[str, Field(max_length=80)]
+"""A word of a vocabulary (a complication kind, a treatment, a sign ...): the use case says
+which words it takes, with the same one-line reason as the command line."""
+
+
+class ComplicationCreate(_In):
+    """A complication of the implanted system, found now or at ``found_at``; ``at`` (default
+    ``found_at``) is when the treatment given began (an explant's time). A treatment
+    ``explant`` records the explant surgery and ends the implant (a physician)."""
+
+    kind: Word = Field(description="wound_infection, meningitis, csf_leak, skin_erosion, "
+                       "pump_flip, catheter_tip_mass, haematoma, neurological_injury")  # fmt: skip
+    found_at: When | None = None
+    onset_at: When | None = None
+    at: When | None = None
+    signs: list[Word] = Field(default=[], max_length=20, description="Triage sign keys.")
+    treatments: list[Word] = Field(
+        default=[],
+        max_length=10,
+        description="observation, antibiotics, bed_rest, blood_patch, drainage, "
+        "pocket_revision, catheter_revision, explant, reimplant",
+    )
+    bridge: Word = Field(default="none", description="none, oral or intrathecal")
+    oral_bridge_mg_per_day: float | None = None
+    status: Word | None = Field(default=None, description="ongoing, explanted or resolved")
+    note: Text = ""
+    expected_version: int | None = None
+
+
+class ComplicationUpdate(_In):
+    """An entry appended to a complication (the one named must be its latest): treatments
+    added, the bridge, the status, more signs, a note; what is left out stays as it was."""
+
+    at: When | None = None
+    signs: list[Word] = Field(default=[], max_length=20)
+    treatments: list[Word] = Field(default=[], max_length=10)
+    bridge: Word | None = None
+    oral_bridge_mg_per_day: float | None = None
+    status: Word | None = None
+    note: Text = ""
+    expected_version: int | None = None
+
+
+class ComplicationPublic(_Out):
+    """One entry about a complication (the latest of its episode is the complication now)."""
+
+    id: str
+    patient_id: str
+    implant_id: str
+    episode_id: str
+    follows: str | None
+    kind: str
+    onset_at: datetime | None
+    found_at: datetime
+    at: datetime
+    signs: list[str]
+    treatments: list[str]
+    bridge: str
+    oral_bridge_mg_per_day: float | None
+    status: str
+    explant_surgery_id: str | None
+    note: str
     stamp: StampPublic
 
 

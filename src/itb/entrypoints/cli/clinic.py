@@ -54,6 +54,10 @@ patient_app = typer.Typer(help="Patients: add, show, list, edit, contacts.")
 visit_app = typer.Typer(help="Booked visits: book, list, mark done or missed.")
 audit_app = typer.Typer(help="The audit trail: verify the hash chain, export its head.")
 user_app = typer.Typer(help="Registry users and their roles.")
+complication_app = typer.Typer(
+    help="Complications of the implanted system: record one, append its treatments and "
+    "outcome, list them (an explant among the treatments ends the implant)."
+)
 export_app = typer.Typer(
     help="Export from the registry: FHIR R4 Bundles and refill-reminder calendars."
 )
@@ -63,6 +67,7 @@ app.add_typer(visit_app, name="visit")
 app.add_typer(audit_app, name="audit")
 app.add_typer(export_app, name="export")
 app.add_typer(user_app, name="user")
+app.add_typer(complication_app, name="complication")
 
 DbOption = Annotated[
     str | None,
@@ -1142,6 +1147,249 @@ def surgery(
         _out(s)
         return
     console().print(f"Surgery {s.id} ({s.kind}) recorded.")
+
+
+# ------------------------------------------------------------------ complications
+
+_COMPLICATION_FLAGS = {
+    "kind": "--kind",
+    "treatment": "--treatment",
+    "bridge": "--bridge",
+    "oral_bridge_mg_per_day": "--oral-bridge-mg-per-day",
+    "status": "--status",
+    "sign": "--sign",
+    "note": "--note",
+    "found_at": "--found",
+    "onset_at": "--onset",
+    "at": "--at",
+}
+SignOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sign",
+        help="A sign seen (repeat): fever, wound redness or drainage ... (itb triage "
+        "--list-signs); other findings go in --note.",
+        show_default=False,
+    ),
+]
+TreatmentOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--treatment",
+        help="A treatment given (repeat): observation, antibiotics, bed_rest, blood_patch, "
+        "drainage, pocket_revision, catheter_revision, explant (a physician: it records the "
+        "explant surgery and ends the implant), reimplant.",
+        show_default=False,
+    ),
+]
+OralMgOption = Annotated[
+    float | None,
+    typer.Option(
+        "--oral-bridge-mg-per-day",
+        metavar="MG",
+        help="The oral baclofen bridge, mg/day (with --bridge oral).",
+        show_default=False,
+    ),
+]
+StatusOption = Annotated[
+    str | None,
+    typer.Option(
+        "--status",
+        help="ongoing, explanted (the pump is out) or resolved; default: explanted with an "
+        "explant, else as before (ongoing for a new complication).",
+        show_default=False,
+    ),
+]
+NoteOption = Annotated[str, typer.Option("--note", help="Findings and decisions in words.")]
+
+
+def _complication_row(c: Any) -> tuple[str, ...]:
+    bridge = c.bridge.value
+    if c.oral_bridge_mg_per_day is not None:
+        bridge += f" {c.oral_bridge_mg_per_day:g} mg/day"
+    return (
+        c.id,
+        c.follows or "—",
+        c.implant_id,
+        c.kind.value.replace("_", " "),
+        _d(c.found_at),
+        _d(c.at),
+        c.status.value,
+        ", ".join(t.replace("_", " ") for t in c.treatments) or "—",
+        bridge,
+        ", ".join(x.replace("_", " ") for x in c.signs) or "—",
+        c.stamp.created_by,
+        escape(c.note),
+    )
+
+
+def _complication_done(c: Any, as_json: bool) -> None:
+    if as_json:
+        _out(c)
+        return
+    what = f"Complication {c.id} ({c.kind.value.replace('_', ' ')}): {c.status.value}"
+    if c.follows:
+        what += f", updates {c.follows}"
+    con = console()
+    con.print(what + ".")
+    if c.explant_surgery_id and c.status.value == "explanted":
+        con.print(
+            f"Implant {c.implant_id} explanted (surgery {c.explant_surgery_id}); bridge: "
+            f"{c.bridge.value}"
+            + ("" if c.oral_bridge_mg_per_day is None else f" {c.oral_bridge_mg_per_day:g} mg/day")
+            + "."
+        )
+
+
+@complication_app.command("add")
+def complication_add(
+    implant_id: Annotated[str, typer.Argument(metavar="IMPLANT")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="wound_infection, meningitis, csf_leak, skin_erosion, pump_flip, "
+            "catheter_tip_mass, haematoma or neurological_injury.",
+        ),
+    ],
+    found: Annotated[
+        str | None,
+        typer.Option(
+            "--found",
+            metavar="WHEN",
+            help="When the clinic found it: YYYY-MM-DDTHH:MM (the patient's local time) or "
+            "with an offset; default now.",
+            show_default=False,
+        ),
+    ] = None,
+    onset: Annotated[
+        str | None,
+        typer.Option(
+            "--onset",
+            metavar="WHEN",
+            help="When it began, as far as known (default: not known).",
+            show_default=False,
+        ),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            metavar="WHEN",
+            help="When the treatment given here began (an explant's time); default --found.",
+            show_default=False,
+        ),
+    ] = None,
+    sign: SignOption = None,
+    treatment: TreatmentOption = None,
+    bridge: Annotated[
+        str,
+        typer.Option("--bridge", help="While the pump is out: none, oral or intrathecal."),
+    ] = "none",
+    oral_mg: OralMgOption = None,
+    status: StatusOption = None,
+    note: NoteOption = "",
+    expect_version: VersionOption = None,
+    db: DbOption = None,
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a complication of an implanted system (nurses and physicians; an explant among
+    the treatments: a physician)."""
+    with (
+        _service(db) as service,
+        _flags(**_COMPLICATION_FLAGS, expected_version="--expect-version"),
+    ):
+        c = service.record_complication(
+            _actor(service, user),
+            implant_id,
+            kind=kind,
+            found_at=_when(found, "--found"),
+            onset_at=_when(onset, "--onset"),
+            at=_when(at),
+            signs=sign or [],
+            treatments=treatment or [],
+            bridge=bridge,
+            oral_bridge_mg_per_day=oral_mg,
+            status=status,
+            note=note,
+            expected_version=expect_version,
+        )
+    _complication_done(c, as_json)
+
+
+@complication_app.command("update")
+def complication_update(
+    complication_id: Annotated[str, typer.Argument(metavar="COMPLICATION")],
+    at: AtOption = None,
+    sign: SignOption = None,
+    treatment: TreatmentOption = None,
+    bridge: Annotated[
+        str | None,
+        typer.Option(
+            "--bridge",
+            help="While the pump is out: none, oral or intrathecal (default: as before).",
+            show_default=False,
+        ),
+    ] = None,
+    oral_mg: OralMgOption = None,
+    status: StatusOption = None,
+    note: NoteOption = "",
+    expect_version: VersionOption = None,
+    db: DbOption = None,
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Append an entry to a complication: treatments added, the bridge, the status, more
+    signs, a note (the entry named must be its latest; nothing is ever changed in place)."""
+    with (
+        _service(db) as service,
+        _flags(**_COMPLICATION_FLAGS, expected_version="--expect-version"),
+    ):
+        c = service.update_complication(
+            _actor(service, user),
+            complication_id,
+            at=_when(at),
+            signs=sign or [],
+            treatments=treatment or [],
+            bridge=bridge,
+            oral_bridge_mg_per_day=oral_mg,
+            status=status,
+            note=note,
+            expected_version=expect_version,
+        )
+    _complication_done(c, as_json)
+
+
+@complication_app.command("list")
+def complication_list(
+    patient_id: Annotated[str, typer.Argument(metavar="PATIENT")],
+    implant_id: Annotated[
+        str | None, typer.Option("--implant", help="One implant only.", show_default=False)
+    ] = None,
+    latest: Annotated[
+        bool,
+        typer.Option("--latest", help="Each complication's latest entry only (its state now)."),
+    ] = False,
+    db: DbOption = None,
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A patient's complications: every entry, each complication's in order."""
+    with _service(db) as service:
+        rows = service.complications(
+            _actor(service, user), patient_id, implant_id=implant_id, latest_only=latest
+        )
+    if as_json:
+        _out({"complications": rows})
+        return
+    table = Table(title=f"Complications of {patient_id}")
+    for col in ("id", "updates", "implant", "kind", "found", "since", "status", "treatments",
+                "bridge", "signs", "by", "note"):  # fmt: skip
+        table.add_column(col)
+    for c in rows:
+        table.add_row(*_complication_row(c))
+    console().print(table if rows else "No complications recorded.")
 
 
 # ------------------------------------------------------------------ programming

@@ -450,6 +450,8 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
             if doses and doses[-1].day_profile:
                 profile = day_profile_chart(doses[-1].day_profile, title="The flex program's day")
             staff = who.actor.role not in (Role.PATIENT, Role.CAREGIVER)
+            complications = service.complications(who.actor, patient_id)
+            followed = {c.follows for c in complications}
             open_changes = [c for c in chart.changes if c.state in OPEN_STATES]
             booked = [v for v in chart.visits if v.status is VisitStatus.BOOKED]
             return page(
@@ -457,6 +459,7 @@ def mount_dashboard(app: FastAPI, service: ClinicService) -> None:
                 reservoir_chart=Markup(reservoir), dose_chart=Markup(dose_chart), score_chart=Markup(score_chart),
                 profile_chart=Markup(profile), scores=scores[::-1], staff=staff, open_changes=open_changes,
                 booked=booked, refills=list(chart.refills)[::-1], changes=list(chart.changes)[::-1],
+                complications=complications[::-1], latest_complications={c.id for c in complications if c.id not in followed},
                 pump_label=service.catalog.preset(implant.pump_preset).label if implant else "",
             )  # fmt: skip
 

@@ -24,6 +24,7 @@ from itb.domain.clinic.records import (
     CalendarFeed,
     ClinicInfo,
     CommandEntry,
+    ComplicationRecord,
     ContactRecord,
     ImplantRecord,
     InterrogationRecord,
@@ -279,6 +280,9 @@ class UnitOfWork(Protocol):
     assessments: Records[AssessmentRecord]
     implants: VersionedRecords[ImplantRecord]
     surgeries: Records[SurgeryRecord]
+    complications: Records[ComplicationRecord]
+    """Append-only: an entry's ``follows`` is unique (adding a second entry after the same
+    one raises :class:`~itb.domain.errors.StaleVersion`)."""
     commands: CommandLog
     snapshots: Snapshots
     interrogations: Records[InterrogationRecord]

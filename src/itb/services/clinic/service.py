@@ -48,6 +48,7 @@ from itb.domain.clinic.records import (
     ChangeState,
     ClinicInfo,
     CommandEntry,
+    ComplicationRecord,
     ContactRecord,
     ImplantRecord,
     ImplantStatus,
@@ -66,12 +67,18 @@ from itb.domain.clinic.records import (
     plain,
     withdrawal_risk_factors,
 )
-from itb.domain.clinic.rules import SEXES, VISIT_KINDS, RegistryRules, ReminderPolicy
+from itb.domain.clinic.rules import (
+    SEXES,
+    VISIT_KINDS,
+    RegistryRules,
+    ReminderPolicy,
+    check_complication,
+)
 from itb.domain.clinical.candidacy import CandidacyRecord, assess_candidacy
 from itb.domain.clinical.card import CardData, Contact, WalletCard, build_wallet_card
 from itb.domain.clinical.drug_library import population_for
 from itb.domain.clinical.safety import SafetyChecks, SafetyReview, stage_checked
-from itb.domain.clinical.triage import TriageResult, triage
+from itb.domain.clinical.triage import TriageResult, normalise_sign, triage
 from itb.domain.errors import (
     AuthenticationFailed,
     BlockedBySafetyCheck,
@@ -1439,29 +1446,319 @@ class ClinicService:
             self._active(w.uow, implant_id, expected_version)
             if when < implant.implanted_at:
                 raise InvalidValue("at", when.isoformat(timespec="minutes"), "after the implant")
-            s = SurgeryRecord(
-                w.uow.ids.next("S"),
-                implant_id,
-                when,
-                k,
-                self.rules.text("detail", detail),
-                self._stamp(actor),
-            )
-            w.uow.surgeries.add(s)
-            w.audit("record_surgery", "surgery", s.id, None, s, s.detail)
-            if k == "explant":
-                after = self._bump(
-                    w,
-                    implant,
-                    actor,
-                    status=ImplantStatus.EXPLANTED,
-                    ended_at=when,
-                    end_reason=s.detail or "explanted",
-                )
-                w.audit("explant", "implant", implant_id, implant, after, s.detail)
-            return s
+            return self._surgery_in(w, actor, implant, k, when, self.rules.text("detail", detail))
 
         return self._run(actor, "record_surgery", "implant", implant_id, body)
+
+    def _surgery_in(
+        self, w: _Work, actor: Actor, implant: ImplantRecord, kind: str, when: datetime, detail: str
+    ) -> SurgeryRecord:
+        """Store a checked surgery with its audit entry; an explant ends the implant."""
+        s = SurgeryRecord(w.uow.ids.next("S"), implant.id, when, kind, detail, self._stamp(actor))
+        w.uow.surgeries.add(s)
+        w.audit("record_surgery", "surgery", s.id, None, s, s.detail)
+        if kind == "explant":
+            after = self._bump(
+                w,
+                implant,
+                actor,
+                status=ImplantStatus.EXPLANTED,
+                ended_at=when,
+                end_reason=s.detail or "explanted",
+            )
+            w.audit("explant", "implant", implant.id, implant, after, s.detail)
+        return s
+
+    # ============================================================ complications
+
+    def _signs(self, raw: Iterable[str]) -> tuple[str, ...]:
+        """Sign keys of the triage guide (aliases and spacing as :func:`triage` reads them)."""
+        guide = self.catalog.triage
+        out: list[str] = []
+        for sign in raw:
+            key = guide.aliases.get(normalise_sign(sign)) if isinstance(sign, str) else None
+            if key is None:
+                raise InvalidValue("sign", sign, f"one of {', '.join(guide.signs)}")
+            if key not in out:
+                out.append(key)
+        return tuple(out)
+
+    def _complication_explant(
+        self,
+        w: _Work,
+        actor: Actor,
+        implant: ImplantRecord,
+        when: datetime,
+        entry_id: str,
+        kind: str,
+        expected_version: int | None,
+    ) -> str:
+        """The explant a complication entry records: the same surgery, in the same unit of
+        work, as ``record_surgery(kind="explant")``; its id."""
+        authorize(actor, Action.RECORD_SURGERY, implant.patient_id)
+        self._active(w.uow, implant.id, expected_version)
+        label = self.catalog.complications.spec(kind).label
+        detail = f"explant for a complication: {label} ({entry_id})"
+        return self._surgery_in(w, actor, implant, "explant", when, detail).id
+
+    @staticmethod
+    def _at_version(implant: ImplantRecord, expected_version: int | None) -> None:
+        if expected_version is not None and implant.version != expected_version:
+            raise StaleVersion(
+                f"implant {implant.id} is at version {implant.version}, not {expected_version}: "
+                "someone acted on this pump since you read it; nothing was written: read it "
+                "again and retry"
+            )
+
+    def record_complication(
+        self,
+        actor: Actor,
+        implant_id: str,
+        *,
+        kind: str,
+        found_at: datetime | None = None,
+        onset_at: datetime | None = None,
+        at: datetime | None = None,
+        signs: Iterable[str] = (),
+        treatments: Iterable[str] = (),
+        bridge: str = "none",
+        oral_bridge_mg_per_day: float | None = None,
+        status: str | None = None,
+        note: str = "",
+        expected_version: int | None = None,
+    ) -> ComplicationRecord:
+        """Record a complication of an implanted system: the first entry of its episode.
+
+        ``found_at`` defaults to now, ``at`` (when this entry's state began; an explant's
+        time) to ``found_at``; a time without an offset is the patient's local time. A
+        treatment ``explant`` records the explant surgery in the same unit of work (a
+        physician's, like every surgery) and ends the implant, as
+        :meth:`record_surgery` does.
+
+        Raises:
+            Forbidden: a role that may not record complications (or, with an explant, surgery).
+            NotFound: no such implant (or another patient's).
+            InvalidValue: a value outside its vocabulary or bounds, or times out of order
+                (the implant, then the onset, then when found, then ``at``, none after now).
+            StaleVersion: ``expected_version`` is not the implant's version.
+        """
+        given_signs, given_treatments = list(signs), list(treatments)
+
+        def body(w: _Work) -> ComplicationRecord:
+            implant = self._implant(w.uow, implant_id)
+            authorize(actor, Action.RECORD_COMPLICATION, implant.patient_id)
+            tz = self._tz(w.uow, implant)
+            terms = check_complication(
+                self.catalog.complications.bridging,
+                kind=kind,
+                treatments=given_treatments,
+                bridge=bridge,
+                oral_bridge_mg_per_day=oral_bridge_mg_per_day,
+                status=status,
+                implant_status=implant.status,
+            )
+            found = self._when(found_at, tz, "found_at")
+            onset = None if onset_at is None else self._when(onset_at, tz, "onset_at")
+            when = found if at is None else self._when(at, tz, "at")
+            since = implant.implanted_at.isoformat(timespec="minutes")
+            if onset is not None and onset < implant.implanted_at:
+                raise InvalidValue(
+                    "onset_at",
+                    onset.isoformat(timespec="minutes"),
+                    f"on or after the implant ({since})",
+                )
+            if found < implant.implanted_at:
+                raise InvalidValue(
+                    "found_at",
+                    found.isoformat(timespec="minutes"),
+                    f"on or after the implant ({since})",
+                )
+            if onset is not None and onset > found:
+                raise InvalidValue(
+                    "onset_at",
+                    onset.isoformat(timespec="minutes"),
+                    f"on or before found_at ({found.isoformat(timespec='minutes')})",
+                )
+            if when < found:
+                raise InvalidValue(
+                    "at",
+                    when.isoformat(timespec="minutes"),
+                    f"on or after found_at ({found.isoformat(timespec='minutes')})",
+                )
+            checked_signs = self._signs(given_signs)
+            text = self.rules.text("note", note)
+            self._at_version(implant, expected_version)
+            rid = w.uow.ids.next("X")
+            surgery = None
+            if terms.explants:
+                surgery = self._complication_explant(
+                    w, actor, implant, when, rid, terms.kind.value, expected_version
+                )
+            rec = ComplicationRecord(
+                id=rid,
+                patient_id=implant.patient_id,
+                implant_id=implant.id,
+                episode_id=rid,
+                follows=None,
+                kind=terms.kind,
+                onset_at=onset,
+                found_at=found,
+                at=when,
+                signs=checked_signs,
+                treatments=terms.treatments,
+                bridge=terms.bridge,
+                oral_bridge_mg_per_day=terms.oral_bridge_mg_per_day,
+                status=terms.status,
+                explant_surgery_id=surgery,
+                note=text,
+                stamp=self._stamp(actor),
+            )
+            w.uow.complications.add(rec)
+            w.audit("record_complication", "complication", rec.id, None, rec, text)
+            return rec
+
+        return self._run(actor, "record_complication", "implant", implant_id, body)
+
+    def update_complication(
+        self,
+        actor: Actor,
+        complication_id: str,
+        *,
+        at: datetime | None = None,
+        signs: Iterable[str] = (),
+        treatments: Iterable[str] = (),
+        bridge: str | None = None,
+        oral_bridge_mg_per_day: float | None = None,
+        status: str | None = None,
+        note: str = "",
+        expected_version: int | None = None,
+    ) -> ComplicationRecord:
+        """Append an entry to a complication: treatments added, a bridge, a status (resolved,
+        explanted), more signs, a note. The entry updated must be the complication's latest
+        (its id is the version the user read); the new entry states the whole complication
+        (what is not given is carried over; treatments and signs add to the earlier ones).
+        A treatment ``explant`` records the explant surgery with it, as
+        :meth:`record_complication` does.
+
+        Raises:
+            StaleVersion: the entry was updated already (by someone else, or before); nothing
+                is written: update the latest entry.
+            InvalidValue: nothing to update, a value refused, or a time before the entry
+                updated.
+        """
+        given_signs, given_treatments = list(signs), list(treatments)
+
+        def body(w: _Work) -> ComplicationRecord:
+            prev = w.uow.complications.get(complication_id)
+            if prev is None:
+                raise NotFound(f"complication {complication_id} not found")
+            authorize(actor, Action.RECORD_COMPLICATION, prev.patient_id)
+            later = w.uow.complications.find(follows=prev.id)
+            if later:
+                raise StaleVersion(
+                    f"complication {prev.id} was updated already by {later[0].id}: nothing was "
+                    "written: read the complication again and update its latest entry"
+                )
+            implant = self._implant(w.uow, prev.implant_id)
+            when = self._when(at, self._tz(w.uow, implant))
+            if when < prev.at:
+                raise InvalidValue(
+                    "at",
+                    when.isoformat(timespec="minutes"),
+                    f"on or after the entry it updates ({prev.at.isoformat(timespec='minutes')})",
+                )
+            if not (
+                given_signs
+                or given_treatments
+                or bridge is not None
+                or oral_bridge_mg_per_day is not None
+                or status is not None
+                or note.strip()
+            ):
+                raise InvalidValue(
+                    "update",
+                    "nothing",
+                    "a treatment, bridge, oral bridge dose, status, sign or note",
+                )
+            b = prev.bridge.value if bridge is None else bridge
+            mg = oral_bridge_mg_per_day
+            if mg is None and b == prev.bridge.value:
+                mg = prev.oral_bridge_mg_per_day
+            terms = check_complication(
+                self.catalog.complications.bridging,
+                kind=prev.kind.value,
+                treatments=given_treatments,
+                bridge=b,
+                oral_bridge_mg_per_day=mg,
+                status=status,
+                implant_status=implant.status,
+                previous_treatments=prev.treatments,
+                previous_status=prev.status,
+            )
+            more = self._signs(given_signs)
+            text = self.rules.text("note", note)
+            self._at_version(implant, expected_version)
+            rid = w.uow.ids.next("X")
+            surgery = prev.explant_surgery_id
+            if terms.explants:
+                surgery = self._complication_explant(
+                    w, actor, implant, when, prev.episode_id, prev.kind.value, expected_version
+                )
+            rec = replace(
+                prev,
+                id=rid,
+                follows=prev.id,
+                at=when,
+                signs=prev.signs + tuple(x for x in more if x not in prev.signs),
+                treatments=terms.treatments,
+                bridge=terms.bridge,
+                oral_bridge_mg_per_day=terms.oral_bridge_mg_per_day,
+                status=terms.status,
+                explant_surgery_id=surgery,
+                note=text,
+                stamp=self._stamp(actor),
+            )
+            w.uow.complications.add(rec)
+            w.audit("update_complication", "complication", rec.id, prev, rec, text)
+            return rec
+
+        return self._run(actor, "update_complication", "complication", complication_id, body)
+
+    def complications(
+        self,
+        actor: Actor,
+        patient_id: str,
+        *,
+        implant_id: str | None = None,
+        latest_only: bool = False,
+    ) -> list[ComplicationRecord]:
+        """A patient's complications, each episode's entries in order, the episodes in the
+        order they were found (``implant_id``: of one implant; ``latest_only``: each
+        complication's latest entry, what it is now).
+
+        Raises:
+            NotFound: no such patient (or, for a patient or caregiver, not theirs).
+        """
+        self._authorize_read(actor, patient_id)
+
+        def body(uow: UnitOfWork) -> list[ComplicationRecord]:
+            self._patient(uow, patient_id)
+            equals: dict[str, object] = {"patient_id": patient_id}
+            if implant_id is not None:
+                equals["implant_id"] = implant_id
+            rows = uow.complications.find(**equals)
+            if latest_only:
+                followed = {r.follows for r in rows}
+                rows = [r for r in rows if r.id not in followed]
+            first = {r.id: r.found_at for r in rows if r.follows is None}
+
+            def order(r: ComplicationRecord) -> tuple[Any, ...]:
+                return (first.get(r.episode_id, r.found_at), len(r.episode_id), r.episode_id,
+                        len(r.id), r.id)  # fmt: skip
+
+            return sorted(rows, key=order)
+
+        return self._audited_read(actor, "complications", "patient", patient_id, body)
 
     def _model(
         self, uow: UnitOfWork, implant: ImplantRecord, *, persist: bool = True
