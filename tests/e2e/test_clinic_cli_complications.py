@@ -157,7 +157,7 @@ BAD: list[tuple[tuple[str, ...], str, str, str]] = [
     (UPDATE, "--bridge", "intrathecal", "--bridge"),
     (UPDATE, "--oral-bridge-mg-per-day", "abc", "--oral-bridge-mg-per-day"),
     (UPDATE, "--oral-bridge-mg-per-day", "60", "--oral-bridge-mg-per-day"),
-    ((*UPDATE, "--treatment", "explant", "--bridge", "oral"), "--oral-bridge-mg-per-day", "81",
+    ((*UPDATE, "--treatment", "explant", "--bridge", "oral"), "--oral-bridge-mg-per-day", "241",
      "--oral-bridge-mg-per-day"),
     (UPDATE, "--status", "gone", "--status"),
     (UPDATE, "--status", "explanted", "--status"),

@@ -205,13 +205,13 @@ def test_an_explant_through_a_complication_ends_the_implant_like_an_explant_surg
         first.id,
         treatments=["explant"],
         bridge="oral",
-        oral_bridge_mg_per_day=60.0,
+        oral_bridge_mg_per_day=120.0,  # above the oral label's 80 mg/day, as bridges go [C89]
         note="pocket infection did not settle",
         expected_version=version,
     )
     assert out.status is ComplicationStatus.EXPLANTED
     assert out.bridge is Bridge.ORAL
-    assert out.oral_bridge_mg_per_day == 60.0
+    assert out.oral_bridge_mg_per_day == 120.0
     chart = svc.chart(c.viewer, c.patient_id)
     (implant,) = chart.implants
     assert implant.status is ImplantStatus.EXPLANTED
@@ -325,7 +325,7 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "oral bridge without its dose": (
         {"treatments": ["explant"], "bridge": "oral"}, "oral_bridge_mg_per_day"),
     "oral bridge dose too high": (
-        {"treatments": ["explant"], "bridge": "oral", "oral_bridge_mg_per_day": 81.0},
+        {"treatments": ["explant"], "bridge": "oral", "oral_bridge_mg_per_day": 241.0},
         "oral_bridge_mg_per_day"),
     "oral bridge dose zero": (
         {"treatments": ["explant"], "bridge": "oral", "oral_bridge_mg_per_day": 0.0},

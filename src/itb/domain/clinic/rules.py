@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from itb.domain.clinic.records import ComplicationStatus, ImplantStatus
-from itb.domain.clinical.complications import Bridge, BridgeRules, ComplicationKind, Treatment
+from itb.domain.clinical.complications import Bridge, ComplicationKind, Treatment
 from itb.domain.errors import InvalidValue
 from itb.domain.provenance import Sourced, sourced
 
@@ -100,6 +100,8 @@ class RegistryRules:
     max_text_chars: Sourced
     max_name_chars: Sourced
     future_tolerance_minutes: Sourced
+    oral_bridge_mg_per_day_max: Sourced
+    """The most oral baclofen a recorded bridge may hold (a typing-slip bound), mg/day."""
     radar: RadarWindows
     sessions: SessionPolicy
     reminders: ReminderPolicy
@@ -266,6 +268,7 @@ def parse_registry_rules(table: Mapping[str, Any]) -> RegistryRules:
         max_text_chars=r("max_text_chars"),
         max_name_chars=r("max_name_chars"),
         future_tolerance_minutes=r("future_tolerance_minutes"),
+        oral_bridge_mg_per_day_max=r("oral_bridge_mg_per_day_max"),
         radar=RadarWindows(
             due_window_days=w("due_window_days"),
             look_ahead_days=w("look_ahead_days"),
@@ -334,7 +337,7 @@ def _one_of(field: str, value: object, allowed: type[StrEnum]) -> Any:
 
 
 def check_complication(
-    bridging: BridgeRules,
+    oral_bridge_max_mg_per_day: float,
     *,
     kind: str,
     treatments: Sequence[str],
@@ -352,12 +355,13 @@ def check_complication(
     entry adds to them); an explant needs the implant in use, and takes it out; a
     re-implant, a bridge other than ``none`` and the ``explanted`` status need the pump
     out (explanted before, or by this entry); an oral bridge needs its dose, more than 0
-    and at most the oral label's maximum (``complications.toml [bridging]``), and no
+    and at most the record's plausibility bound (``clinic.toml``: bridges go above the
+    oral label's maximum), and no
     other bridge has one. Without a status, an entry that explants is ``explanted``, an
     update keeps the earlier status, and a first entry is ``ongoing``.
 
     Args:
-        bridging: the bridging rules (the oral maximum, mg/day).
+        oral_bridge_max_mg_per_day: the most a recorded oral bridge may hold, mg/day.
         kind: the complication (a :class:`ComplicationKind` value).
         treatments: treatments this entry gives (:class:`Treatment` values).
         bridge: a :class:`Bridge` value.
@@ -400,7 +404,7 @@ def check_complication(
             b.value,
             "none while the pump is in (a bridge carries therapy while it is out)",
         )
-    oral_max = bridging.oral_max_mg_per_day.value
+    oral_max = oral_bridge_max_mg_per_day
     mg: float | None = None
     if b is Bridge.ORAL:
         if oral_bridge_mg_per_day is None:
@@ -419,7 +423,7 @@ def check_complication(
             raise InvalidValue(
                 "oral_bridge_mg_per_day",
                 value,
-                f"> 0 and <= {oral_max:g} mg/day (the oral maximum)",
+                f"> 0 and <= {oral_max:g} mg/day",
             )
         mg = float(value)
     elif oral_bridge_mg_per_day is not None:

@@ -1549,7 +1549,7 @@ class ClinicService:
             authorize(actor, Action.RECORD_COMPLICATION, implant.patient_id)
             tz = self._tz(w.uow, implant)
             terms = check_complication(
-                self.catalog.complications.bridging,
+                self.rules.oral_bridge_mg_per_day_max.value,
                 kind=kind,
                 treatments=given_treatments,
                 bridge=bridge,
@@ -1685,7 +1685,7 @@ class ClinicService:
             if mg is None and b == prev.bridge.value:
                 mg = prev.oral_bridge_mg_per_day
             terms = check_complication(
-                self.catalog.complications.bridging,
+                self.rules.oral_bridge_mg_per_day_max.value,
                 kind=prev.kind.value,
                 treatments=given_treatments,
                 bridge=b,
