@@ -100,6 +100,18 @@ def test_scenario_file_gives_a_rich_summary(tmp_path: Path) -> None:
             ("concentration_mcg_per_ml = 500", "concentration_mcg_per_ml = 5000"),
             "drug.concentration_mcg_per_ml",
         ),
+        # one story: a cerebral-palsy patient has no spinal injury level
+        (
+            ("baseline_mas = 3.0", "baseline_mas = 3.0\nrisk = { sci_at_or_above_t6 = true }"),
+            "patient.risk.sci_at_or_above_t6",
+        ),
+        (
+            (
+                "[output]",
+                '[[events]]\nkind = "complication"\nday = 2\ncomplication = "flu"\n[output]',
+            ),
+            "events[0].complication",
+        ),
     ],
 )
 def test_bad_scenario_exits_2_with_one_line_and_writes_nothing(

@@ -93,9 +93,15 @@ def test_candidacy_json_shape(cli: Cli) -> None:
 
 def test_candidacy_tbi_wait_from_file(cli: Cli, tmp_path: Path) -> None:
     text = (EXAMPLES / "candidacy_record.toml").read_text()
-    text = text.replace('origin = "spinal"', 'origin = "cerebral"').replace(
-        'cause = "spinal_cord_injury"',
-        'cause = "traumatic_brain_injury"\nbrain_injury_date = 2025-06-02',
+    text = (
+        text.replace('origin = "spinal"', 'origin = "cerebral"')
+        .replace(
+            'cause = "spinal_cord_injury"',
+            'cause = "traumatic_brain_injury"\nbrain_injury_date = 2025-06-02',
+        )
+        .replace(
+            'risk_groups = ["sci_t6_or_above"]', 'risk_groups = ["communication_difficulties"]'
+        )
     )
     record = tmp_path / "tbi.toml"
     record.write_text(text)

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from itb.domain.clinical.candidacy import check_cause_fits
 from itb.domain.clinical.complications import Bridge, ComplicationKind
 from itb.domain.clinical.dose_guard import DoseGuard
 from itb.domain.clinical.drug_library import population_for
@@ -481,6 +482,9 @@ def scenario_patient(scenario: Scenario, catalog: Catalog) -> PatientParameters:
         )
     else:
         assert spec.cause is not None
+        check_cause_fits(
+            spec.cause, sci_at_or_above_t6=spec.risk.sci_at_or_above_t6, where="patient."
+        )
         params = typical_parameters(
             catalog.patient_table,
             Cause(spec.cause),

@@ -191,7 +191,8 @@ def test_not_candidate_wins_over_review_and_all_reasons_are_kept(rules: Candidac
 
 def test_risk_groups_and_ms_are_notes_not_blocks(rules: CandidacyRules) -> None:
     record = _record(
-        cause="multiple_sclerosis", risk_groups=("sci_t6_or_above", "previous_withdrawal")
+        cause="multiple_sclerosis",
+        risk_groups=("communication_difficulties", "previous_withdrawal"),
     )
     result = assess_candidacy(record, rules, assessed_on=ON)
     assert result.verdict is Verdict.CANDIDATE
@@ -212,6 +213,11 @@ def test_risk_groups_and_ms_are_notes_not_blocks(rules: CandidacyRules) -> None:
         ({"implant_depth_cm": -0.1}, "implant_depth_cm"),
         ({"active_issues": ("cold",)}, "active_issues"),
         ({"risk_groups": ("smoker",)}, "risk_groups"),
+        # one story: the cause, its origin and the risk flags agree
+        ({"cause": "multiple_sclerosis", "risk_groups": ("sci_t6_or_above",)}, "risk_groups"),
+        ({"cause": "cerebral_palsy", "origin": "spinal"}, "origin"),
+        ({"cause": "stroke", "origin": "spinal"}, "origin"),
+        ({"cause": "multiple_sclerosis", "origin": "cerebral"}, "origin"),
         ({"relative_contraindications": ("x",)}, "relative_contraindications"),
     ],
 )

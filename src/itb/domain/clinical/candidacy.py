@@ -27,6 +27,7 @@ from itb.domain.units import require_non_negative
 __all__ = [
     "ACTIVE_ISSUES",
     "CAUSES",
+    "CAUSE_ORIGINS",
     "ORAL_BACLOFEN",
     "ORIGINS",
     "RELATIVE_CONTRAINDICATIONS",
@@ -38,6 +39,7 @@ __all__ = [
     "Origin",
     "Verdict",
     "assess_candidacy",
+    "check_cause_fits",
     "parse_candidacy_rules",
 ]
 
@@ -54,6 +56,47 @@ CAUSES: dict[str, str] = {
     "other": "other",
 }
 """Cause of spasticity (vocabulary of the record, not a clinical threshold)."""
+
+CAUSE_ORIGINS: dict[str, str | None] = {
+    "spinal_cord_injury": "spinal",
+    "multiple_sclerosis": "spinal",
+    "cerebral_palsy": "cerebral",
+    "traumatic_brain_injury": "cerebral",
+    "stroke": "cerebral",
+    "anoxic_brain_injury": "cerebral",
+    "other": None,
+}
+"""The origin each cause belongs to (the label's spinal and cerebral groups [C4][C5]);
+``other`` may be either."""
+
+
+def check_cause_fits(
+    cause: str,
+    *,
+    origin: str | None = None,
+    sci_at_or_above_t6: bool = False,
+    where: str = "",
+    t6_field: str = "risk.sci_at_or_above_t6",
+) -> None:
+    """A patient's cause, origin and risk flags must tell one story.
+
+    Raises:
+        InvalidValue: an origin the cause does not belong to, or a spinal cord injury at
+            T6 or above for a patient whose cause is not a spinal cord injury (the field
+            named as ``where`` + ``origin`` / ``risk``).
+    """
+    belongs = CAUSE_ORIGINS.get(cause)
+    if origin is not None and belongs is not None and origin != belongs:
+        raise InvalidValue(
+            f"{where}origin", origin, f"{belongs} when cause is {cause} (its label group)"
+        )
+    if sci_at_or_above_t6 and cause != "spinal_cord_injury":
+        raise InvalidValue(
+            f"{where}{t6_field}",
+            True,
+            f"false when cause is {cause} (only a spinal cord injury has a level)",
+        )
+
 
 OralBaclofen = Literal[
     "unresponsive", "intolerable_side_effects", "responsive", "not_tried", "unknown"
@@ -211,9 +254,13 @@ class CandidacyRecord:
             raise InvalidValue("oral_baclofen", self.oral_baclofen, ", ".join(ORAL_BACLOFEN))
         if self.implant_depth_cm is not None:
             require_non_negative("implant_depth_cm", self.implant_depth_cm)
-        if self.cause == "traumatic_brain_injury" and self.origin != "cerebral":
+        _require_vocab("risk_groups", self.risk_groups, RISK_GROUPS)
+        check_cause_fits(self.cause, origin=self.origin)
+        if "sci_t6_or_above" in self.risk_groups and self.cause != "spinal_cord_injury":
             raise InvalidValue(
-                "origin", self.origin, "cerebral when cause is traumatic_brain_injury"
+                "risk_groups",
+                "sci_t6_or_above",
+                f"not listed when cause is {self.cause} (only a spinal cord injury has a level)",
             )
         _require_vocab("active_issues", self.active_issues, ACTIVE_ISSUES)
         _require_vocab(
@@ -221,7 +268,6 @@ class CandidacyRecord:
             self.relative_contraindications,
             RELATIVE_CONTRAINDICATIONS,
         )
-        _require_vocab("risk_groups", self.risk_groups, RISK_GROUPS)
 
 
 @dataclass(frozen=True, slots=True)

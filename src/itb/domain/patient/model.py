@@ -350,6 +350,13 @@ class PatientParameters:
         for u in self.adverse_susceptibility:
             if not 0.0 <= u < 1.0:
                 raise InvalidValue("adverse_susceptibility", u, "each in [0, 1)")
+        if self.risk.sci_at_or_above_t6 and self.cause is not Cause.SPINAL_CORD_INJURY:
+            # one story: only a spinal cord injury has a level (every entry checks it here)
+            raise InvalidValue(
+                "risk.sci_at_or_above_t6",
+                True,
+                f"false when cause is {self.cause.value} (only a spinal cord injury has a level)",
+            )
 
     @property
     def origin(self) -> OriginGroup:

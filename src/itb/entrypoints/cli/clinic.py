@@ -541,6 +541,7 @@ def patient_add(
             cause="--cause",
             weight_kg="--weight-kg",
             injury_level="--injury-level",
+            sci_at_or_above_t6="--sci-at-or-above-t6",
             timezone="--timezone",
             notes="--notes",
         ):

@@ -74,7 +74,7 @@ from itb.domain.clinic.rules import (
     ReminderPolicy,
     check_complication,
 )
-from itb.domain.clinical.candidacy import CandidacyRecord, assess_candidacy
+from itb.domain.clinical.candidacy import CandidacyRecord, assess_candidacy, check_cause_fits
 from itb.domain.clinical.card import CardData, Contact, WalletCard, build_wallet_card
 from itb.domain.clinical.drug_library import population_for
 from itb.domain.clinical.safety import SafetyChecks, SafetyReview, stage_checked
@@ -907,6 +907,9 @@ class ClinicService:
         today = self._now().date()
         cause = r.choice("cause", p.cause, CAUSES)
         level = r.level("injury_level", p.injury_level)
+        check_cause_fits(
+            cause, sci_at_or_above_t6=bool(p.sci_at_or_above_t6), t6_field="sci_at_or_above_t6"
+        )
         return {
             "mrn": r.name("mrn", p.mrn),
             "given_name": r.name("given_name", p.given_name),
