@@ -138,6 +138,8 @@ def draw_patient(population: Population, seed: int, k: int) -> PatientParameters
     z = rng.standard_normal(_N_NORMAL)
     u = rng.random(_N_UNIFORM)
     u_adverse = rng.random(len(population.signs.adverse_reactions))
+    # drawn last, so adding it changed no earlier draw of any patient
+    u_nonresponder = float(rng.random())
     pop, var, typ = population, population.variability, population.typical
 
     cause = pop.causes[
@@ -169,9 +171,15 @@ def draw_patient(population: Population, seed: int, k: int) -> PatientParameters
         * size
         * math.exp(var["exchange_log_sd"] * z[4]),
     )
+    # a minority does not respond to a screening bolus however sensitive the rest are
+    # (published response rates by origin, validation T18)
+    nonresponder = u_nonresponder < var[f"screening_nonresponder_fraction_{cause.origin}"]
+    ec50_factor = var["nonresponder_ec50_factor"] if nonresponder else 1.0
     pd = PDParameters(
         ke0_per_h=typ.ke0_per_h * math.exp(var["ke0_log_sd"] * z[5]),
-        ec50_mcg_per_ml=typ.ec50(cause.origin) * math.exp(var["ec50_log_sd"] * z[6]),
+        ec50_mcg_per_ml=typ.ec50(cause.origin)
+        * math.exp(var["ec50_log_sd"] * z[6])
+        * ec50_factor,
         hill=typ.hill,
         mas_floor=min(typ.mas_floor, baseline_mas),
         psfs_floor=min(typ.psfs_floor, baseline_psfs),

@@ -470,8 +470,10 @@ def long_term_rows(
     res: CourseResult,
     years: int,
 ) -> list[ValidationRow]:
-    """T17-T19: published long-term outcomes the model is not calibrated to yet, so that
-    where it departs from them stays visible (docs/patient-model.md)."""
+    """T17-T19: published long-term outcomes. T18 (screening response by origin) is a
+    calibrated pass/fail row; T17 and T19 are informational until the model is
+    calibrated to them, so that where it departs from them stays visible
+    (docs/patient-model.md)."""
     rows: list[ValidationRow] = []
     dose_1y = res.dose_at(12 * HOURS_PER_MONTH)
     causes = np.array([p.cause.value for p in followed])
@@ -507,15 +509,13 @@ def long_term_rows(
         lo, hi = _wilson(k, n)
         share = float(responded[sel].mean())
         rows.append(
-            _info(
+            _row(
                 id_,
-                f"screening response, {label}",
+                f"screening response, {label} (50, 75 then 100 mcg)",
                 f"{100 * k / n:.1f} % respond {src}",
                 f"{100 * share:.1f} % of {int(sel.sum())} screened",
-                100 * lo,
-                100 * hi,
-                100 * share,
-                "%",
+                f"{100 * lo:.1f}-{100 * hi:.1f} % (the study's 95 % Wilson interval)",
+                lo <= share <= hi,
             )
         )
     if years >= 2:
