@@ -70,6 +70,11 @@ def test_a_complication_recorded_then_the_pump_taken_out(cli: Cli) -> None:
     radar = cli.json("radar", user="nina")
     assert isinstance(radar, dict)
     assert [r["implant_id"] for r in radar["pumps"]] == []
+    # not on the radar, but on its list of pumps out, with the bridge
+    assert [
+        (o["implant_id"], o["bridge"], o["oral_bridge_mg_per_day"]) for o in radar["pumps_out"]
+    ] == [(iid, "oral", 60.0)]
+    assert "Pumps out: 1 patient(s) on a bridge" in cli("radar", user="nina")
     assert "an implant in use (this one was explanted)" in cli("refill", iid, "--withdrawn-ml", "5", "--fill-ml", "20",
                                   "--concentration", "500", "--product", "baclofen_500",
                                   "--lot", "L2", user="nina", code=2)  # fmt: skip

@@ -225,6 +225,7 @@ CASES: dict[str, tuple[Prepare, dict[str, int]]] = {
         {"physician": 201, "nurse": 201, "patient": 201, "caregiver": 201},
     ),
     "radar": (lambda a: ("GET", "/api/v1/radar", None), dict.fromkeys(STAFF, 200)),
+    "pumps out": (lambda a: ("GET", "/api/v1/pumps-out", None), dict.fromkeys(STAFF, 200)),
     "audit": (lambda a: ("GET", "/api/v1/audit", None), dict.fromkeys(STAFF, 200)),
     "audit verify": (lambda a: ("GET", "/api/v1/audit/verify", None), dict.fromkeys(STAFF, 200)),
 }

@@ -221,8 +221,19 @@ def test_an_explant_through_a_complication_ends_the_implant_like_an_explant_surg
     (surgery,) = chart.surgeries
     assert (surgery.id, surgery.kind, surgery.at) == (out.explant_surgery_id, "explant", out.at)
     assert first.id in surgery.detail
-    # off the refill radar; the pump takes no more commands
+    # off the refill radar, but on the list of pumps out with its bridge
     assert svc.radar(c.viewer) == []
+    c.clock.advance(days=3)
+    (gone,) = svc.pumps_out(c.viewer)
+    assert (gone.patient_id, gone.implant_id, gone.kind) == (
+        c.patient_id,
+        c.implant_id,
+        "wound_infection",
+    )
+    assert (gone.bridge, gone.oral_bridge_mg_per_day, gone.since) == ("oral", 120.0, out.at)
+    assert gone.days_out == pytest.approx(3.0)
+    c.clock.advance(days=-3)
+    # the pump takes no more commands
     with pytest.raises(InvalidValue, match="in use"):
         svc.record_refill(c.nurse, c.implant_id, RefillRequest(None, withdrawn_ml=5.0, fill=fill()))
     # the audit trail: the surgery and the end of the implant with the complication's entry
@@ -240,6 +251,11 @@ def test_an_explant_through_a_complication_ends_the_implant_like_an_explant_surg
             c.physician, c.implant_id, kind="meningitis", treatments=["explant"]
         )
     assert _without_audit(_counts(registry)) == _without_audit(before)
+    # resolved, still out: listed with no bridge until a new pump is in
+    (gone,) = svc.pumps_out(c.viewer)
+    assert (gone.complication_id, gone.bridge) == (done.id, "none")
+    svc.record_implant(c.physician, c.patient_id, new_implant(c.clock, serial="NGP-0002"))
+    assert svc.pumps_out(c.viewer) == []
 
 
 def test_a_first_entry_can_explant_at_once_and_matches_record_surgery(

@@ -844,6 +844,17 @@ def radar(
     return _reply([_radar_row(r) for r in service.radar(who, on=on)])
 
 
+@api.get("/pumps-out", response_model=list[s.PumpOutPublic], tags=["radar"])
+def pumps_out(
+    service: Svc,
+    who: Me,
+    on: Annotated[datetime | None, Query(description="Look from this time (default now).")] = None,
+) -> Response:
+    """Patients whose pump came out for a complication and who have no pump in use since:
+    not on the radar (nothing to refill), at risk of withdrawal until the new pump."""
+    return _reply([plain(o) for o in service.pumps_out(who, on=on)])
+
+
 @api.get("/audit", response_model=list[s.AuditEntryPublic], tags=["audit"])
 def audit(
     service: Svc,

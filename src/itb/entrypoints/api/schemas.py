@@ -45,6 +45,7 @@ __all__ = [
     "PatientUpdate",
     "ProgramIn",
     "PumpNowPublic",
+    "PumpOutPublic",
     "RadarRowPublic",
     "RefillCreate",
     "RefillOutcomePublic",
@@ -769,6 +770,20 @@ class FlagPublic(_Out):
     code: str
     urgency: int
     text: str
+
+
+class PumpOutPublic(_Out):
+    """A patient whose pump came out for a complication, with no new pump yet."""
+
+    patient_id: str
+    patient_name: str
+    implant_id: str
+    complication_id: str
+    kind: str
+    since: datetime
+    bridge: str = Field(description="none, oral or intrathecal")
+    oral_bridge_mg_per_day: float | None
+    days_out: float
 
 
 class RadarRowPublic(_Out):

@@ -39,7 +39,7 @@ from itb.services.clinical_inputs import parse_candidacy_record
 from itb.services.screening_record import parse_screening_record
 
 if TYPE_CHECKING:
-    from itb.services.clinic import ChangeRequest, ClinicService, ProgramRequest
+    from itb.services.clinic import ChangeRequest, ClinicService, ProgramRequest, PumpOut
     from itb.services.clinic.demo import DemoClinic
 
 __all__ = ["register"]
@@ -2063,9 +2063,11 @@ def radar(
     day = _day(on, "--on")
     when = None if day is None else datetime.combine(day, time(0, 0), tzinfo=UTC)
     with _service(db) as service:
-        rows = service.radar(_actor(service, user), on=when)
+        actor = _actor(service, user)
+        rows = service.radar(actor, on=when)
+        out = service.pumps_out(actor, on=when)
     if as_json:
-        _out({"pumps": [_radar_row(r) for r in rows]})
+        _out({"pumps": [_radar_row(r) for r in rows], "pumps_out": [plain(o) for o in out]})
         return
     title_day = (when or datetime.now(UTC)).date().isoformat()
     table = Table(
@@ -2102,6 +2104,29 @@ def radar(
     con.print(table)
     if len(rows) > limit:
         con.print(f"... {len(rows) - limit} more (--limit).")
+    if out:
+        con.print(_pumps_out_table(out))
+
+
+def _pumps_out_table(out: list[PumpOut]) -> Table:
+    """Patients whose pump is out: not on the radar, at risk of withdrawal until the new pump."""
+    table = Table(title=f"Pumps out: {len(out)} patient(s) on a bridge until a new pump")
+    for col in ("patient", "pump out since", "days out", "complication", "bridge"):
+        table.add_column(col)
+    for o in out:
+        bridge = (
+            f"oral {o.oral_bridge_mg_per_day:g} mg/day"
+            if o.oral_bridge_mg_per_day is not None
+            else o.bridge
+        )
+        table.add_row(
+            f"{o.patient_id} {escape(o.patient_name)}",
+            _d(o.since),
+            f"{o.days_out:.0f}",
+            o.kind.replace("_", " "),
+            f"[bold red]{bridge}[/]" if o.bridge == "none" else bridge,
+        )
+    return table
 
 
 def _dry_cell(r: RadarRow) -> str:

@@ -14,6 +14,7 @@ from itb.services.clinic.service import (
     ClinicService,
     PatientChart,
     PumpNow,
+    PumpOut,
     RefillOutcome,
     SymptomOutcome,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "PatientChart",
     "ProgramRequest",
     "PumpNow",
+    "PumpOut",
     "Reading",
     "RefillOutcome",
     "RefillRequest",

@@ -143,6 +143,7 @@ __all__ = [
     "ClinicService",
     "PatientChart",
     "PumpNow",
+    "PumpOut",
     "RefillOutcome",
     "SymptomOutcome",
 ]
@@ -215,6 +216,34 @@ class PumpNow:
     battery_used_fraction: float | None
     eri_reached: bool
     last_command_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PumpOut:
+    """A patient whose pump is out: explanted for a complication, no new pump yet. Not on
+    the refill radar (there is nothing to refill), but at risk of withdrawal until the
+    new pump: the bridge is what carries the therapy.
+
+    Attributes:
+        patient_id, patient_name: whose.
+        implant_id: the implant that came out.
+        complication_id: the complication's latest entry.
+        kind: the complication (a ``ComplicationKind`` value).
+        since: when the pump came out.
+        bridge: ``none``, ``oral`` or ``intrathecal``.
+        oral_bridge_mg_per_day: the oral bridge, mg/day (None unless oral).
+        days_out: days since the explant at the time asked about.
+    """
+
+    patient_id: str
+    patient_name: str
+    implant_id: str
+    complication_id: str
+    kind: str
+    since: datetime
+    bridge: str
+    oral_bridge_mg_per_day: float | None
+    days_out: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -1762,6 +1791,57 @@ class ClinicService:
             return sorted(rows, key=order)
 
         return self._audited_read(actor, "complications", "patient", patient_id, body)
+
+    def pumps_out(self, actor: Actor, *, on: datetime | None = None) -> list[PumpOut]:
+        """Every patient whose pump came out for a complication and who has no pump in use
+        since, longest out first, with the bridge of the complication's latest entry (so
+        that the team sees who depends on it, and who is out with none).
+
+        Raises:
+            Forbidden: the actor may not read the radar.
+        """
+        self._allow(actor, Action.READ, what="radar")
+        now = self._now() if on is None else on
+        if now.tzinfo is None:
+            raise InvalidValue("on", now.isoformat(), "a date-time with a time zone")
+
+        def body(uow: UnitOfWork) -> list[PumpOut]:
+            entries = uow.complications.find()
+            followed = {r.follows for r in entries if r.follows is not None}
+            rows: list[PumpOut] = []
+            for r in entries:
+                if r.id in followed or r.explant_surgery_id is None:
+                    continue  # not the latest entry, or no explant (resolved or not, the
+                    # pump stays out until a new one is implanted)
+                implants = uow.implants.find(patient_id=r.patient_id)
+                if any(i.status is ImplantStatus.ACTIVE for i in implants):
+                    continue  # a new pump is in
+                removed = next((i for i in implants if i.id == r.implant_id), None)
+                since = r.at if removed is None or removed.ended_at is None else removed.ended_at
+                patient = self._patient(uow, r.patient_id)
+                rows.append(
+                    PumpOut(
+                        patient_id=r.patient_id,
+                        patient_name=patient.name,
+                        implant_id=r.implant_id,
+                        complication_id=r.id,
+                        kind=r.kind.value,
+                        since=since,
+                        bridge=r.bridge.value,
+                        oral_bridge_mg_per_day=r.oral_bridge_mg_per_day,
+                        days_out=max(0.0, (now - since).total_seconds() / 86400.0),
+                    )
+                )
+            # a patient out for two complications at once is listed once, by the latest
+            latest: dict[str, PumpOut] = {}
+            for row in rows:
+                kept = latest.get(row.patient_id)
+                later = (len(row.complication_id), row.complication_id)
+                if kept is None or later > (len(kept.complication_id), kept.complication_id):
+                    latest[row.patient_id] = row
+            return sorted(latest.values(), key=lambda p: (p.since, p.patient_id))
+
+        return self._audited_read(actor, "pumps_out", "registry", "radar", body)
 
     def _model(
         self, uow: UnitOfWork, implant: ImplantRecord, *, persist: bool = True
