@@ -855,8 +855,9 @@ class _World:
                 StartFault(fault), t_h, Authorship(entered_by="scenario", reason=spec.label)
             )
         self.complications[event.kind] = t_h
+        # not stated: the more likely course (the pump comes out when most such cases do)
         self._explant_needed[event.kind] = (
-            spec.explants(0.5) if event.explant is None else event.explant
+            spec.explant_probability.value > 0.5 if event.explant is None else event.explant
         )
         self.note(t_h, "scenario", "complication", f"{spec.label} begins{reason}")
 

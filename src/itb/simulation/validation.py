@@ -33,6 +33,7 @@ from itb.domain.patient import (
 from itb.domain.provenance import sourced_value
 from itb.domain.units import HOURS_PER_YEAR
 from itb.simulation.cohort import CohortArrays, CohortState, advance, observe
+from itb.simulation.cohort_summary import Z95, wilson
 from itb.simulation.course import CourseResult, CourseSettings, run_course
 from itb.simulation.population import Population, draw_cohort
 
@@ -437,15 +438,6 @@ def course_rows(
     return rows, res
 
 
-def _wilson(k: int, n: int) -> tuple[float, float]:
-    """95 % Wilson interval of ``k`` of ``n``."""
-    z = 1.959963984540054
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
 def _info(
     id_: str, what: str, published: str, model: str, lo: float, hi: float, value: float, unit: str
 ) -> ValidationRow:
@@ -484,7 +476,7 @@ def long_term_rows(
         ("T17b", "multiple sclerosis", causes == "multiple_sclerosis", 226.95, 193.3, 21),
         ("T17c", "cerebral origin", ~spinal, 402.29, 300.2, 62),
     ):
-        half = 1.96 * sd / math.sqrt(n)
+        half = Z95 * sd / math.sqrt(n)
         d = dose_1y[sel]
         rows.append(
             _info(
@@ -506,7 +498,8 @@ def long_term_rows(
         ("T18a", "spinal origin", drawn_spinal, 88, 93, "[C98] (88 of 93; [C99] 64 of 66)"),
         ("T18b", "cerebral origin", ~drawn_spinal, 32, 37, "[C100] (32 of 37)"),
     ):
-        lo, hi = _wilson(k, n)
+        w = wilson(k, n)
+        lo, hi = float(w["low"] or 0.0), float(w["high"] or 0.0)
         share = float(responded[sel].mean())
         rows.append(
             _row(
@@ -521,7 +514,8 @@ def long_term_rows(
     if years >= 2:
         late = (res.dose_at(years * 12 * HOURS_PER_MONTH) - dose_1y) / (years - 1)
         share = float((late > 100.0).mean())
-        lo, hi = _wilson(8, 37)
+        w = wilson(8, 37)
+        lo, hi = float(w["low"] or 0.0), float(w["high"] or 0.0)
         rows.append(
             _info(
                 "T19",

@@ -1401,8 +1401,9 @@ class _ArmRun:
             np.where(self.fault_on[:, LEAK], self.data.leak_fraction_lost.value, 0.0),
         )
         tip = np.where(self.fault_on[:, MIGRATION], self.data.migration_fraction_to_csf.value, 1.0)
-        tip = tip * np.where(self.comp_on[:, MASS], self.mass_fraction, 1.0)
-        tip = tip * np.where(self.comp_on[:, CSF_LEAK], self.leak_fraction, 1.0)
+        if self.policy.complications:  # a mass at the tip, a spinal fluid leak
+            tip = tip * np.where(self.comp_on[:, MASS], self.mass_fraction, 1.0)
+            tip = tip * np.where(self.comp_on[:, CSF_LEAK], self.leak_fraction, 1.0)
         q_in = q_true - q_true * loss
         flowing = (q_in > 0.0) & (flow_end > a)
 
