@@ -1383,15 +1383,42 @@ class _ArmRun:
         self.log(ended, t0 + split, "bolus_end")
         self._piece(t0, split, np.full(n, b), np.where(self.bolus_on, 0.0, prog_cmd))
 
+    def _flow(self, cmd: FloatArray) -> FloatArray:
+        """True volume rate out of the reservoir (mL/h) at commanded rate ``cmd``: the
+        accuracy factor, and the under-delivery of a nearly empty reservoir ([C101])."""
+        occluded = self.fault_on[:, OCCLUSION]
+        q = np.where((cmd > 0.0) & ~occluded & (self.actual > _EPS_ML), cmd * self.acc, 0.0)
+        v_low = self.preset.low_residual_volume_ml
+        if v_low > 0.0:
+            low = self.actual <= v_low + _EPS_ML
+            q = np.where(low, q * self.preset.low_residual_flow_fraction, q)
+        return np.asarray(q)
+
     def _piece(self, t0: float, a: FloatArray, b: FloatArray, cmd: FloatArray) -> FloatArray:
         """Advance pump and patient over [a, b) (hours after ``t0``) at commanded rate ``cmd``
-        (mL/h); return the commanded volume (mL)."""
+        (mL/h), split where the reservoir falls to the low-residual volume; return the
+        commanded volume (mL)."""
+        v_low = self.preset.low_residual_volume_ml
+        if v_low > 0.0:
+            q = self._flow(cmd)
+            above = self.actual > v_low + _EPS_ML
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t_low = np.where(above & (q > 0.0), a + (self.actual - v_low) / q, np.inf)
+            eos_rel = np.where(np.isfinite(self.eos_t) & ~self.eos_stopped, self.eos_t - t0, np.inf)
+            crossing = t_low < np.minimum(b, np.maximum(eos_rel, a))
+            if crossing.any():
+                split = np.where(crossing, t_low, b)
+                used = self._flat_piece(t0, a, split, cmd)
+                return np.asarray(used + self._flat_piece(t0, split, b, cmd))
+        return self._flat_piece(t0, a, b, cmd)
+
+    def _flat_piece(self, t0: float, a: FloatArray, b: FloatArray, cmd: FloatArray) -> FloatArray:
+        """:meth:`_piece` over [a, b) where the true flow keeps one factor."""
         n = self.n
         preset = self.preset
         eos_rel = np.where(np.isfinite(self.eos_t) & ~self.eos_stopped, self.eos_t - t0, np.inf)
         e = np.minimum(np.maximum(eos_rel, a), b)  # the motor is commanded over [a, e)
-        occluded = self.fault_on[:, OCCLUSION]
-        q_true = np.where((cmd > 0.0) & ~occluded & (self.actual > _EPS_ML), cmd * self.acc, 0.0)
+        q_true = self._flow(cmd)
         with np.errstate(divide="ignore", invalid="ignore"):
             t_dry = np.where(q_true > 0.0, a + self.actual / q_true, np.inf)
         flow_end = np.where(q_true > 0.0, np.minimum(e, t_dry), a)

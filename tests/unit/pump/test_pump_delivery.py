@@ -276,3 +276,42 @@ def test_more_withdrawn_than_expected_points_to_under_delivery_not_pocket_fill(t
     assert more.watch == ("withdrawal",)
     assert not any("pocket" in c for c in more.causes)
     assert any("occlusion" in c for c in more.causes)
+
+
+def test_a_nearly_empty_reservoir_under_delivers_below_its_low_residual_volume(make_pump) -> None:
+    pump = make_pump("synchromed_ii_20", dose_mcg_per_day=480.0, fill_ml=10.0)
+    v, f = pump.preset.low_residual_volume_ml, pump.preset.low_residual_flow_fraction
+    assert v > 0.0
+    assert 0.0 < f < 1.0
+    q = 480.0 / 500.0 / 24.0  # mL/h
+    t_low = (10.0 - v) / q
+    pump.advance_to(t_low)
+    assert pump.reservoir_actual_ml == pytest.approx(v, abs=1e-9)
+    assert pump.ledger.delivered_csf_mcg == pytest.approx((10.0 - v) * 500.0, rel=1e-9)
+    pump.advance_to(t_low + 24.0)
+    # a day below the low-residual volume: only the fraction reaches the CSF ...
+    assert pump.ledger.delivered_csf_mcg == pytest.approx((10.0 - v) * 500.0 + 480.0 * f, rel=1e-9)
+    assert pump.reservoir_actual_ml == pytest.approx(v - 24.0 * q * f, rel=1e-9)
+    # ... while the calculated volume, which the alarms follow, goes on as programmed
+    assert pump.reservoir_calculated_ml == pytest.approx(10.0 - (t_low + 24.0) * q, rel=1e-9)
+    pump.advance_to(t_low + v / (q * f) + 1.0)
+    assert pump.ledger.pumped_ml == pytest.approx(10.0, rel=1e-12)
+    assert pump.reservoir_actual_ml == 0.0
+    assert pump.balance_error_mcg() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_the_low_residual_effect_is_a_preset_number_checked_like_the_others(presets) -> None:
+    from itb.adapters.datafiles import load_data_table
+    from itb.domain.pump import parse_presets
+
+    table = {k: dict(v) for k, v in load_data_table("pumps").items()}
+    entry = dict(table["synchromed_ii_20"]["low_residual_flow_fraction"])
+    for bad in (0.0, 1.5):
+        table["synchromed_ii_20"]["low_residual_flow_fraction"] = {**entry, "value": bad}
+        with pytest.raises(InvalidValue) as err:
+            parse_presets(table)
+        assert err.value.field == "pumps.synchromed_ii_20.low_residual_flow_fraction"
+    # a preset with no such effect delivers as programmed down to empty
+    codman = presets["codman_3000_30"]
+    assert codman.low_residual_volume_ml == 0.0
+    assert codman.low_residual_flow_fraction == 1.0

@@ -122,14 +122,42 @@ def _first(result: EngineResult, kind: str) -> float:
     return min(t for _, t, e in result.events if e == kind)
 
 
+def _without_low_residual(setup: TrialSetup, pump: str) -> TrialSetup:
+    presets = dict(setup.presets)
+    presets[pump] = replace(presets[pump], low_residual_volume_ml=0.0)
+    return replace(setup, presets=presets)
+
+
 def test_over_infusing_pump_runs_dry_before_its_low_reservoir_alarm(setup: TrialSetup) -> None:
     never = ArmPolicy_("no refill", refill="interval", refill_interval_days=365, titration="hold")
-    s = replace(setup, horizon_days=120)
+    # the accuracy factor alone (a nearly empty reservoir's under-delivery is tested below)
+    s = replace(_without_low_residual(setup, never.pump), horizon_days=120)
     over = _run(s, 3, 1, never, draws=_draws(0.999), data=_quiet_data(setup, 0.0))
     assert _first(over, "reservoir_dry") < _first(over, "low_reservoir")
     under = _run(s, 3, 1, never, draws=_draws(0.001), data=_quiet_data(setup, 0.0))
     assert _first(under, "low_reservoir") < _first(under, "reservoir_dry")
     assert over.withdrawal_days[0] > 0
+
+
+def test_a_nearly_empty_reservoir_under_delivers_and_runs_dry_later(setup: TrialSetup) -> None:
+    never = ArmPolicy_("no refill", refill="interval", refill_interval_days=365, titration="hold")
+    s = replace(setup, horizon_days=150)
+    preset = s.presets[never.pump]
+    assert preset.low_residual_volume_ml > 0.0
+    assert preset.low_residual_flow_fraction < 1.0
+    with_effect = _run(s, 3, 1, never, draws=_draws(0.5), data=_quiet_data(setup, 0.0))
+    plain = _run(
+        replace(_without_low_residual(setup, never.pump), horizon_days=150),
+        3,
+        1,
+        never,
+        draws=_draws(0.5),
+        data=_quiet_data(setup, 0.0),
+    )
+    dry, dry_plain = _first(with_effect, "reservoir_dry"), _first(plain, "reservoir_dry")
+    # the last low_residual_volume_ml take 1 / fraction as long to leave the reservoir
+    assert dry > dry_plain
+    assert _first(with_effect, "low_reservoir") == _first(plain, "low_reservoir")
 
 
 def test_missed_refill_leads_to_withdrawal(setup: TrialSetup) -> None:

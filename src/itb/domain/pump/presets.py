@@ -102,6 +102,11 @@ class PumpPreset:
     """The largest true/programmed flow an overinfusion_drift fault may step to."""
     battery_depletion_factor_max: float = math.inf
     """The largest drain multiplier of a battery_depletion fault."""
+    low_residual_volume_ml: float = 0.0
+    """Below this true reservoir volume the pump delivers only ``low_residual_flow_fraction``
+    of its flow (0: no such effect)."""
+    low_residual_flow_fraction: float = 1.0
+    """True flow below ``low_residual_volume_ml`` as a fraction of the flow above it."""
     sources: Mapping[str, Sourced] = field(default_factory=dict)
     modelled_on_maker: str = ""
     """The maker of the marketed pump this preset is modelled on (the preset itself is a
@@ -132,6 +137,8 @@ _EVERY_PRESET_FIELDS = (
     "access_port_max_injection_ml",
     "overinfusion_drift_factor_max",
     "battery_depletion_factor_max",
+    "low_residual_volume_ml",
+    "low_residual_flow_fraction",
 )
 _CONSTANT_FLOW_FIELDS = (
     "nominal_flow_ml_per_day",
@@ -221,8 +228,22 @@ def _preset(key: str, table: Mapping[str, Any]) -> PumpPreset:
         access_port_max_injection_ml=num("access_port_max_injection_ml"),
         overinfusion_drift_factor_max=num("overinfusion_drift_factor_max"),
         battery_depletion_factor_max=num("battery_depletion_factor_max"),
+        low_residual_volume_ml=_low_residual_volume(where, num("low_residual_volume_ml")),
+        low_residual_flow_fraction=_fraction(where, num("low_residual_flow_fraction")),
         sources=numbers,
     )
+
+
+def _low_residual_volume(where: str, value: float) -> float:
+    if not value >= 0.0:  # also refuses NaN
+        raise InvalidValue(f"{where}.low_residual_volume_ml", value, ">= 0 mL")
+    return value
+
+
+def _fraction(where: str, value: float) -> float:
+    if not 0.0 < value <= 1.0:
+        raise InvalidValue(f"{where}.low_residual_flow_fraction", value, "above 0 and at most 1")
+    return value
 
 
 def parse_presets(tables: Mapping[str, Any]) -> dict[str, PumpPreset]:

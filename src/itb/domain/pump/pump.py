@@ -337,9 +337,12 @@ class Pump:
     # ------------------------------------------------------------- rate model
 
     def flow_factor(self) -> float:
-        """True / commanded flow: the accuracy factor, and for gas-driven pumps temperature
-        and pressure ([D80][D88]; coefficients assumed)."""
+        """True / commanded flow: the accuracy factor, the under-delivery of a nearly empty
+        reservoir ([C101]; below ``low_residual_volume_ml``), and for gas-driven pumps
+        temperature and pressure ([D80][D88]; coefficients assumed)."""
         factor = self.accuracy_factor
+        if self.low_residual:
+            factor *= self.preset.low_residual_flow_fraction
         if self.preset.kind is PumpKind.CONSTANT_FLOW:
             p = self.preset
             factor *= max(
@@ -353,6 +356,12 @@ class Pump:
                 * (p.reference_ambient_pressure_kpa - self.ambient_pressure_kpa),
             )
         return factor
+
+    @property
+    def low_residual(self) -> bool:
+        """True while the true reservoir volume is below the preset's low-residual volume."""
+        v = self.preset.low_residual_volume_ml
+        return v > 0.0 and self.reservoir_actual_ml <= v + _EPS_ML
 
     def _quantize_ml_per_h(self, rate_ml_per_h: float) -> float:
         res = self.preset.rate_resolution_ml_per_day
@@ -435,6 +444,9 @@ class Pump:
         true_out = self._true_out_ml_per_h(cmd)
         if true_out > 0.0:
             candidates.append(t + self.reservoir_actual_ml / true_out)
+            if self.preset.low_residual_volume_ml > 0.0 and not self.low_residual:
+                above = self.reservoir_actual_ml - self.preset.low_residual_volume_ml
+                candidates.append(t + above / true_out)
         if cmd > 0.0 and self.preset.has_alarms:
             for thr in (self.low_reservoir_alarm_ml, self.preset.empty_reservoir_alarm_ml):
                 if self.reservoir_calculated_ml > thr + _EPS_ML:
