@@ -253,7 +253,12 @@ OPTIONS: dict[str, dict[str, str]] = {
     "card": {"CARD.toml": IN_FILE, "--pdf": OUT_FILE, "--html": OUT_FILE},
     "candidacy": {"RECORD.toml": IN_FILE, "--on": DATE},
     "screening-trial": {"TRIAL.toml": IN_FILE},
-    "validate": {"--seed": INT, "--pk-cohort-size": INT, "--titration-cohort-size": INT},
+    "validate": {
+        "--seed": INT,
+        "--pk-cohort-size": INT,
+        "--titration-cohort-size": INT,
+        "--out": OUT_DIR,
+    },
     "simulate": {
         "[SCENARIO.toml]": IN_FILE,
         "--builtin": CHOICE,

@@ -29,12 +29,42 @@ def test_validate_json_passes_every_row() -> None:
     assert report["failed"] == []
     rows = report["rows"]
     ids = {r["id"] for r in rows}
-    expected = {f"T{i}" for i in range(1, 17)}
-    assert expected <= {i.rstrip("abc") for i in ids}
+    expected = {f"T{i}" for i in range(1, 24)}
+    assert expected == {i.rstrip("abcde") for i in ids}
     for r in rows:
-        assert {"id", "published", "model", "tolerance", "passed"} <= set(r)
+        assert {"id", "published", "model", "tolerance", "passed", "use"} <= set(r)
         assert r["passed"] is True, r
         assert r["model"]
+        assert r["use"] in {"calibration", "check", "information"}
+        assert r["informational"] == (r["use"] == "information")
+    use = {r["id"]: r["use"] for r in rows}
+    # the held-out rows of the long-term data were fitted to nothing
+    assert {i for i, u in use.items() if u == "check"} == {"T21a", "T21b", "T21c", "T21d", "T21e"}
+    assert use["T22"] == "calibration"
+    traj = report["dose_trajectories_mcg_per_day"]
+    assert set(traj) == {"spinal_cord_injury", "multiple_sclerosis", "cerebral"}
+    assert all(len(v) == 10 for v in traj.values())
+    # people with multiple sclerosis need less than spinal cord injury, every year
+    assert all(
+        m < s for m, s in zip(traj["multiple_sclerosis"], traj["spinal_cord_injury"], strict=True)
+    )
+
+
+@pytest.mark.slow
+def test_validate_writes_a_self_contained_report(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["validate", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in page
+    assert "http://" not in page
+    assert "https://" not in page
+    assert "held-out check" in page
+    assert "T22" in page
+    png = (out / "plots" / "dose_trajectory.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    saved = json.loads((out / "validation.json").read_text(encoding="utf-8"))
+    assert saved["passed"] is True
 
 
 @pytest.mark.slow
@@ -48,13 +78,17 @@ def test_validate_is_stable_for_another_seed() -> None:
 
 def test_validate_exits_one_when_a_row_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     from itb.entrypoints.cli import validate as validate_cli
-    from itb.simulation.validation import ValidationRow
+    from itb.simulation.validation import ValidationReport, ValidationRow
 
-    def one_failing_row(*_args: object, **_kw: object) -> list[ValidationRow]:
-        return [
-            ValidationRow("T1", "x", "1", "2", "equal", passed=False),
-            ValidationRow("T2", "y", "1", "1", "equal", passed=True),
-        ]
+    def one_failing_row(*_args: object, **_kw: object) -> ValidationReport:
+        return ValidationReport(
+            rows=[
+                ValidationRow("T1", "x", "1", "2", "equal", passed=False),
+                ValidationRow("T2", "y", "1", "1", "equal", passed=True),
+            ],
+            trajectories={},
+            published={},
+        )
 
     monkeypatch.setattr(validate_cli, "run_validation", one_failing_row)
     result = runner.invoke(app, ["validate", "--json"])

@@ -177,7 +177,7 @@ def draw_patient(population: Population, seed: int, k: int) -> PatientParameters
     ec50_factor = var["nonresponder_ec50_factor"] if nonresponder else 1.0
     pd = PDParameters(
         ke0_per_h=typ.ke0_per_h * math.exp(var["ke0_log_sd"] * z[5]),
-        ec50_mcg_per_ml=typ.ec50(cause.origin) * math.exp(var["ec50_log_sd"] * z[6]) * ec50_factor,
+        ec50_mcg_per_ml=typ.ec50(cause) * math.exp(var["ec50_log_sd"] * z[6]) * ec50_factor,
         hill=typ.hill,
         mas_floor=min(typ.mas_floor, baseline_mas),
         psfs_floor=min(typ.psfs_floor, baseline_psfs),

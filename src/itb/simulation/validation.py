@@ -1,4 +1,4 @@
-"""The validation report: every target T1-T16 (docs/patient-model.md), computed from the model.
+"""The validation report: every target T1-T23 (docs/patient-model.md), computed from the model.
 
 Nothing here copies a model value: each row runs the model (the typical
 patient through the domain's exact solution, or a seeded cohort through the
@@ -11,7 +11,6 @@ given there (chosen so the rows are stable to well inside their tolerances).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,11 +32,17 @@ from itb.domain.patient import (
 from itb.domain.provenance import sourced_value
 from itb.domain.units import HOURS_PER_YEAR
 from itb.simulation.cohort import CohortArrays, CohortState, advance, observe
-from itb.simulation.cohort_summary import Z95, wilson
 from itb.simulation.course import CourseResult, CourseSettings, run_course
 from itb.simulation.population import Population, draw_cohort
+from itb.simulation.validation_long_term import (
+    DoseSeries,
+    LongTermTargets,
+    LowResidualSetup,
+    dose_trajectories,
+    long_term_rows,
+)
 
-__all__ = ["ValidationRow", "ValidationSettings", "run_validation"]
+__all__ = ["ValidationReport", "ValidationRow", "ValidationSettings", "run_validation"]
 
 HOURS_PER_MONTH = HOURS_PER_YEAR / 12.0
 
@@ -54,6 +59,8 @@ class ValidationRow:
         tolerance: the tolerance the model must meet (text).
         passed: whether it does (informational rows pass by definition).
         informational: True for rows shown for information only (T16).
+        use: ``"calibration"`` (a target the assumed values were fitted to), ``"check"``
+            (held out: fitted to nothing) or ``"information"`` (no pass/fail).
     """
 
     id: str
@@ -63,6 +70,7 @@ class ValidationRow:
     tolerance: str
     passed: bool
     informational: bool = False
+    use: str = "calibration"
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -292,8 +300,10 @@ def course_rows(
     rules: TitrationRules,
     course_settings: CourseSettings,
     settings: ValidationSettings,
-) -> tuple[list[ValidationRow], CourseResult]:
-    """T8 (cohort part), T9-T15 from a seeded, screened and label-titrated cohort."""
+    table: Mapping[str, Any],
+    low_residual: LowResidualSetup | None = None,
+) -> tuple[list[ValidationRow], CourseResult, list[PatientParameters]]:
+    """T8 (cohort part), T9-T23 from a seeded, screened and label-titrated cohort."""
     patients = list(draw_cohort(population, settings.titration_cohort_size, settings.seed))
     res = run_course(patients, rules, course_settings)
     cohort = res.cohort
@@ -401,7 +411,7 @@ def course_rows(
         ae_row("T13c", ~spinal, "cerebral origin", "headache", 10.7),
     ]
     rows += withdrawal_rows(res, t_m)
-    years = int(res.visit_times_h[-1] // (12 * HOURS_PER_MONTH))
+    years = round(course_settings.follow_up_years)
     means = [float(res.initial_dose_mcg_per_day.mean())] + [
         float(res.dose_at(y * 12 * HOURS_PER_MONTH).mean()) for y in range(1, years + 1)
     ]
@@ -420,7 +430,12 @@ def course_rows(
             ok,
         )
     )
-    rows += long_term_rows(patients, followed, res, years)
+    rows += [
+        ValidationRow(**r)
+        for r in long_term_rows(
+            LongTermTargets.from_table(table), patients, followed, res, years, low_residual
+        )
+    ]
     median_it = float(np.median(dose))
     ratio = settings.oral_typical_mg_per_day * 1000.0 / median_it
     rows.append(
@@ -433,102 +448,10 @@ def course_rows(
             "shown for information; no pass/fail",
             True,
             informational=True,
+            use="information",
         )
     )
-    return rows, res
-
-
-def _info(
-    id_: str, what: str, published: str, model: str, lo: float, hi: float, value: float, unit: str
-) -> ValidationRow:
-    """A published long-term target the model is not calibrated to yet: shown with the
-    tolerance it would have to meet (the study's own 95 % interval) and whether it does."""
-    inside = lo <= value <= hi
-    return ValidationRow(
-        id_,
-        what,
-        published,
-        model + ("" if inside else f"; OUTSIDE {lo:.4g}-{hi:.4g} {unit}"),
-        f"{lo:.4g}-{hi:.4g} {unit} (the study's 95 % interval); not calibrated to yet: "
-        "shown for information",
-        True,
-        informational=True,
-    )
-
-
-def long_term_rows(
-    drawn: Sequence[PatientParameters],
-    followed: Sequence[PatientParameters],
-    res: CourseResult,
-    years: int,
-) -> list[ValidationRow]:
-    """T17-T19: published long-term outcomes. T18 (screening response by origin) is a
-    calibrated pass/fail row; T17 and T19 are informational until the model is
-    calibrated to them, so that where it departs from them stays visible
-    (docs/patient-model.md)."""
-    rows: list[ValidationRow] = []
-    dose_1y = res.dose_at(12 * HOURS_PER_MONTH)
-    causes = np.array([p.cause.value for p in followed])
-    spinal = res.cohort.spinal
-    # [C97]: mean (SD, n) at 1 year; the interval is the mean's 95 % CI, mean +- 1.96 SD / sqrt(n)
-    for id_, label, sel, mean, sd, n in (
-        ("T17a", "spinal cord injury", causes == "spinal_cord_injury", 296.3, 224.6, 19),
-        ("T17b", "multiple sclerosis", causes == "multiple_sclerosis", 226.95, 193.3, 21),
-        ("T17c", "cerebral origin", ~spinal, 402.29, 300.2, 62),
-    ):
-        half = Z95 * sd / math.sqrt(n)
-        d = dose_1y[sel]
-        rows.append(
-            _info(
-                id_,
-                f"mean dose at 1 year, {label} (long-term cohort [C97])",
-                f"{mean:g} mcg/day (SD {sd:g}, n={n}); at 10 years "
-                + {"T17a": "522.6", "T17b": "320.6", "T17c": "578.7"}[id_],
-                f"mean {d.mean():.0f} mcg/day (n={d.size})",
-                mean - half,
-                mean + half,
-                float(d.mean()),
-                "mcg/day",
-            )
-        )
-    drawn_spinal = np.array([p.origin == "spinal" for p in drawn])
-    responded = np.zeros(len(drawn), dtype=bool)
-    responded[res.patients] = True
-    for id_, label, sel, k, n, src in (
-        ("T18a", "spinal origin", drawn_spinal, 88, 93, "[C98] (88 of 93; [C99] 64 of 66)"),
-        ("T18b", "cerebral origin", ~drawn_spinal, 32, 37, "[C100] (32 of 37)"),
-    ):
-        w = wilson(k, n)
-        lo, hi = float(w["low"] or 0.0), float(w["high"] or 0.0)
-        share = float(responded[sel].mean())
-        rows.append(
-            _row(
-                id_,
-                f"screening response, {label} (50, 75 then 100 mcg)",
-                f"{100 * k / n:.1f} % respond {src}",
-                f"{100 * share:.1f} % of {int(sel.sum())} screened",
-                f"{100 * lo:.1f}-{100 * hi:.1f} % (the study's 95 % Wilson interval)",
-                lo <= share <= hi,
-            )
-        )
-    if years >= 2:
-        late = (res.dose_at(years * 12 * HOURS_PER_MONTH) - dose_1y) / (years - 1)
-        share = float((late > 100.0).mean())
-        w = wilson(8, 37)
-        lo, hi = float(w["low"] or 0.0), float(w["high"] or 0.0)
-        rows.append(
-            _info(
-                "T19",
-                f"tolerance: dose rising > 100 mcg/day per year after the first year (years 1-{years})",
-                "22 % (8 of 37) [C102]",
-                f"{100 * share:.1f} % of {late.size}",
-                100 * lo,
-                100 * hi,
-                100 * share,
-                "%",
-            )
-        )
-    return rows
+    return rows, res, followed
 
 
 def withdrawal_rows(res: CourseResult, t_stop_h: float) -> list[ValidationRow]:
@@ -590,18 +513,35 @@ def withdrawal_rows(res: CourseResult, t_stop_h: float) -> list[ValidationRow]:
     ]
 
 
+@dataclass(frozen=True)
+class ValidationReport:
+    """The rows, and the titrated cohort's mean dose by published group over the years
+    (for the trajectory plot), with the published 1- and 10-year means."""
+
+    rows: list[ValidationRow]
+    trajectories: Mapping[str, list[float]]
+    published: Mapping[str, DoseSeries]
+
+    @property
+    def passed(self) -> bool:
+        """True when every row passes."""
+        return all(r.passed for r in self.rows)
+
+
 def run_validation(
     patient_table: Mapping[str, Any],
     rules: TitrationRules,
     goal: TreatmentGoal,
     dose_hard_max_mcg_per_day: Mapping[str, float],
     *,
+    low_residual: LowResidualSetup | None = None,
     seed: int | None = None,
     pk_cohort_size: int | None = None,
     titration_cohort_size: int | None = None,
     progress: Callable[[str], None] | None = None,
-) -> list[ValidationRow]:
-    """Every row T1-T16, computed from the model, in target order."""
+) -> ValidationReport:
+    """Every row T1-T23, computed from the model, in target order (T22 only with
+    ``low_residual``: the pump and refill rules it needs)."""
     say = progress or (lambda _msg: None)
     settings = ValidationSettings.from_table(
         patient_table,
@@ -614,17 +554,21 @@ def run_validation(
     rows = pk_rows(population, settings)
     say("typical responder (T3-T8)")
     rows += typical_rows(patient_table, rules)
-    say("screened and titrated cohort (T8b-T16)")
-    course, _ = course_rows(
-        population,
-        rules,
-        CourseSettings.from_table(patient_table, goal, dose_hard_max_mcg_per_day),
-        settings,
+    say("screened and titrated cohort (T8b-T23)")
+    course_settings = CourseSettings.from_table(patient_table, goal, dose_hard_max_mcg_per_day)
+    course, res, followed = course_rows(
+        population, rules, course_settings, settings, patient_table, low_residual
     )
     rows += course
+    years = round(course_settings.follow_up_years)
+    targets = LongTermTargets.from_table(patient_table)
 
     def key(r: ValidationRow) -> tuple[int, str]:
         digits = "".join(ch for ch in r.id[1:] if ch.isdigit())
         return (int(digits), r.id)
 
-    return sorted(rows, key=key)
+    return ValidationReport(
+        rows=sorted(rows, key=key),
+        trajectories=dose_trajectories(followed, res, years),
+        published=targets.doses,
+    )

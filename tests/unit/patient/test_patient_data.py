@@ -44,8 +44,27 @@ def test_typical_parameters_scale_with_weight() -> None:
 
 def test_typical_values_per_origin() -> None:
     typical = typical_values_from_table(TABLE)
-    assert typical.ec50("spinal") == typical.ec50_spinal_mcg_per_ml
-    assert typical.ec50("cerebral") == typical.ec50_cerebral_mcg_per_ml
+    assert typical.ec50(Cause.SPINAL_CORD_INJURY) == typical.ec50_spinal_mcg_per_ml
+    assert typical.ec50(Cause.CEREBRAL_PALSY) == typical.ec50_cerebral_mcg_per_ml
+    assert typical.ec50(Cause.STROKE) == typical.ec50_cerebral_mcg_per_ml
+    # people with multiple sclerosis are more sensitive than spinal cord injury [C97]
+    factor = typical.ec50_cause_factor[Cause.MULTIPLE_SCLEROSIS]
+    assert 0.0 < factor < 1.0
+    assert typical.ec50(Cause.MULTIPLE_SCLEROSIS) == typical.ec50_spinal_mcg_per_ml * factor
+
+
+def test_a_cause_factor_for_an_unknown_cause_is_refused() -> None:
+    table = copy.deepcopy(dict(TABLE))
+    table["model"]["pd"]["ec50_cause_factor"]["spinal_cord_injry"] = {
+        "value": 0.5,
+        "unit": "1",
+        "status": "assumed",
+        "source": "test",
+        "note": "test",
+    }
+    with pytest.raises(InvalidValue) as err:
+        typical_values_from_table(table)
+    assert err.value.field == "model.pd.ec50_cause_factor.spinal_cord_injry"
 
 
 def test_sign_model_orders_overdose_stages() -> None:

@@ -16,7 +16,6 @@ from itb.domain.patient.model import (
     AdaptationParameters,
     AdverseReactionModel,
     Cause,
-    OriginGroup,
     PatientParameters,
     PDParameters,
     PKParameters,
@@ -25,7 +24,7 @@ from itb.domain.patient.model import (
     SignThreshold,
 )
 from itb.domain.provenance import Sourced, sourced
-from itb.domain.units import HOURS_PER_DAY
+from itb.domain.units import HOURS_PER_DAY, require_positive
 
 __all__ = [
     "TypicalValues",
@@ -71,19 +70,42 @@ class TypicalValues:
     hill: float
     ec50_spinal_mcg_per_ml: float
     ec50_cerebral_mcg_per_ml: float
+    ec50_cause_factor: Mapping[Cause, float]
+    """Multiplier on the origin's EC50 by cause (1 where the table names none)."""
     mas_floor: float
     psfs_floor: float
     adaptation: AdaptationParameters
     reference_weight_kg: float
     size_exponent: float
 
-    def ec50(self, origin: OriginGroup) -> float:
-        """Typical EC50 (mcg/mL) for an origin group."""
-        return self.ec50_spinal_mcg_per_ml if origin == "spinal" else self.ec50_cerebral_mcg_per_ml
+    def ec50(self, cause: Cause) -> float:
+        """Typical EC50 (mcg/mL) for a cause: its origin group's, times the cause's factor."""
+        base = (
+            self.ec50_spinal_mcg_per_ml
+            if cause.origin == "spinal"
+            else self.ec50_cerebral_mcg_per_ml
+        )
+        return base * self.ec50_cause_factor.get(cause, 1.0)
 
     def size_factor(self, weight_kg: float) -> float:
         """Multiplier on CL, V1, Q and V2 for a body weight (kg)."""
         return float((weight_kg / self.reference_weight_kg) ** self.size_exponent)
+
+
+def _cause_factors(table: Mapping[str, Any]) -> dict[Cause, float]:
+    """``[model.pd.ec50_cause_factor]``: sensitivity of a cause relative to its origin group."""
+    where = "model.pd.ec50_cause_factor"
+    node = section(table, where)
+    out: dict[Cause, float] = {}
+    for key in node:
+        try:
+            cause = Cause(key)
+        except ValueError:
+            raise InvalidValue(
+                f"{where}.{key}", key, "a cause: " + ", ".join(c.value for c in Cause)
+            ) from None
+        out[cause] = require_positive(f"{where}.{key}", _v(table, where, key))
+    return out
 
 
 def typical_values_from_table(table: Mapping[str, Any]) -> TypicalValues:
@@ -111,6 +133,7 @@ def typical_values_from_table(table: Mapping[str, Any]) -> TypicalValues:
         hill=_v(table, "model.pd", "hill"),
         ec50_spinal_mcg_per_ml=_v(table, "model.pd", "ec50_spinal_mcg_per_ml"),
         ec50_cerebral_mcg_per_ml=_v(table, "model.pd", "ec50_cerebral_mcg_per_ml"),
+        ec50_cause_factor=_cause_factors(table),
         mas_floor=_v(table, "model.pd", "mas_floor"),
         psfs_floor=_v(table, "model.pd", "psfs_floor"),
         adaptation=adaptation,
@@ -228,7 +251,7 @@ def typical_parameters(
         ),
         pd=PDParameters(
             ke0_per_h=typical.ke0_per_h,
-            ec50_mcg_per_ml=typical.ec50(cause.origin),
+            ec50_mcg_per_ml=typical.ec50(cause),
             hill=typical.hill,
             mas_floor=typical.mas_floor,
             psfs_floor=typical.psfs_floor,

@@ -1,16 +1,17 @@
-"""``itb validate``: run the virtual patient against every published target (T1-T16).
+"""``itb validate``: run the virtual patient against every published target (T1-T23).
 
 Each row is computed from the model (never copied): the typical patient through
 the exact domain solution, cohort rows from a seeded population (documented seed
-and sizes in ``itb/data/patient.toml`` ``[validation]``). Exit code 1 when any
+and sizes in ``itb/data/patient.toml`` ``[validation]``). ``--out DIR`` also writes
+a self-contained HTML report with the dose-trajectory plot. Exit code 1 when any
 row fails.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,9 +22,8 @@ from itb.entrypoints.errors import EXIT_CHECK_FAILED
 from itb.services.limits import MAX_SEED
 
 if TYPE_CHECKING:
-    from itb.domain.clinical.care import TreatmentGoal
-    from itb.domain.clinical.titration import TitrationRules
-    from itb.simulation.validation import ValidationRow
+    from itb.services.catalog import Catalog
+    from itb.simulation.validation import ValidationReport, ValidationRow
 
 __all__ = ["MAX_VALIDATION_COHORT", "register", "run_validation", "validate"]
 
@@ -33,24 +33,30 @@ cohort only takes longer and more memory)."""
 
 
 def run_validation(
-    patient_table: Mapping[str, Any],
-    rules: TitrationRules,
-    goal: TreatmentGoal,
-    dose_hard_max_mcg_per_day: Mapping[str, float],
+    cat: Catalog,
     *,
     seed: int | None = None,
     pk_cohort_size: int | None = None,
     titration_cohort_size: int | None = None,
-) -> list[ValidationRow]:
-    """:func:`itb.simulation.validation.run_validation`, imported when a validation runs
-    (numpy and scipy load then, not when the command line starts)."""
+) -> ValidationReport:
+    """:func:`itb.simulation.validation.run_validation` on the catalog's data, imported when
+    a validation runs (numpy and scipy load then, not when the command line starts). T22
+    runs on the cohort arms' default pump and refill rules."""
+    from itb.services.cohort_trial import default_arm
     from itb.simulation import validation
+    from itb.simulation.validation_long_term import LowResidualSetup
 
+    arm = default_arm(cat, "validation")
     return validation.run_validation(
-        patient_table,
-        rules,
-        goal,
-        dose_hard_max_mcg_per_day,
+        cat.patient_table,
+        cat.titration,
+        cat.protocol.goal(),
+        cat.library.hard_max_by_rule_group(),
+        low_residual=LowResidualSetup(
+            preset=cat.preset(arm.pump),
+            strengths_mcg_per_ml=arm.concentrations_mcg_per_ml,
+            min_refill_interval_days=arm.min_refill_interval_days,
+        ),
         seed=seed,
         pk_cohort_size=pk_cohort_size,
         titration_cohort_size=titration_cohort_size,
@@ -59,20 +65,21 @@ def run_validation(
 
 def _table(rows: list[ValidationRow]) -> Table:
     table = Table(
-        title="Virtual patient validation (targets T1-T16, docs/patient-model.md)", show_lines=True
+        title="Virtual patient validation (targets T1-T23, docs/patient-model.md)", show_lines=True
     )
     table.add_column("id", no_wrap=True)
     table.add_column("what")
     table.add_column("published")
     table.add_column("model")
     table.add_column("tolerance")
+    table.add_column("use", no_wrap=True)
     table.add_column("result", no_wrap=True)
     for r in rows:
         if r.informational:
             result = "[cyan]info[/cyan]"
         else:
             result = "[green]pass[/green]" if r.passed else "[bold red]FAIL[/bold red]"
-        table.add_row(r.id, r.what, r.published, r.model, r.tolerance, result)
+        table.add_row(r.id, r.what, r.published, r.model, r.tolerance, r.use, result)
     return table
 
 
@@ -103,34 +110,42 @@ def validate(
         typer.Option(
             min=50,
             max=MAX_VALIDATION_COHORT,
-            help="Patients screened and titrated for T8b-T16 (default: patient.toml).",
+            help="Patients screened and titrated for T8b-T23 (default: patient.toml).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Also write validation.json, report.html (with the dose-trajectory plot) and "
+            "plots/ into this directory (replaced if itb wrote it).",
         ),
     ] = None,
 ) -> None:
     """Compare the virtual patient with every published target; exit 1 if any row fails."""
     cat = bootstrap.catalog()
-    rows = run_validation(
-        cat.patient_table,
-        cat.titration,
-        cat.protocol.goal(),
-        cat.library.hard_max_by_rule_group(),
+    target = None
+    if out is not None:
+        from itb.adapters.output_paths import check_output_dir
+
+        target = check_output_dir(out, field="--out")
+    report = run_validation(
+        cat,
         seed=seed,
         pk_cohort_size=pk_cohort_size,
         titration_cohort_size=titration_cohort_size,
     )
+    from itb.adapters.validation_output import report_json
+
+    rows = report.rows
+    if target is not None:
+        from itb.adapters.validation_output import write_validation_output
+
+        write_validation_output(report, target, source="[C97]")
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "passed": all(r.passed for r in rows),
-                    "failed": [r.id for r in rows if not r.passed],
-                    "rows": [r.as_dict() for r in rows],
-                },
-                indent=2,
-            )
-        )
+        typer.echo(json.dumps(report_json(report), indent=2))
     else:
-        console = Console(width=160)
+        console = Console(width=170)
         console.print(_table(rows))
         failed = [r.id for r in rows if not r.passed]
         console.print(
@@ -138,7 +153,9 @@ def validate(
             if failed
             else f"[green]all {len(rows)} rows pass[/green]"
         )
-    if not all(r.passed for r in rows):
+        if target is not None:
+            console.print(f"report: {target / 'report.html'}")
+    if not report.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
