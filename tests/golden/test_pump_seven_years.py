@@ -136,7 +136,8 @@ def test_pinned_key_results(result: PumpRunResult) -> None:
     """Golden values: a change here is a change of behaviour, to be reviewed."""
     assert result.battery.eri_time == "2031-10-05T14:35:43+01:00"
     assert result.battery.eos_time == "2032-01-03T13:35:43+00:00"
-    assert result.delivered_mcg == pytest.approx(455_347.95, abs=0.01)
+    # a nearly empty reservoir under-delivers before each refill (pumps.toml low_residual_*)
+    assert result.delivered_mcg == pytest.approx(451_509.39, abs=0.01)
     assert result.drug_balance.filled_mcg == pytest.approx(29 * 40 * 500)
     assert result.reservoir_calculated_ml == pytest.approx(40.0)
     assert result.reservoir_actual_ml == pytest.approx(40.0)
