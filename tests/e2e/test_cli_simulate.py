@@ -105,6 +105,8 @@ def test_scenario_file_gives_a_rich_summary(tmp_path: Path) -> None:
             ("baseline_mas = 3.0", "baseline_mas = 3.0\nrisk = { sci_at_or_above_t6 = true }"),
             "patient.risk.sci_at_or_above_t6",
         ),
+        # one story: a 16-year-old of 5 kg is a typing error (the range names the age)
+        (("age_years = 16", "age_years = 16\nweight_kg = 15"), "patient.weight_kg"),
         (
             (
                 "[output]",

@@ -32,6 +32,7 @@ from itb.domain.patient import (
     PatientParameters,
     PatientState,
     RiskFactors,
+    WeightForAge,
     advance,
     typical_parameters,
 )
@@ -485,6 +486,10 @@ def scenario_patient(scenario: Scenario, catalog: Catalog) -> PatientParameters:
         check_cause_fits(
             spec.cause, sci_at_or_above_t6=spec.risk.sci_at_or_above_t6, where="patient."
         )
+        if spec.weight_kg is not None:
+            WeightForAge.from_table(catalog.patient_table).check(
+                spec.age_years, spec.weight_kg, field="patient.weight_kg"
+            )
         params = typical_parameters(
             catalog.patient_table,
             Cause(spec.cause),

@@ -47,6 +47,7 @@ from itb.domain.patient import (
     sign_model_from_table,
     typical_values_from_table,
 )
+from itb.domain.patient.weight import WeightForAge
 from itb.domain.provenance import sourced_value
 
 __all__ = ["Population", "draw_cohort", "draw_patient", "patient_seed_sequence"]
@@ -77,6 +78,7 @@ class Population:
     min_age_years: float
     max_age_years: float
     weight: Mapping[str, float]
+    weight_for_age: WeightForAge
     baseline: Mapping[str, float]
     variability: Mapping[str, float]
     risk: Mapping[str, float]
@@ -102,6 +104,7 @@ class Population:
             min_age_years=_v(table, "population.age_limits", "min_age_years"),
             max_age_years=_v(table, "population.age_limits", "max_age_years"),
             weight=block("population.weight"),
+            weight_for_age=WeightForAge.from_table(table),
             baseline=block("population.baseline"),
             variability=block("population.variability"),
             risk=block("population.risk"),
@@ -110,14 +113,7 @@ class Population:
 
     def expected_weight_kg(self, age_years: float) -> float:
         """Median body weight (kg) expected at ``age_years``."""
-        w = self.weight
-        child = w["child_kg_per_year"] * (min(age_years, 10.0) + w["child_offset_years"])
-        if age_years <= 10.0:
-            return child
-        if age_years >= w["adult_age_years"]:
-            return w["adult_median_kg"]
-        frac = (age_years - 10.0) / (w["adult_age_years"] - 10.0)
-        return child + frac * (w["adult_median_kg"] - child)
+        return self.weight_for_age.expected_kg(age_years)
 
 
 def _truncated_normal(u: float, mean: float, sd: float, lo: float, hi: float) -> float:

@@ -4,6 +4,7 @@ that a refusal changes nothing but the audit trail."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -64,6 +65,8 @@ def test_register_patient_stamps_and_audits(clinic: Clinic) -> None:
     [
         ("weight_kg", 7000.0, "weight_kg"),
         ("weight_kg", float("nan"), "weight_kg"),
+        # inside the registry's 10-250 kg but more than 3 x what an adult is expected to weigh
+        ("weight_kg", 230.0, "weight_kg"),
         ("birth_date", date(2990, 1, 1), "birth_date"),
         ("birth_date", date(1850, 1, 1), "birth_date"),
         ("cause", "flu", "cause"),
@@ -85,6 +88,26 @@ def test_bad_patient_values_are_refused_by_name_and_nothing_is_written(
     assert "\n" not in str(info.value)
     assert _without_audit(clinic.store.state) == before
     assert _audit(clinic)[-1] == "refused:register_patient"
+
+
+def test_a_weight_must_fit_the_age(clinic: Clinic) -> None:
+    # the test clock is in 2026: a child born in 2021 weighs about 18 kg, not 120
+    child = new_patient(
+        "MRN-C",
+        birth_date=date(2021, 3, 1),
+        cause="cerebral_palsy",
+        injury_level=None,
+        sci_at_or_above_t6=False,
+        weight_kg=120.0,
+    )
+    with pytest.raises(InvalidValue) as info:
+        clinic.service.register_patient(clinic.nurse, child)
+    assert info.value.field == "weight_kg"
+    assert "at age 5" in str(info.value)
+    ok = clinic.service.register_patient(clinic.nurse, replace(child, weight_kg=22.0))
+    assert ok.weight_kg == 22.0
+    with pytest.raises(InvalidValue, match="weight_kg"):
+        clinic.service.edit_patient(clinic.nurse, ok.id, expected_version=1, weight_kg=120.0)
 
 
 def test_a_medical_record_number_is_registered_once(clinic: Clinic) -> None:

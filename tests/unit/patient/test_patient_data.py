@@ -10,11 +10,13 @@ from itb.adapters.datafiles import load_data_table
 from itb.domain.errors import InvalidValue
 from itb.domain.patient import (
     Cause,
+    WeightForAge,
     sign_model_from_table,
     sourced_numbers,
     typical_parameters,
     typical_values_from_table,
 )
+from itb.simulation.population import Population, draw_cohort
 
 TABLE = load_data_table("patient")
 
@@ -87,3 +89,26 @@ def test_unknown_cause_in_the_table_is_refused() -> None:
     table["model"]["withdrawal"]["pruritus_excluded_causes"] = ["gout"]
     with pytest.raises(InvalidValue, match="pruritus_excluded_causes"):
         sign_model_from_table(table)
+
+
+def test_weight_for_age_follows_the_rule_of_thumb_and_refuses_the_implausible() -> None:
+    w = WeightForAge.from_table(TABLE)
+    assert w.expected_kg(6.0) == pytest.approx(2.0 * (6.0 + 4.0))
+    assert w.expected_kg(40.0) == w.adult_median_kg
+    assert w.expected_kg(10.0) < w.expected_kg(14.0) < w.expected_kg(18.0)
+    lo, hi = w.allowed_kg(6.0)
+    assert lo == pytest.approx(20.0 / w.plausible_factor)
+    assert hi == pytest.approx(20.0 * w.plausible_factor)
+    w.check(6.0, 25.0)
+    w.check(40.0, 140.0)
+    with pytest.raises(InvalidValue) as err:
+        w.check(6.0, 120.0, field="patient.weight_kg")
+    assert err.value.field == "patient.weight_kg"
+    assert "at age 6" in str(err.value)
+
+
+def test_the_population_never_draws_an_implausible_weight() -> None:
+    population = Population.from_table(TABLE)
+    w = WeightForAge.from_table(TABLE)
+    for p in draw_cohort(population, 3000, 5):
+        w.check(p.age_years, p.weight_kg)

@@ -17,6 +17,7 @@ EXPECTED = {
     "SignModel",
     "SignThreshold",
     "TypicalValues",
+    "WeightForAge",
     "WithdrawalStage",
     "advance",
     "derivatives",

@@ -52,6 +52,7 @@ from itb.domain.patient.observe import (
     observe,
     tolerance_factor,
 )
+from itb.domain.patient.weight import WeightForAge
 
 __all__ = [
     "STATE_NAMES",
@@ -68,6 +69,7 @@ __all__ = [
     "SignModel",
     "SignThreshold",
     "TypicalValues",
+    "WeightForAge",
     "WithdrawalStage",
     "advance",
     "derivatives",

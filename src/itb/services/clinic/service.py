@@ -91,6 +91,7 @@ from itb.domain.errors import (
     TooManyAttempts,
     VerificationRequired,
 )
+from itb.domain.patient.weight import WeightForAge
 from itb.domain.pump import Pump
 from itb.domain.pump.alarms import AlarmKind
 from itb.domain.pump.codec import command_from_data, command_to_data, prescription_from_data
@@ -108,6 +109,7 @@ from itb.domain.pump.prescription import Prescription
 from itb.domain.pump.programs import Flex
 from itb.domain.pump.refill import Discrepancy, Verdict, judge_residual
 from itb.domain.pump.session import ProgrammingSession
+from itb.domain.units import DAYS_PER_YEAR
 from itb.services.catalog import Catalog
 from itb.services.clinic.exchange import (
     ClinicRow,
@@ -485,6 +487,7 @@ class ClinicService:
         self._read_batch: _ReadBatch | None = None
         self.catalog = catalog
         self.rules: RegistryRules = catalog.registry
+        self._weight_for_age = WeightForAge.from_table(catalog.patient_table)
         self.throttle = LoginThrottle(self.rules.sessions)
         self.clock = clock
         self.hasher = hasher
@@ -939,13 +942,18 @@ class ClinicService:
         check_cause_fits(
             cause, sci_at_or_above_t6=bool(p.sci_at_or_above_t6), t6_field="sci_at_or_above_t6"
         )
+        birth = r.birth_date(p.birth_date, today=today)
+        weight = r.weight_kg(p.weight_kg)
+        if weight is not None:
+            age = (today - birth).days / DAYS_PER_YEAR
+            self._weight_for_age.check(age, weight, field="weight_kg")
         return {
             "mrn": r.name("mrn", p.mrn),
             "given_name": r.name("given_name", p.given_name),
             "family_name": r.name("family_name", p.family_name),
-            "birth_date": r.birth_date(p.birth_date, today=today),
+            "birth_date": birth,
             "sex": r.choice("sex", p.sex, SEXES),
-            "weight_kg": r.weight_kg(p.weight_kg),
+            "weight_kg": weight,
             "cause": cause,
             "injury_level": level,
             "sci_at_or_above_t6": bool(p.sci_at_or_above_t6),
