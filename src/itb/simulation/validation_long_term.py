@@ -163,6 +163,50 @@ def dose_trajectories(
     return out
 
 
+def _mean(sel: np.ndarray, d: np.ndarray) -> float:
+    return float(d[sel].mean()) if sel.any() else math.nan
+
+
+def _origin_ratio_rows(
+    ids: tuple[str, str],
+    year: int,
+    groups: Mapping[str, np.ndarray],
+    adult: np.ndarray,
+    dose: np.ndarray,
+    pub: Mapping[str, DoseSeries],
+    source: str,
+    use: str,
+) -> list[dict[str, Any]]:
+    """Multiple sclerosis / spinal cord injury, and cerebral / spinal cord injury (adults),
+    the ratios of mean doses at ``year`` (1 or 10) against the published ones."""
+    sci, ms, cer = (pub[g] for g in _GROUPS)
+
+    def series(s: DoseSeries) -> tuple[float, float]:
+        return s.year_1 if year == 1 else s.year_10
+
+    sci_sel = groups["spinal_cord_injury"]
+    return [
+        _ratio_row(
+            ids[0],
+            f"dose at {year} year{'s' if year > 1 else ''}, multiple sclerosis / spinal cord "
+            "injury (ratio of means)",
+            _log_ratio_interval(series(ms), ms.n, series(sci), sci.n),
+            _mean(groups["multiple_sclerosis"], dose) / _mean(sci_sel, dose),
+            source,
+            use,
+        ),
+        _ratio_row(
+            ids[1],
+            f"dose at {year} year{'s' if year > 1 else ''}, cerebral origin / spinal cord "
+            "injury, adults (ratio of means)",
+            _log_ratio_interval(series(cer), cer.n, series(sci), sci.n),
+            _mean(groups["cerebral"] & adult, dose) / _mean(sci_sel & adult, dose),
+            source,
+            use,
+        ),
+    ]
+
+
 def _log_ratio_interval(
     a: tuple[float, float], n_a: int, b: tuple[float, float], n_b: int
 ) -> tuple[float, float, float]:
@@ -231,33 +275,10 @@ def long_term_rows(
     adult = ages >= 18.0
     d1 = res.dose_at(HOURS_PER_YEAR)
     pub = t.doses
-    sci, ms, cer = (pub[g] for g in _GROUPS)
     src = t.dose_source
 
-    def mean(sel: np.ndarray, d: np.ndarray) -> float:
-        return float(d[sel].mean()) if sel.any() else math.nan
-
     # T17: dose by origin at 1 year, as ratios within the one study (calibration)
-    rows.append(
-        _ratio_row(
-            "T17a",
-            "dose at 1 year, multiple sclerosis / spinal cord injury (ratio of means)",
-            _log_ratio_interval(ms.year_1, ms.n, sci.year_1, sci.n),
-            mean(groups["multiple_sclerosis"], d1) / mean(groups["spinal_cord_injury"], d1),
-            src,
-            "calibration",
-        )
-    )
-    rows.append(
-        _ratio_row(
-            "T17b",
-            "dose at 1 year, cerebral origin / spinal cord injury, adults (ratio of means)",
-            _log_ratio_interval(cer.year_1, cer.n, sci.year_1, sci.n),
-            mean(groups["cerebral"] & adult, d1) / mean(groups["spinal_cord_injury"] & adult, d1),
-            src,
-            "calibration",
-        )
-    )
+    rows += _origin_ratio_rows(("T17a", "T17b"), 1, groups, adult, d1, pub, src, "calibration")
     rows.append(
         _row(
             "T17c",
@@ -267,7 +288,7 @@ def long_term_rows(
                 for g in _GROUPS
             )
             + f" mcg/day {src}",
-            ", ".join(f"{_LABELS[g]} {mean(groups[g], d1):.0f}" for g in _GROUPS) + " mcg/day",
+            ", ".join(f"{_LABELS[g]} {_mean(groups[g], d1):.0f}" for g in _GROUPS) + " mcg/day",
             "no pass/fail: the model's absolute doses follow the label's typical ranges "
             "(T9, T10), which are higher than this single centre's means; the ratios "
             "between origins (T17a, T17b) are compared instead",
@@ -337,9 +358,6 @@ def _tolerance_rows(
     src = t.dose_source
     d10 = res.dose_at(10 * HOURS_PER_YEAR)
 
-    def mean(sel: np.ndarray, d: np.ndarray) -> float:
-        return float(d[sel].mean()) if sel.any() else math.nan
-
     n_all = sum(s.n for s in pub.values())
     m1 = sum(s.n * s.year_1[0] for s in pub.values()) / n_all
     m10 = sum(s.n * s.year_10[0] for s in pub.values()) / n_all
@@ -365,33 +383,13 @@ def _tolerance_rows(
                 id_,
                 f"dose at 10 years / dose at 1 year, {_LABELS[g]}",
                 _log_ratio_interval(s.year_10, s.n, s.year_1, s.n),
-                mean(groups[g], d10) / mean(groups[g], d1),
+                _mean(groups[g], d10) / _mean(groups[g], d1),
                 src,
                 "check",
                 paired=True,
             )
         )
-    sci, ms, cer = (pub[g] for g in _GROUPS)
-    rows.append(
-        _ratio_row(
-            "T21d",
-            "dose at 10 years, multiple sclerosis / spinal cord injury",
-            _log_ratio_interval(ms.year_10, ms.n, sci.year_10, sci.n),
-            mean(groups["multiple_sclerosis"], d10) / mean(groups["spinal_cord_injury"], d10),
-            src,
-            "check",
-        )
-    )
-    rows.append(
-        _ratio_row(
-            "T21e",
-            "dose at 10 years, cerebral origin / spinal cord injury, adults",
-            _log_ratio_interval(cer.year_10, cer.n, sci.year_10, sci.n),
-            mean(groups["cerebral"] & adult, d10) / mean(groups["spinal_cord_injury"] & adult, d10),
-            src,
-            "check",
-        )
-    )
+    rows += _origin_ratio_rows(("T21d", "T21e"), 10, groups, adult, d10, pub, src, "check")
     early, late_y = t.share_of_initial_years
     de = res.dose_at(early * HOURS_PER_YEAR)
     dl = res.dose_at(late_y * HOURS_PER_YEAR)
@@ -399,8 +397,8 @@ def _tolerance_rows(
     for g in ("multiple_sclerosis", "spinal_cord_injury"):
         sel = groups[g]
         parts.append(
-            f"{_LABELS[g]} {100 * mean(sel, de) / mean(sel, d1):.0f} % and "
-            f"{100 * mean(sel, dl) / mean(sel, d1):.0f} %"
+            f"{_LABELS[g]} {100 * _mean(sel, de) / _mean(sel, d1):.0f} % and "
+            f"{100 * _mean(sel, dl) / _mean(sel, d1):.0f} %"
         )
     pub_parts = [
         f"{_LABELS[g]} {t.share_of_initial[g][0]:g} % and {t.share_of_initial[g][1]:g} %"
