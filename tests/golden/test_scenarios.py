@@ -123,6 +123,10 @@ def check_missed_refill_withdrawal(r: ScenarioResult) -> None:
     assert visit.t_h > withdrawal.t_h
     refill_after = next(e for e in r.timeline if e.kind == "refill" and e.t_h >= visit.t_h)
     assert refill_after.t_h == visit.t_h
+    # the residual is below the under-delivery volume: the clinic names it, no catheter study
+    note = next(e for e in r.timeline if e.kind == "observe" and e.t_h == visit.t_h)
+    assert "[C101]" in note.detail
+    assert not [e for e in r.timeline if e.kind == "catheter_study"]
     assert m["hours_reservoir_empty"] == 0.0
     assert "empty_reservoir" not in m["alarms_by_kind"]
     # The drug comes back and the signs resolve.

@@ -377,6 +377,12 @@ class ClinicPort(Protocol):
         ...
 
     @property
+    def low_residual_volume_ml(self) -> float:
+        """The reservoir volume below which the implanted pump kind under-delivers, mL
+        ([C101]; 0 for a kind with no such effect)."""
+        ...
+
+    @property
     def pump_clock_offset_h(self) -> float:
         """Pump clock (hours since Monday 00:00 local) minus run time, h."""
         ...
@@ -996,6 +1002,18 @@ class Clinic:
             # Troubleshooting starts with the reservoir: withdraw and compare ([D58]).
             self.do_refill(t_h, "refill to check the residual (withdrawal signs)")
         if self.operation_pending:
+            return
+        last = self.record.refills[-1] if self.record.refills else None
+        low = self.port.low_residual_volume_ml
+        if last is not None and last.t_h == t_h and 0.0 < last.withdrawn_ml < low:
+            # a nearly empty reservoir under-delivers [C101]: the refill was the treatment
+            self._note(
+                t_h,
+                "observe",
+                f"withdrawal signs with {last.withdrawn_ml:.2f} mL left, below the {low:g} mL "
+                "at which this pump delivers less than programmed [C101]: the refill is the "
+                "treatment (no catheter study); refill earlier or raise the low-reservoir alarm",
+            )
             return
         if self._catheter_workup(t_h, "withdrawal signs, pump and residual as expected"):
             return

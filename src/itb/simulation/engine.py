@@ -726,6 +726,11 @@ class _World:
         return self._require_pump().low_reservoir_alarm_ml
 
     @property
+    def low_residual_volume_ml(self) -> float:
+        """The volume below which the pump kind under-delivers, mL (0: no such effect)."""
+        return self._require_pump().preset.low_residual_volume_ml
+
+    @property
     def pump_clock_offset_h(self) -> float:
         """Pump clock offset, h."""
         return self._require_pump().pump_clock_offset_h
