@@ -50,11 +50,22 @@ def test_validate_json_passes_every_row() -> None:
     )
 
 
-@pytest.mark.slow
 def test_validate_writes_a_self_contained_report(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    result = runner.invoke(app, ["validate", "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    # small cohorts: this is about the files (every row passing is the test above)
+    result = runner.invoke(
+        app,
+        [
+            "validate",
+            "--out",
+            str(out),
+            "--pk-cohort-size",
+            "100",
+            "--titration-cohort-size",
+            "200",
+        ],
+    )
+    assert result.exit_code in (0, 1), result.output
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in page
     assert "http://" not in page
@@ -64,7 +75,8 @@ def test_validate_writes_a_self_contained_report(tmp_path: Path) -> None:
     png = (out / "plots" / "dose_trajectory.png").read_bytes()
     assert png.startswith(b"\x89PNG")
     saved = json.loads((out / "validation.json").read_text(encoding="utf-8"))
-    assert saved["passed"] is True
+    assert saved["passed"] is (result.exit_code == 0)
+    assert len(saved["rows"]) == page.count('<td class="id">')
 
 
 @pytest.mark.slow

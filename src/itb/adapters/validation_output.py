@@ -102,9 +102,9 @@ single centre's; the rows compare ratios between origins and between years.</fig
 """
 
 
-def write_validation_output(report: ValidationReport, out_dir: Path, source: str) -> Path:
+def write_validation_output(report: ValidationReport, out_dir: Path) -> Path:
     """Write the report's files to ``out_dir`` atomically; return the directory."""
-    png = dose_trajectory_png(report.trajectories, report.published, source)
+    png = dose_trajectory_png(report.trajectories, report.published, report.published_source)
 
     def fill(tmp: Path) -> None:
         (tmp / "validation.json").write_text(

@@ -52,13 +52,13 @@ class ValidationRow:
     """One row of the report.
 
     Attributes:
-        id: target id (``"T1"`` ... ``"T16"``; a letter for a part of a target).
+        id: target id (``"T1"`` ... ``"T23"``; a letter for a part of a target).
         what: what is compared.
         published: the published value (text).
         model: the model's value (text, with the numbers).
         tolerance: the tolerance the model must meet (text).
         passed: whether it does (informational rows pass by definition).
-        informational: True for rows shown for information only (T16).
+        informational: True for rows shown for information only (T16, T17c, T23).
         use: ``"calibration"`` (a target the assumed values were fitted to), ``"check"``
             (held out: fitted to nothing) or ``"information"`` (no pass/fail).
     """
@@ -537,6 +537,8 @@ class ValidationReport:
     rows: list[ValidationRow]
     trajectories: Mapping[str, list[float]]
     published: Mapping[str, DoseSeries]
+    published_source: str = ""
+    """The source tag of ``published`` (docs/sources.md)."""
 
     @property
     def passed(self) -> bool:
@@ -587,4 +589,5 @@ def run_validation(
         rows=sorted(rows, key=key),
         trajectories=dose_trajectories(followed, res, years),
         published=targets.doses,
+        published_source=targets.dose_source,
     )

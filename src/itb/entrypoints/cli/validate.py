@@ -141,7 +141,7 @@ def validate(
     if target is not None:
         from itb.adapters.validation_output import write_validation_output
 
-        write_validation_output(report, target, source="[C97]")
+        write_validation_output(report, target)
     if as_json:
         typer.echo(json.dumps(report_json(report), indent=2))
     else:
