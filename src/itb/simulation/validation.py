@@ -12,7 +12,7 @@ given there (chosen so the rows are stable to well inside their tolerances).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,40 +41,12 @@ from itb.simulation.validation_long_term import (
     dose_trajectories,
     long_term_rows,
 )
+from itb.simulation.validation_row import ValidationRow
+from itb.simulation.validation_row import row as _row
 
 __all__ = ["ValidationReport", "ValidationRow", "ValidationSettings", "run_validation"]
 
 HOURS_PER_MONTH = HOURS_PER_YEAR / 12.0
-
-
-@dataclass(frozen=True)
-class ValidationRow:
-    """One row of the report.
-
-    Attributes:
-        id: target id (``"T1"`` ... ``"T23"``; a letter for a part of a target).
-        what: what is compared.
-        published: the published value (text).
-        model: the model's value (text, with the numbers).
-        tolerance: the tolerance the model must meet (text).
-        passed: whether it does (informational rows pass by definition).
-        informational: True for rows shown for information only (T16, T17c, T23).
-        use: ``"calibration"`` (a target the assumed values were fitted to), ``"check"``
-            (held out: fitted to nothing) or ``"information"`` (no pass/fail).
-    """
-
-    id: str
-    what: str
-    published: str
-    model: str
-    tolerance: str
-    passed: bool
-    informational: bool = False
-    use: str = "calibration"
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -156,12 +128,6 @@ def _bolus_times(params: PatientParameters, dose_mcg: float, seen_drop: float) -
     onset = float(t[np.argmax(above)])
     offset = float(t[len(t) - 1 - np.argmax(above[::-1])])
     return _BolusTimes(onset, float(t[np.argmax(drop)]), offset - onset, float(drop.max()), seen)
-
-
-def _row(
-    id_: str, what: str, published: str, model: str, tolerance: str, passed: bool
-) -> ValidationRow:
-    return ValidationRow(id_, what, published, model, tolerance, bool(passed))
 
 
 def typical_rows(table: Mapping[str, Any], rules: TitrationRules) -> list[ValidationRow]:
@@ -446,16 +412,13 @@ def course_rows(
             ok,
         )
     )
-    rows += [
-        ValidationRow(**r)
-        for r in long_term_rows(
-            LongTermTargets.from_table(table), patients, followed, res, years, low_residual
-        )
-    ]
+    rows += long_term_rows(
+        LongTermTargets.from_table(table), patients, followed, res, years, low_residual
+    )
     median_it = float(np.median(dose))
     ratio = settings.oral_typical_mg_per_day * 1000.0 / median_it
     rows.append(
-        ValidationRow(
+        _row(
             "T16",
             "intrathecal vs oral dose",
             "about 100 x lower",
@@ -463,8 +426,7 @@ def course_rows(
             f"maintenance {median_it:.0f} mcg/day = {ratio:.0f} x",
             "shown for information; no pass/fail",
             True,
-            informational=True,
-            use="information",
+            "information",
         )
     )
     return rows, res, followed

@@ -31,8 +31,11 @@ from itb.domain.units import HOURS_PER_DAY, HOURS_PER_YEAR
 from itb.simulation.cohort import advance, observe
 from itb.simulation.cohort_summary import Z95, wilson
 from itb.simulation.course import CourseResult
+from itb.simulation.validation_row import ValidationRow
+from itb.simulation.validation_row import row as _row
 
 __all__ = [
+    "GROUP_LABELS",
     "DoseSeries",
     "LongTermTargets",
     "LowResidualSetup",
@@ -41,7 +44,7 @@ __all__ = [
 ]
 
 _GROUPS = ("spinal_cord_injury", "multiple_sclerosis", "cerebral")
-_LABELS = {
+GROUP_LABELS = {
     "spinal_cord_injury": "spinal cord injury",
     "multiple_sclerosis": "multiple sclerosis",
     "cerebral": "cerebral origin",
@@ -176,7 +179,7 @@ def _origin_ratio_rows(
     pub: Mapping[str, DoseSeries],
     source: str,
     use: str,
-) -> list[dict[str, Any]]:
+) -> list[ValidationRow]:
     """Multiple sclerosis / spinal cord injury, and cerebral / spinal cord injury (adults),
     the ratios of mean doses at ``year`` (1 or 10) against the published ones."""
     sci, ms, cer = (pub[g] for g in _GROUPS)
@@ -216,27 +219,6 @@ def _log_ratio_interval(
     return ratio, ratio * math.exp(-Z95 * se), ratio * math.exp(Z95 * se)
 
 
-def _row(
-    id_: str,
-    what: str,
-    published: str,
-    model: str,
-    tolerance: str,
-    passed: bool,
-    use: str,
-) -> dict[str, Any]:
-    return {
-        "id": id_,
-        "what": what,
-        "published": published,
-        "model": model,
-        "tolerance": tolerance,
-        "passed": bool(passed) if use != "information" else True,
-        "informational": use == "information",
-        "use": use,
-    }
-
-
 def _ratio_row(
     id_: str,
     what: str,
@@ -245,7 +227,7 @@ def _ratio_row(
     source: str,
     use: str,
     paired: bool = False,
-) -> dict[str, Any]:
+) -> ValidationRow:
     r, lo, hi = published
     note = " (1- and 10-year means treated as independent: wider)" if paired else ""
     return _row(
@@ -266,10 +248,10 @@ def long_term_rows(
     res: CourseResult,
     years: int,
     low_residual: LowResidualSetup | None,
-) -> list[dict[str, Any]]:
-    """Rows T17-T23 as plain dicts (the caller makes them report rows)."""
+) -> list[ValidationRow]:
+    """Rows T17-T23."""
     t = targets
-    rows: list[dict[str, Any]] = []
+    rows: list[ValidationRow] = []
     groups = _groups(followed)
     ages = np.array([p.age_years for p in followed])
     adult = ages >= 18.0
@@ -284,11 +266,12 @@ def long_term_rows(
             "T17c",
             "mean dose at 1 year by origin (absolute)",
             ", ".join(
-                f"{_LABELS[g]} {pub[g].year_1[0]:g} (SD {pub[g].year_1[1]:g}, n={pub[g].n})"
+                f"{GROUP_LABELS[g]} {pub[g].year_1[0]:g} (SD {pub[g].year_1[1]:g}, n={pub[g].n})"
                 for g in _GROUPS
             )
             + f" mcg/day {src}",
-            ", ".join(f"{_LABELS[g]} {_mean(groups[g], d1):.0f}" for g in _GROUPS) + " mcg/day",
+            ", ".join(f"{GROUP_LABELS[g]} {_mean(groups[g], d1):.0f}" for g in _GROUPS)
+            + " mcg/day",
             "no pass/fail: the model's absolute doses follow the label's typical ranges "
             "(T9, T10), which are higher than this single centre's means; the ratios "
             "between origins (T17a, T17b) are compared instead",
@@ -329,8 +312,8 @@ def _tolerance_rows(
     adult: np.ndarray,
     res: CourseResult,
     years: int,
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+) -> list[ValidationRow]:
+    rows: list[ValidationRow] = []
     d1 = res.dose_at(HOURS_PER_YEAR)
     window = min(float(years), t.tolerance_window_years)
     dw = res.dose_at(window * HOURS_PER_YEAR)
@@ -381,7 +364,7 @@ def _tolerance_rows(
         rows.append(
             _ratio_row(
                 id_,
-                f"dose at 10 years / dose at 1 year, {_LABELS[g]}",
+                f"dose at 10 years / dose at 1 year, {GROUP_LABELS[g]}",
                 _log_ratio_interval(s.year_10, s.n, s.year_1, s.n),
                 _mean(groups[g], d10) / _mean(groups[g], d1),
                 src,
@@ -397,11 +380,11 @@ def _tolerance_rows(
     for g in ("multiple_sclerosis", "spinal_cord_injury"):
         sel = groups[g]
         parts.append(
-            f"{_LABELS[g]} {100 * _mean(sel, de) / _mean(sel, d1):.0f} % and "
+            f"{GROUP_LABELS[g]} {100 * _mean(sel, de) / _mean(sel, d1):.0f} % and "
             f"{100 * _mean(sel, dl) / _mean(sel, d1):.0f} %"
         )
     pub_parts = [
-        f"{_LABELS[g]} {t.share_of_initial[g][0]:g} % and {t.share_of_initial[g][1]:g} %"
+        f"{GROUP_LABELS[g]} {t.share_of_initial[g][0]:g} % and {t.share_of_initial[g][1]:g} %"
         for g in ("multiple_sclerosis", "spinal_cord_injury")
     ]
     rows.append(
@@ -423,7 +406,7 @@ def _tolerance_rows(
 
 def _low_residual_row(
     t: LongTermTargets, res: CourseResult, setup: LowResidualSetup
-) -> dict[str, Any]:
+) -> ValidationRow:
     """T22: withdrawal signs while a nearly empty reservoir under-delivers, before a refill
     at the low-reservoir alarm ([C101]): every responder at its 12-month dose, on the
     weakest product that keeps refills at least the minimum interval apart."""

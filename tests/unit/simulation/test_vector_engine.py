@@ -277,3 +277,25 @@ def test_flex_delivers_the_daily_dose_with_a_different_day_profile(setup: TrialS
     # same drug over the month (rate rounding to the pump's resolution aside), different state
     np.testing.assert_allclose(b.delivered_mcg, a.delivered_mcg, rtol=0.01)
     assert not np.allclose(b.final_x, a.final_x, rtol=1e-6)
+
+
+def test_a_trial_of_alarm_volumes_shows_withdrawal_before_the_reservoir_is_empty(
+    setup: TrialSetup,
+) -> None:
+    # refills on the alarm day itself: the lower the alarm, the longer below 4 mL first
+    def arm(alarm_ml: float) -> ArmPolicy:
+        return ArmPolicy_(
+            f"alarm {alarm_ml:g} mL", refill_margin_days=0, low_reservoir_alarm_ml=alarm_ml
+        )
+
+    s = replace(setup, horizon_days=500)
+    quiet = _quiet_data(setup, 0.0)
+    plain = _without_low_residual(s, arm(1.0).pump)
+    low = _run(s, 0, 30, arm(1.0), data=quiet)
+    high = _run(s, 0, 30, arm(5.0), data=quiet)
+    low_plain = _run(plain, 0, 30, arm(1.0), data=quiet)
+    # withdrawal while the reservoir still holds drug: no patient's ran dry
+    assert low.dry_events.sum() == 0
+    assert low.withdrawal_days.sum() > low_plain.withdrawal_days.sum()
+    # an alarm above the under-delivery volume prevents it
+    assert high.withdrawal_days.sum() < low.withdrawal_days.sum()

@@ -13,15 +13,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from itb.simulation.cohort_summary import Z95
-from itb.simulation.validation_long_term import DoseSeries
+from itb.simulation.validation_long_term import GROUP_LABELS, DoseSeries
 
 __all__ = ["dose_trajectory_png"]
 
-_LABELS = {
-    "spinal_cord_injury": "spinal cord injury",
-    "multiple_sclerosis": "multiple sclerosis",
-    "cerebral": "cerebral origin",
-}
 _COLOURS = {"spinal_cord_injury": "#1f5fa8", "multiple_sclerosis": "#2e8b57", "cerebral": "#b5472c"}
 
 
@@ -34,7 +29,7 @@ def dose_trajectory_png(
     for g, means in trajectories.items():
         colour = _COLOURS.get(g, "0.3")
         years = list(range(1, len(means) + 1))
-        ax.plot(years, means, color=colour, linewidth=2, label=f"model: {_LABELS.get(g, g)}")
+        ax.plot(years, means, color=colour, linewidth=2, label=f"model: {GROUP_LABELS.get(g, g)}")
         s = published.get(g)
         if s is None:
             continue
@@ -48,7 +43,7 @@ def dose_trajectory_png(
             color=colour,
             capsize=4,
             markerfacecolor="white",
-            label=f"published {source}: {_LABELS.get(g, g)} (n={s.n})",
+            label=f"published {source}: {GROUP_LABELS.get(g, g)} (n={s.n})",
         )
     ax.set_xlabel("years on therapy")
     ax.set_ylabel("mean daily dose (mcg/day)")

@@ -466,6 +466,31 @@ def _data(record: object) -> Mapping[str, Any]:
     return out if isinstance(out, dict) else {"value": out}
 
 
+def _in_order(
+    field: str,
+    when: datetime,
+    *,
+    after: datetime | None = None,
+    before: datetime | None = None,
+    what: str,
+) -> None:
+    """Refuse ``when`` earlier than ``after`` or later than ``before`` (``what`` names the
+    time it is compared with), as the one-line error every entry gets."""
+    minutes = "minutes"
+    if after is not None and when < after:
+        raise InvalidValue(
+            field,
+            when.isoformat(timespec=minutes),
+            f"on or after {what} ({after.isoformat(timespec=minutes)})",
+        )
+    if before is not None and when > before:
+        raise InvalidValue(
+            field,
+            when.isoformat(timespec=minutes),
+            f"on or before {what} ({before.isoformat(timespec=minutes)})",
+        )
+
+
 class ClinicService:
     """The clinic registry's use cases (one instance per database)."""
 
@@ -1600,31 +1625,12 @@ class ClinicService:
             found = self._when(found_at, tz, "found_at")
             onset = None if onset_at is None else self._when(onset_at, tz, "onset_at")
             when = found if at is None else self._when(at, tz, "at")
-            since = implant.implanted_at.isoformat(timespec="minutes")
-            if onset is not None and onset < implant.implanted_at:
-                raise InvalidValue(
-                    "onset_at",
-                    onset.isoformat(timespec="minutes"),
-                    f"on or after the implant ({since})",
-                )
-            if found < implant.implanted_at:
-                raise InvalidValue(
-                    "found_at",
-                    found.isoformat(timespec="minutes"),
-                    f"on or after the implant ({since})",
-                )
-            if onset is not None and onset > found:
-                raise InvalidValue(
-                    "onset_at",
-                    onset.isoformat(timespec="minutes"),
-                    f"on or before found_at ({found.isoformat(timespec='minutes')})",
-                )
-            if when < found:
-                raise InvalidValue(
-                    "at",
-                    when.isoformat(timespec="minutes"),
-                    f"on or after found_at ({found.isoformat(timespec='minutes')})",
-                )
+            if onset is not None:
+                _in_order("onset_at", onset, after=implant.implanted_at, what="the implant")
+            _in_order("found_at", found, after=implant.implanted_at, what="the implant")
+            if onset is not None:
+                _in_order("onset_at", onset, before=found, what="found_at")
+            _in_order("at", when, after=found, what="found_at")
             checked_signs = self._signs(given_signs)
             text = self.rules.text("note", note)
             self._at_version(implant, expected_version)
@@ -1701,12 +1707,7 @@ class ClinicService:
                 )
             implant = self._implant(w.uow, prev.implant_id)
             when = self._when(at, self._tz(w.uow, implant))
-            if when < prev.at:
-                raise InvalidValue(
-                    "at",
-                    when.isoformat(timespec="minutes"),
-                    f"on or after the entry it updates ({prev.at.isoformat(timespec='minutes')})",
-                )
+            _in_order("at", when, after=prev.at, what="the entry it updates")
             if not (
                 given_signs
                 or given_treatments
@@ -1909,12 +1910,7 @@ class ClinicService:
             end = implant.ended_at
             if end is not None and when > end:
                 when = end
-            if when < snap.at:
-                raise InvalidValue(
-                    "at",
-                    when.isoformat(timespec="minutes"),
-                    f"on or after the last recorded command ({snap.at.isoformat(timespec='minutes')})",
-                )
+            _in_order("at", when, after=snap.at, what="the last recorded command")
             self.model.at_time(ctx, pump, when)
             battery = pump.battery_used if pump.preset.battery is not None else None
             program = pump.prescription.program
