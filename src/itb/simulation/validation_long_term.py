@@ -78,6 +78,8 @@ class LongTermTargets:
     share_of_initial: Mapping[str, tuple[float, float]]
     share_of_initial_years: tuple[float, float]
     share_of_initial_source: str
+    adult_from_years: float
+    """The age from which the between-origin rows T17b and T21e count a patient."""
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> LongTermTargets:
@@ -130,6 +132,7 @@ class LongTermTargets:
                 num("share_of_initial", "late_years"),
             ),
             share_of_initial_source=src("share_of_initial", "early_years"),
+            adult_from_years=num("doses", "adult_from_years"),
         )
 
 
@@ -254,7 +257,7 @@ def long_term_rows(
     rows: list[ValidationRow] = []
     groups = _groups(followed)
     ages = np.array([p.age_years for p in followed])
-    adult = ages >= 18.0
+    adult = ages >= t.adult_from_years
     d1 = res.dose_at(HOURS_PER_YEAR)
     pub = t.doses
     src = t.dose_source

@@ -36,6 +36,7 @@ def test_the_published_numbers_come_from_patient_toml() -> None:
     assert t.tolerant == (8, 37)  # [C102]
     assert t.low_residual == (21, 88)  # [C101]
     assert t.dose_source == "[C97]"
+    assert 0.0 < t.adult_from_years <= 18.0  # T17b and T21e count adults only
 
 
 def _t22(fraction: float) -> float:
