@@ -11,9 +11,12 @@ time by advancing the pump (:meth:`itb.domain.pump.Pump.advance_to`), which
 returns the :class:`~itb.domain.delivery.DeliverySegment` reaching the CSF;
 the segments, any overlapping injection and the zero-rate gaps between them
 are cut into constant-rate pieces and fed to the patient's exact
-:func:`itb.domain.patient.advance`. On the way the world stops at every point
-of a regular sampling grid to record a trajectory sample; advancing is exact,
-so the grid changes what is recorded, never what happens.
+:func:`itb.domain.patient.advance`. Nothing is stepped between events: the
+world keeps a :class:`~itb.simulation.course_tape.CourseTape` of the pieces the
+patient received and the pump's integration steps, and the regular sampling
+grid is read from it in one vectorised pass at the end
+(:meth:`~itb.simulation.course_tape.CourseTape.samples`), so the grid changes
+what is recorded, never what happens, and costs no engine steps.
 
 The clinic (:mod:`itb.simulation.clinic`) acts through the world's
 :class:`~itb.simulation.clinic.ClinicPort`: the pump's calculated view,
@@ -87,6 +90,7 @@ from itb.simulation.clinic import (
     Diagnosis,
     Exam,
 )
+from itb.simulation.course_tape import CourseTape, Sample
 from itb.simulation.events import (
     ComplicationOnset,
     ConcentrationChange,
@@ -127,40 +131,6 @@ _PUMP_LOG_KINDS = frozenset(
 
 
 # ---------------------------------------------------------------- recording
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """The course at one point of the sampling grid.
-
-    Attributes:
-        t_h: hours since implant.
-        reservoir_actual_ml: drug really left in the reservoir, mL (hidden truth).
-        reservoir_calculated_ml: what the pump believes is left, mL.
-        dose_mcg_per_day: programmed daily dose (fixed-flow: concentration x flow), mcg/day.
-        delivery_mcg_per_h: mean rate reaching the CSF since the previous sample, mcg/h.
-        csf_mcg_per_ml: lumbar CSF concentration, mcg/mL.
-        effect_site_mcg_per_ml: effect-site concentration, mcg/mL.
-        mas, psfs: spasticity scores, 0-4.
-        withdrawal_stage: 0 none, 1 early signs, 2 severe.
-        withdrawal_severity: the model's withdrawal index w (dimensionless).
-        overdose_stage: 0 none, else the highest overdose stage reached.
-        signs: withdrawal and overdose signs present, ``"; "``-joined.
-    """
-
-    t_h: float
-    reservoir_actual_ml: float
-    reservoir_calculated_ml: float
-    dose_mcg_per_day: float
-    delivery_mcg_per_h: float
-    csf_mcg_per_ml: float
-    effect_site_mcg_per_ml: float
-    mas: float
-    psfs: float
-    withdrawal_stage: int
-    withdrawal_severity: float
-    overdose_stage: int
-    signs: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,9 +335,7 @@ class _World:
         self.retired: list[Pump] = []
         self.pending: list[DeliverySegment] = []
         self.segments = 0
-        self._k = 0
-        self._last_t = 0.0
-        self._last_delivered = self.state.delivered_mcg
+        self.tape = CourseTape(self.params, self.state, setup.patient_step)
         self._log_idx = 0
         self._alarm_idx = 0
         self._reading_idx = 0
@@ -398,52 +366,35 @@ class _World:
         if t_h > self.state.t_h:
             state = self.state
             step = self.setup.patient_step
+            tape = self.tape
             for a, b, rate in rate_pieces(self.pending, state.t_h, t_h):
+                tape.piece(a, b, rate, state)
                 state = step(self.params, state, rate, b - a)
             self.state = state
             if self.pending:
                 self.pending = [s for s in self.pending if s.t1_h > t_h + _EPS_H]
+        pump = self.pump
+        self.tape.moved(
+            t_h,
+            pump is not None,
+            (0.0, 0.0)
+            if pump is None
+            else (pump.reservoir_actual_ml, pump.reservoir_calculated_ml),
+            self._dose(),
+        )
         self._flush_pump_log()
 
     def move_to(self, t_h: float) -> None:
-        """Advance pump and patient exactly to ``t_h``, sampling on the grid on the way."""
-        dt = self.setup.sample_every_h
-        while True:
-            ts = self._k * dt
-            if ts > t_h + _EPS_H or ts > self.setup.horizon_h + _EPS_H:
-                break
-            self._move(ts)
-            self._sample(ts)
-            self._k += 1
+        """Advance pump and patient exactly to ``t_h`` (the next event's instant)."""
         self._move(t_h)
         if self._progress is not None and t_h >= self._progress_next:
             self._progress(min(1.0, t_h / self.setup.horizon_h))
             self._progress_next = t_h + self.setup.horizon_h / 200.0
 
-    def _sample(self, t_h: float) -> None:
-        o = observe(self.params, self.state)
-        pump = self.pump
-        delivered = self.state.delivered_mcg
-        span = t_h - self._last_t
-        rate = (delivered - self._last_delivered) / span if span > 0 else 0.0
-        self._last_t, self._last_delivered = t_h, delivered
-        self.recorder.sample(
-            Sample(
-                t_h=t_h,
-                reservoir_actual_ml=0.0 if pump is None else pump.reservoir_actual_ml,
-                reservoir_calculated_ml=0.0 if pump is None else pump.reservoir_calculated_ml,
-                dose_mcg_per_day=self._dose(),
-                delivery_mcg_per_h=rate,
-                csf_mcg_per_ml=o.csf_concentration_mcg_per_ml,
-                effect_site_mcg_per_ml=o.effect_site_mcg_per_ml,
-                mas=o.mas,
-                psfs=o.psfs,
-                withdrawal_stage=int(o.withdrawal_stage),
-                withdrawal_severity=o.withdrawal_severity,
-                overdose_stage=o.overdose_stage,
-                signs="; ".join(o.withdrawal_signs + o.overdose_signs),
-            )
-        )
+    def record_samples(self) -> None:
+        """Give the recorder the sampling grid, read from the tape in one pass."""
+        for sample in self.tape.samples(self.setup.sample_every_h, self.setup.horizon_h):
+            self.recorder.sample(sample)
 
     def _dose(self) -> float:
         pump = self.pump
@@ -611,6 +562,7 @@ class _World:
             self._flush_pump_log()
             self.retired.append(self.pump)
         pump = self.setup.build_pump(t_h, len(self.retired))
+        pump.reservoir_tape = self.tape.reservoir.append
         self.pump = pump
         self._log_idx = 0
         self._alarm_idx = 0
@@ -960,6 +912,7 @@ def run_course(
     _schedule_events(env, world, setup.events, setup.horizon_h)
     env.run(setup.horizon_h, world.move_to)
     world._flush_pump_log()
+    world.record_samples()
     if progress is not None:
         progress(1.0)
     pumps = [*world.retired, *([world.pump] if world.pump else [])]

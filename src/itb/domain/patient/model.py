@@ -46,6 +46,7 @@ __all__ = [
     "AdaptationParameters",
     "AdverseReactionModel",
     "Cause",
+    "Modes",
     "OriginGroup",
     "PDParameters",
     "PKParameters",
@@ -56,6 +57,7 @@ __all__ = [
     "SignThreshold",
     "advance",
     "derivatives",
+    "modes",
     "propagator",
     "system_matrix",
 ]
@@ -443,7 +445,7 @@ _MIN_RELATIVE_GAP = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
-class _Modes:
+class Modes:
     """Eigen-decomposition ``M = V diag(rates) V^-1`` with ``V^-1 b`` precomputed."""
 
     rates: tuple[float, ...]
@@ -471,7 +473,7 @@ def _inverse(a: Matrix) -> Matrix | None:
 
 
 @lru_cache(maxsize=4096)
-def _modes(pk: PKParameters, pd: PDParameters, adaptation: AdaptationParameters) -> _Modes | None:
+def _modes(pk: PKParameters, pd: PDParameters, adaptation: AdaptationParameters) -> Modes | None:
     """Closed-form eigen-decomposition of the (block lower-triangular) system matrix.
 
     The PK block has two real, distinct eigenvalues; the effect site, adaptation
@@ -513,7 +515,7 @@ def _modes(pk: PKParameters, pd: PDParameters, adaptation: AdaptationParameters)
     inverse = _inverse(vectors)
     if inverse is None:
         return None
-    return _Modes(rates, vectors, inverse, tuple(row[0] for row in inverse))
+    return Modes(rates, vectors, inverse, tuple(row[0] for row in inverse))
 
 
 def _phi1(z: float) -> float:
@@ -555,6 +557,13 @@ def _propagator_by_expm(
     phi = tuple(tuple(e[i][:n]) for i in range(n))
     gamma = tuple(e[i][n] for i in range(n))
     return phi, gamma
+
+
+def modes(params: PatientParameters) -> Modes | None:
+    """The patient's eigen-decomposition ``M = V diag(rates) V^-1`` (None when two rates
+    nearly coincide): ``x(dt) = V (exp(rates dt) * V^-1 x0 + dt phi1(rates dt) * V^-1 b R)``,
+    which :func:`propagator` evaluates, for callers that need many ``dt`` at once."""
+    return _modes(params.pk, params.pd, params.adaptation)
 
 
 def propagator(params: PatientParameters, dt_h: float) -> tuple[Matrix, tuple[float, ...]]:

@@ -22,6 +22,7 @@ from itb.domain.pump.pump import (
     PatientBolusOutcome,
     Pump,
     PumpStatus,
+    ReservoirPiece,
     StopReason,
     Withdrawal,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "PumpPreset",
     "PumpStatus",
     "RefillReport",
+    "ReservoirPiece",
     "SessionState",
     "Slug",
     "StopReason",

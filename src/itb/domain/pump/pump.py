@@ -58,6 +58,7 @@ __all__ = [
     "PatientBolusOutcome",
     "Pump",
     "PumpStatus",
+    "ReservoirPiece",
     "StopReason",
     "Withdrawal",
 ]
@@ -145,6 +146,55 @@ class PumpStatus:
     dead_space_ml: float
     dead_space_mcg: float
     faults: tuple[str, ...]
+
+
+def _moved_ml(
+    flow_ml: float, actual_ml: float, stroke_ml: float, remainder_ml: float
+) -> tuple[float, float]:
+    """Volume leaving the reservoir (mL) when ``flow_ml`` is due from ``actual_ml``, and the
+    stroke remainder after it: a valve-gated pump moves whole strokes only."""
+    moved = min(flow_ml, actual_ml)
+    if stroke_ml > 0.0 and moved > 0.0:
+        total = remainder_ml + moved
+        strokes = math.floor(total / stroke_ml + 1e-9)
+        moved_strokes = min(strokes * stroke_ml, actual_ml)
+        return moved_strokes, max(0.0, total - moved_strokes)
+    return moved, remainder_ml
+
+
+@dataclass(frozen=True, slots=True)
+class ReservoirPiece:
+    """One integration step of the pump, ``t0_h`` to ``t1_h``, at one commanded and one true
+    rate: enough to read the reservoir at any instant in between afterwards (what the pump
+    would have shown had it stopped there), without stepping the pump there.
+
+    Attributes:
+        t0_h, t1_h: the step, h.
+        actual_ml, calculated_ml: true and calculated reservoir volumes at ``t0_h``, mL.
+        commanded_ml_per_h: commanded volume rate, mL/h.
+        true_out_ml_per_h: true volume rate out of the reservoir, mL/h.
+        stroke_ml: volume of one stroke (0: continuous flow), mL.
+        stroke_remainder_ml: volume commanded but not yet moved by a stroke at ``t0_h``, mL.
+    """
+
+    t0_h: float
+    t1_h: float
+    actual_ml: float
+    calculated_ml: float
+    commanded_ml_per_h: float
+    true_out_ml_per_h: float
+    stroke_ml: float
+    stroke_remainder_ml: float
+
+    def at(self, t_h: float) -> tuple[float, float]:
+        """True and calculated reservoir volumes (mL) at ``t_h``, clamped to the step."""
+        dt = min(max(t_h - self.t0_h, 0.0), self.t1_h - self.t0_h)
+        calculated = max(0.0, self.calculated_ml - self.commanded_ml_per_h * dt)
+        moved, _ = _moved_ml(
+            self.true_out_ml_per_h * dt, self.actual_ml, self.stroke_ml, self.stroke_remainder_ml
+        )
+        actual = self.actual_ml - moved if moved > 0.0 else self.actual_ml
+        return (0.0 if actual < _EPS_ML else actual), calculated
 
 
 @dataclass(slots=True)
@@ -253,6 +303,9 @@ class Pump:
         self.withdrawn_since_fill = False
         self.patient_bolus_starts_t_h: list[float] = []
         self.ledger = Ledger()
+        self.reservoir_tape: Callable[[ReservoirPiece], None] | None = None
+        """Receives every integration step (None: nothing kept), to read the reservoir
+        between events afterwards (:meth:`ReservoirPiece.at`)."""
         self.log = EventLog()
         self.alarm_log: list[AlarmRecord] = []
         self.active_alarms: dict[AlarmKind, float] = {}
@@ -485,6 +538,7 @@ class Pump:
         ld = self.ledger
         ld.commanded_ml += cmd_ml
         ld.commanded_x_factor_ml += cmd_ml * factor
+        calculated_before = self.reservoir_calculated_ml
         if (
             cmd > 0.0
             and self.reservoir_calculated_ml > 0.0 >= self.reservoir_calculated_ml - cmd_ml
@@ -493,13 +547,23 @@ class Pump:
         self.reservoir_calculated_ml = max(0.0, self.reservoir_calculated_ml - cmd_ml)
         if self.preset.battery is not None and self.eos_t_h is None:
             self.battery_used += self._drain_per_h(cmd) * dt
-        moved = min(self._true_out_ml_per_h(cmd) * dt, self.reservoir_actual_ml)
-        if self.preset.stroke_ml > 0.0 and moved > 0.0:
-            total = self.stroke_remainder_ml + moved
-            strokes = math.floor(total / self.preset.stroke_ml + 1e-9)
-            moved_strokes = min(strokes * self.preset.stroke_ml, self.reservoir_actual_ml)
-            self.stroke_remainder_ml = max(0.0, total - moved_strokes)
-            moved = moved_strokes
+        true_out = self._true_out_ml_per_h(cmd)
+        if self.reservoir_tape is not None:
+            self.reservoir_tape(
+                ReservoirPiece(
+                    t0,
+                    t_end,
+                    self.reservoir_actual_ml,
+                    calculated_before,
+                    cmd,
+                    true_out,
+                    self.preset.stroke_ml,
+                    self.stroke_remainder_ml,
+                )
+            )
+        moved, self.stroke_remainder_ml = _moved_ml(
+            true_out * dt, self.reservoir_actual_ml, self.preset.stroke_ml, self.stroke_remainder_ml
+        )
         if moved <= 0.0:
             self.t_h = t_end
             return
