@@ -49,7 +49,7 @@ from itb.domain.clinical.complications import (
 from itb.domain.clinical.titration import Phase, plan_next_step, rule_group
 from itb.domain.delivery import DeliverySegment
 from itb.domain.errors import SeptumUnreachable
-from itb.domain.patient import PatientParameters, PatientState, observe, simulate
+from itb.domain.patient import PatientParameters, PatientState, modes, observe, simulate
 from itb.domain.provenance import Sourced
 from itb.domain.pump import (
     CatheterSpec,
@@ -69,6 +69,7 @@ from itb.domain.units import HOURS_PER_DAY
 from itb.services.cohort_trial import default_arm
 from itb.simulation.arm_program import ProgramShape
 from itb.simulation.cohort import CohortArrays
+from itb.simulation.piece_kernel import modal_forms
 from itb.simulation.population import Population, draw_patient
 from itb.simulation.vector_engine import (
     MAX_REFILL_ATTEMPTS,
@@ -508,8 +509,10 @@ def _shape(s: dict[str, Any]) -> ProgramShape:
     return ProgramShape()
 
 
-def _vector_and_domain(s: dict[str, Any]) -> tuple[Any, dict[str, Any], PatientParameters]:
-    params = draw_patient(POPULATION, s["seed"], s["k"])
+def _vector_and_domain(
+    s: dict[str, Any], params: PatientParameters | None = None
+) -> tuple[Any, dict[str, Any], PatientParameters]:
+    params = draw_patient(POPULATION, s["seed"], s["k"]) if params is None else params
     policy = default_arm(
         CATALOG,
         "test",
@@ -572,9 +575,26 @@ def test_one_patient_cohort_matches_the_domain_path(s: dict[str, Any]) -> None:
     check_agreement(s)
 
 
-def check_agreement(s: dict[str, Any]) -> Any:
-    """Both engines on schedule ``s``, compared; returns the vector engine's result."""
-    result, ref, params = _vector_and_domain(s)
+@settings(max_examples=8)
+@given(schedules)
+def test_a_patient_without_distinct_modes_matches_too(s: dict[str, Any]) -> None:
+    """Two of the patient's rates coincide (dependence as fast as the effect site): the
+    domain and the compiled kernel then both step the states themselves with the matrix
+    exponential of the augmented system, not the eigen-modes."""
+    params = draw_patient(POPULATION, s["seed"], s["k"])
+    same = replace(
+        params, adaptation=replace(params.adaptation, dependence_rate_per_h=params.pd.ke0_per_h)
+    )
+    assert modes(same) is None
+    system = CohortArrays.from_patients([same]).system_matrices()
+    assert not modal_forms(system)[3][0]
+    check_agreement(s, same)
+
+
+def check_agreement(s: dict[str, Any], params: PatientParameters | None = None) -> Any:
+    """Both engines on schedule ``s`` (patient ``params``, else drawn), compared; returns
+    the vector engine's result."""
+    result, ref, params = _vector_and_domain(s, params)
     assert result.trace_x is not None
     assert result.trace_delivered is not None
     vec = np.column_stack(

@@ -43,19 +43,22 @@ What it covers (docs/cohort-trials.md gives the full list):
   over 48 h, ERI and EOS from the battery model (``BatterySpec``: drain linear in
   the commanded volume, hard limit); at EOS the pump stops; a planned
   replacement after ERI renews the battery;
-- the patient: exact per-segment propagation ``x' = Phi x + Gamma R`` with the
-  matrix exponential of each patient's system matrix
-  (:mod:`itb.simulation.cohort`); withdrawal and overdose from the observation
-  map, counted at every day end.
+- the patient: exact per-segment propagation ``x' = Phi x + Gamma R``, kept in
+  each patient's modal coordinates (the eigen-decomposition of its system matrix,
+  so a segment is five multiply-adds; patients whose rates nearly coincide step the
+  states with the matrix exponential instead); withdrawal and overdose from the
+  observation map (:mod:`itb.simulation.cohort`), counted at every day end.
 
 Time: a shared daily grid. Clinic events (refills, visits, fault onsets,
-repairs) happen at day boundaries. Inside a day the program's pieces (and the
-patient-bolus request hours) are shared by all patients; inside each piece a
-patient's rate into the CSF is piecewise constant with breakpoints at the exact
-instants a bolus ends, the tip concentration switches (slug boundaries), the
-reservoir runs dry or the pump reaches end of service. Propagators of lengths
-many patients share are computed once and cached; the rest per patient. Nothing
-is stepped with a tolerance.
+repairs) happen at day boundaries, in numpy over all patients. Inside a day the
+program's pieces (and the patient-bolus request hours) are shared by all
+patients and run by the compiled kernel (:mod:`itb.simulation.piece_kernel`,
+numba), one patient at a time with its state in local variables; inside each
+piece a patient's rate into the CSF is piecewise constant with breakpoints at
+the exact instants a bolus ends, the tip concentration switches (slug
+boundaries), the reservoir falls to the low-residual volume or runs dry, or the
+pump reaches end of service. The propagators of whole pieces are computed once
+per patient; the rest at each breakpoint. Nothing is stepped with a tolerance.
 
 Not covered: a fault or a complication starting while the pump is out (it is dropped), a new
 early window at a re-implant, more than one complication of each kind per patient,
@@ -71,13 +74,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy.linalg import expm
 from scipy.special import ndtr, ndtri
 
 from itb.domain.clinical.care import DAY_EDGE_H, TreatmentGoal
@@ -110,6 +111,14 @@ from itb.simulation.cohort import (
     IntArray,
 )
 from itb.simulation.cohort import observe as observe_cohort
+from itb.simulation.piece_kernel import (
+    COLUMNS,
+    EVENT_KINDS,
+    PARAMS,
+    modal_forms,
+    propagators,
+    run_pieces,
+)
 
 __all__ = [
     "ALARM_KINDS",
@@ -173,20 +182,8 @@ MASS, CSF_LEAK, FLIP = (
     _CK[ComplicationKind.CSF_LEAK],
     _CK[ComplicationKind.PUMP_FLIP],
 )
-_EPS_ML = 1e-12
-"""Same volume tolerance as the domain pump (threshold crossings at a breakpoint)."""
-_TINY_ML = 1e-15
-"""Same slug dust threshold as the domain's dead space."""
 _EPS_H = 1e-9
 """Same time tolerance as the domain pump (lockout and rolling-24-hour comparisons)."""
-_SHARED_CACHE = 24
-_SHARE_MIN_PATIENTS = 32
-_SHARE_MIN_FRACTION = 1 / 16
-"""A piece length is computed for the whole chunk (and cached) once at least this many
-patients, and this share of the chunk, need it at once; rarer lengths are computed per
-patient. Speed only: both give the same numbers."""
-"""Most propagator lengths kept for the whole cohort at once (least recently used dropped)."""
-
 
 # ----------------------------------------------------------------- reviewed data
 
@@ -537,101 +534,6 @@ def _group_index(spinal: BoolArray, ages: FloatArray, rules: TitrationRules) -> 
     return np.asarray(np.where(ped, 2, np.where(spinal, 0, 1)), dtype=np.int64)
 
 
-class _Propagator:
-    """Exact ``(Phi, Gamma)`` of each patient's system for segment lengths.
-
-    Lengths many patients share (program pieces, whole days, bolus durations) are
-    computed once for the whole cohort and cached; the rest per patient.
-    """
-
-    def __init__(self, cohort: CohortArrays) -> None:
-        self.m = cohort.system_matrices()
-        self.n = cohort.n
-        self.min_shared = max(_SHARE_MIN_PATIENTS, int(self.n * _SHARE_MIN_FRACTION))
-        self.cache: OrderedDict[float, tuple[FloatArray, FloatArray]] = OrderedDict()
-
-    def of(self, idx: IntArray, dt: FloatArray) -> tuple[FloatArray, FloatArray]:
-        aug = np.zeros((len(idx), 6, 6))
-        aug[:, :5, :5] = self.m[idx] * dt[:, None, None]
-        aug[:, 0, 5] = dt
-        e = expm(aug) if len(idx) else aug
-        return e[:, :5, :5], e[:, :5, 5]
-
-    def shared(self, length: float) -> tuple[FloatArray, FloatArray]:
-        hit = self.cache.get(length)
-        if hit is not None:
-            self.cache.move_to_end(length)
-            return hit
-        value = self.of(np.arange(self.n), np.full(self.n, length))
-        self.cache[length] = value
-        if len(self.cache) > _SHARED_CACHE:
-            self.cache.popitem(last=False)
-        return value
-
-    def step(
-        self,
-        dt: FloatArray,
-        rate: FloatArray,
-        x: FloatArray,
-        delivered: FloatArray,
-        therapy: FloatArray,
-    ) -> None:
-        """Advance every patient with ``dt > 0`` by ``dt`` at CSF input ``rate`` (in place)."""
-        pos = dt > 0.0
-        if not pos.any():
-            return
-        if pos.all() and (dt == dt[0]).all():
-            phi, gamma = self.shared(float(dt[0]))
-            on = (delivered > 0.0) | (rate > 0.0)
-            x[:] = _apply(phi, gamma, x, rate)
-            delivered += rate * dt
-            therapy[:] = np.where(on, therapy + dt, 0.0)
-            return
-        idx = np.flatnonzero(pos)
-        # exact lengths only: a patient's result must not depend on who shares its chunk
-        uniq, inverse, counts = np.unique(dt[idx], return_inverse=True, return_counts=True)
-        rest: list[IntArray] = []
-        for u, (value, count) in enumerate(zip(uniq, counts, strict=True)):
-            sel = idx[inverse == u]
-            if float(value) in self.cache or count >= self.min_shared:
-                phi, gamma = self.shared(float(value))
-                self._update(sel, phi[sel], gamma[sel], dt, rate, x, delivered, therapy)
-            else:
-                rest.append(sel)
-        if rest:
-            sel = np.concatenate(rest)
-            phi, gamma = self.of(sel, dt[sel])
-            self._update(sel, phi, gamma, dt, rate, x, delivered, therapy)
-
-    @staticmethod
-    def _update(
-        sel: IntArray,
-        phi: FloatArray,
-        gamma: FloatArray,
-        dt: FloatArray,
-        rate: FloatArray,
-        x: FloatArray,
-        delivered: FloatArray,
-        therapy: FloatArray,
-    ) -> None:
-        on = (delivered[sel] > 0.0) | (rate[sel] > 0.0)
-        x[sel] = _apply(phi, gamma, x[sel], rate[sel])
-        delivered[sel] = delivered[sel] + rate[sel] * dt[sel]
-        therapy[sel] = np.where(on, therapy[sel] + dt[sel], 0.0)
-
-
-def _apply(phi: FloatArray, gamma: FloatArray, x: FloatArray, rate: FloatArray) -> FloatArray:
-    """``Phi x + Gamma R`` row by row with a fixed summation order (batch-size independent)."""
-    out = np.empty_like(x)
-    for i in range(5):
-        acc = phi[:, i, 0] * x[:, 0]
-        for j in range(1, 5):
-            acc = acc + phi[:, i, j] * x[:, j]
-        out[:, i] = acc + gamma[:, i] * rate
-    out[:, :4] = np.maximum(out[:, :4], 0.0)
-    return out
-
-
 def run_arm(
     cohort: CohortArrays,
     ages_years: FloatArray,
@@ -744,7 +646,6 @@ class _ArmRun:
         self.cap_ml = preset.reservoir_ml
         self.concs = tuple(sorted(policy.concentrations_mcg_per_ml))
         self.res = preset.rate_resolution_ml_per_day
-        self.prop = _Propagator(cohort)
         # the day's pieces: program pieces, split at the patient-bolus request hours
         hours = sorted(set(policy.patient_bolus_request_hours)) if policy.patient_bolus else []
         pieces: list[tuple[float, float, int, bool]] = []
@@ -753,7 +654,35 @@ class _ArmRun:
             for a2, b2 in itertools.pairwise(cuts):
                 pieces.append((a2, b2, slot, a2 in hours))
         self.day_pieces = pieces
-
+        # the compiled kernel's patient data: modes (state kept in modal coordinates), and
+        # the propagators of every piece length; (Phi, Gamma) for ill-conditioned patients
+        self.piece_a = np.array([a for a, _b, _slot, _request in pieces])
+        self.piece_b = np.array([b for _a, b, _slot, _request in pieces])
+        self.piece_slot = np.array([slot for _a, _b, slot, _request in pieces], dtype=np.int64)
+        lengths = np.array(sorted({b - a for a, b, _slot, _request in pieces}))
+        self.piece_length = np.searchsorted(lengths, self.piece_b - self.piece_a).astype(np.int64)
+        m = cohort.system_matrices()
+        lam, vec, vinv, well = modal_forms(m)
+        self.vec, self.vinv, self.well = vec, vinv, well
+        ill = np.flatnonzero(~well)
+        ill_row = np.full(n, -1, dtype=np.int64)
+        ill_row[ill] = np.arange(len(ill))
+        z = lam[:, None, :] * lengths[None, :, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            phi1 = np.where(z == 0.0, 1.0, np.expm1(z) / z)
+        e_cache = np.exp(z)
+        g_cache = lengths[None, :, None] * phi1 * vinv[:, None, :, 0]
+        self.kernel_patient = (
+            lam,
+            np.ascontiguousarray(vinv[:, :, 0]),
+            well,
+            m,
+            lengths,
+            e_cache,
+            g_cache,
+            ill_row,
+            *propagators(m[ill], lengths),
+        )
         # --- per-patient constants
         self.acc = accuracy_factors(draws, data, preset)
         self.dead_ml = (
@@ -805,6 +734,9 @@ class _ArmRun:
         self.pb_starts = np.full((n, max_pb), -np.inf)
         state = CohortState.zeros(n)
         self.x, self.delivered, self.therapy = state.x, state.delivered_mcg, state.therapy_h
+        self.y = self.x.copy()
+        """The patient state as the kernel keeps it: modal coordinates ``V^-1 x`` for the
+        well-conditioned patients, ``x`` itself for the rest (:meth:`_sync_x`)."""
 
         # --- complications of the implanted system
         self.comp_rules = complications
@@ -825,6 +757,41 @@ class _ArmRun:
         specs = [complications.spec(k) for k in ComplicationKind]
         self.mass_fraction = specs[MASS].fraction_to_csf.value
         self.leak_fraction = specs[CSF_LEAK].fraction_to_csf.value
+        bat = preset.battery
+        assert bat is not None  # checked above
+        columns = {
+            "occlusion": OCCLUSION,
+            "disconnection": DISCONNECTION,
+            "motor_stall": MOTOR_STALL,
+            "leak": LEAK,
+            "migration": MIGRATION,
+            "mass": MASS,
+            "csf_leak": CSF_LEAK,
+            "alarm_low_reservoir": ALARM_KINDS.index("low_reservoir"),
+            "alarm_empty_reservoir": ALARM_KINDS.index("empty_reservoir"),
+            "alarm_eri": ALARM_KINDS.index("elective_replacement_indicator"),
+            "alarm_eos": ALARM_KINDS.index("end_of_service"),
+        }
+        self.kernel_columns = np.array([columns[c] for c in COLUMNS], dtype=np.int64)
+        params = {
+            "low_reservoir_alarm_ml": self.thr,
+            "empty_reservoir_alarm_ml": preset.empty_reservoir_alarm_ml,
+            "has_alarms": float(preset.has_alarms),
+            "low_residual_volume_ml": preset.low_residual_volume_ml,
+            "low_residual_flow_fraction": preset.low_residual_flow_fraction,
+            "leak_fraction_lost": data.leak_fraction_lost.value,
+            "migration_fraction_to_csf": data.migration_fraction_to_csf.value,
+            "complications": float(policy.complications),
+            "mass_fraction_to_csf": self.mass_fraction,
+            "csf_leak_fraction_to_csf": self.leak_fraction,
+            "drain_base_per_h": bat.drain_base_per_day / HOURS_PER_DAY,
+            "drain_per_ml": bat.drain_per_ml,
+            "hard_limit_from_epoch_h": (bat.hard_limit_years * DAYS_PER_YEAR - bat.eri_to_eos_days)
+            * HOURS_PER_DAY,
+            "eri_to_eos_h": bat.eri_to_eos_days * HOURS_PER_DAY,
+            "replacement_after_eri_days": float(policy.replacement_after_eri_days),
+        }
+        self.kernel_params = np.array([params[name] for name in PARAMS], dtype=np.float64)
 
         # --- outcomes
         def zeros() -> IntArray:
@@ -868,6 +835,7 @@ class _ArmRun:
             quantize_ml_per_h(r / self.conc, self.res)
             for r in self.shape.slot_rates_mcg_per_h(self.dose)
         ]
+        self.q_matrix = np.ascontiguousarray(np.stack(self.q_slots), dtype=np.float64)
         daily = np.zeros(self.n)
         for a, b, slot in self.shape.day_pieces():
             daily = daily + self.q_slots[slot] * (b - a)
@@ -956,9 +924,21 @@ class _ArmRun:
 
     # -------------------------------------------------------------------- run
 
+    def _sync_x(self) -> None:
+        """The states ``x`` from the kernel's coordinates, clipped as the domain clips (a
+        clipped patient's modal coordinates follow)."""
+        well = self.well
+        x = np.where(well[:, None], np.einsum("nij,nj->ni", self.vec, self.y), self.y)
+        neg = well & (x[:, :4] < 0.0).any(axis=1)
+        x[:, :4] = np.maximum(x[:, :4], 0.0)
+        if neg.any():
+            self.y[neg] = np.einsum("nij,nj->ni", self.vinv[neg], x[neg])
+        self.x = x
+
     def run(self) -> EngineResult:
         for day in range(self.horizon_days + 1):
             t0 = day * HOURS_PER_DAY
+            self._sync_x()
             if self.trace:
                 assert self.tr_x is not None
                 assert self.tr_d is not None
@@ -974,10 +954,13 @@ class _ArmRun:
             if day == self.horizon_days:
                 break
             self._clinic(day, t0, obs)
-            for a, b, slot, request in self.day_pieces:
+            first = 0
+            for k, (a, _b, _slot, request) in enumerate(self.day_pieces):
                 if request and obs is not None:
+                    self._run_pieces(t0, first, k)
                     self._patient_requests(t0 + a, obs)
-                self._program_piece(t0, a, b, slot)
+                    first = k
+            self._run_pieces(t0, first, len(self.day_pieces))
         return EngineResult(
             horizon_days=self.horizon_days,
             withdrawal_days=self.wd_days,
@@ -1364,215 +1347,64 @@ class _ArmRun:
 
     # ------------------------------------------------------------ integration
 
-    def _program_piece(self, t0: float, a: float, b: float, slot: int) -> None:
-        """One shared program piece [a, b) of the day: the bolus (if any) first, then the program."""
-        n = self.n
-        running = self.running
-        prog_cmd = np.where(running, self.q_slots[slot], 0.0)
-        active = self.bolus_on & running
-        if not active.any():
-            self._piece(t0, np.full(n, a), np.full(n, b), prog_cmd)
+    def _run_pieces(self, t0: float, first: int, stop: int) -> None:
+        """The day's program pieces ``first`` to ``stop`` (excluded) for every patient,
+        compiled (:func:`itb.simulation.piece_kernel.run_pieces`)."""
+        if stop <= first:
             return
-        with np.errstate(divide="ignore", invalid="ignore"):
-            left_h = np.where(active, self.bolus_left_ml / self.bolus_rate, 0.0)
-        split = np.where(active, np.minimum(a + left_h, b), a)
-        used = self._piece(t0, np.full(n, a), split, np.where(active, self.bolus_rate, 0.0))
-        self.bolus_left_ml = np.where(active, self.bolus_left_ml - used, self.bolus_left_ml)
-        ended = active & (self.bolus_left_ml <= _EPS_ML)
-        self.bolus_on &= ~ended
-        self.log(ended, t0 + split, "bolus_end")
-        self._piece(t0, split, np.full(n, b), np.where(self.bolus_on, 0.0, prog_cmd))
-
-    def _flow(self, cmd: FloatArray) -> FloatArray:
-        """True volume rate out of the reservoir (mL/h) at commanded rate ``cmd``: the
-        accuracy factor, and the under-delivery of a nearly empty reservoir ([C101])."""
-        occluded = self.fault_on[:, OCCLUSION]
-        q = np.where((cmd > 0.0) & ~occluded & (self.actual > _EPS_ML), cmd * self.acc, 0.0)
-        v_low = self.preset.low_residual_volume_ml
-        if v_low > 0.0:
-            low = self.actual <= v_low + _EPS_ML
-            q = np.where(low, q * self.preset.low_residual_flow_fraction, q)
-        return np.asarray(q)
-
-    def _piece(self, t0: float, a: FloatArray, b: FloatArray, cmd: FloatArray) -> FloatArray:
-        """Advance pump and patient over [a, b) (hours after ``t0``) at commanded rate ``cmd``
-        (mL/h), split where the reservoir falls to the low-residual volume; return the
-        commanded volume (mL)."""
-        v_low = self.preset.low_residual_volume_ml
-        if v_low > 0.0:
-            q = self._flow(cmd)
-            above = self.actual > v_low + _EPS_ML
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t_low = np.where(above & (q > 0.0), a + (self.actual - v_low) / q, np.inf)
-            eos_rel = np.where(np.isfinite(self.eos_t) & ~self.eos_stopped, self.eos_t - t0, np.inf)
-            crossing = t_low < np.minimum(b, np.maximum(eos_rel, a))
-            if crossing.any():
-                split = np.where(crossing, t_low, b)
-                used = self._flat_piece(t0, a, split, cmd)
-                return np.asarray(used + self._flat_piece(t0, split, b, cmd))
-        return self._flat_piece(t0, a, b, cmd)
-
-    def _flat_piece(self, t0: float, a: FloatArray, b: FloatArray, cmd: FloatArray) -> FloatArray:
-        """:meth:`_piece` over [a, b) where the true flow keeps one factor."""
-        n = self.n
-        preset = self.preset
-        eos_rel = np.where(np.isfinite(self.eos_t) & ~self.eos_stopped, self.eos_t - t0, np.inf)
-        e = np.minimum(np.maximum(eos_rel, a), b)  # the motor is commanded over [a, e)
-        q_true = self._flow(cmd)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t_dry = np.where(q_true > 0.0, a + self.actual / q_true, np.inf)
-        flow_end = np.where(q_true > 0.0, np.minimum(e, t_dry), a)
-        loss = np.where(
-            self.fault_on[:, DISCONNECTION],
-            1.0,
-            np.where(self.fault_on[:, LEAK], self.data.leak_fraction_lost.value, 0.0),
+        record = self.record_events
+        events = np.full((self.n if record else 1, len(EVENT_KINDS)), np.nan)
+        state = (
+            self.y,
+            self.delivered,
+            self.therapy,
+            self.actual,
+            self.calc,
+            self.conc,
+            self.slug_v,
+            self.slug_c,
+            self.commanded_since_fill,
+            self.battery_used,
+            self.battery_epoch_h,
+            self.eri_t,
+            self.eos_t,
+            self.eos_stopped,
+            self.replace_day,
+            self.eri_reached,
+            self.eos_reached,
+            self.dry,
+            self.alarms,
+            self.acc,
+            self.fault_on,
+            self.comp_on,
+            self.explanted,
+            self.bridge_rate,
+            self.bolus_on,
+            self.bolus_left_ml,
+            self.bolus_rate,
+            *self.kernel_patient,
+            self.kernel_columns,
+            self.kernel_params,
+            events,
+            record,
         )
-        tip = np.where(self.fault_on[:, MIGRATION], self.data.migration_fraction_to_csf.value, 1.0)
-        if self.policy.complications:  # a mass at the tip, a spinal fluid leak
-            tip = tip * np.where(self.comp_on[:, MASS], self.mass_fraction, 1.0)
-            tip = tip * np.where(self.comp_on[:, CSF_LEAK], self.leak_fraction, 1.0)
-        q_in = q_true - q_true * loss
-        flowing = (q_in > 0.0) & (flow_end > a)
-
-        # pieces of constant rate into the CSF: the slugs, then fresh drug, then nothing
-        start = a.copy()
-        cum = np.zeros(n)
-        slug_v, slug_c = self.slug_v, self.slug_c
-        n_occ = (slug_v > 0.0).sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for j in range(MAX_SLUGS):
-                cum = cum + slug_v[:, j]
-                # the last slug runs on into fresh drug of the same concentration: no breakpoint
-                runs_on = (j == n_occ - 1) & (slug_c[:, j] == self.conc)
-                end = np.where(runs_on, flow_end, np.minimum(a + cum / q_in, flow_end))
-                end = np.maximum(np.where(flowing, end, a), start)
-                self.prop.step(
-                    end - start, q_in * slug_c[:, j] * tip, self.x, self.delivered, self.therapy
-                )
-                start = end
-        fresh_end = np.maximum(np.where(flowing, flow_end, a), start)
-        self.prop.step(
-            fresh_end - start, q_in * self.conc * tip, self.x, self.delivered, self.therapy
+        failed = run_pieces(
+            t0,
+            self.piece_a[first:stop],
+            self.piece_b[first:stop],
+            self.piece_slot[first:stop],
+            self.piece_length[first:stop],
+            self.q_matrix,
+            state,
         )
-        # nothing from the pump after that; while it is out, only a bridge reaches the CSF
-        self.prop.step(b - fresh_end, self.bridge_rate, self.x, self.delivered, self.therapy)
-
-        # pump state at the piece's end
-        dried = (q_true > 0.0) & (t_dry <= e)
-        self.dry += dried
-        self.log(dried, t0 + np.where(dried, t_dry, 0.0), "reservoir_dry")
-        moved = np.where(dried, self.actual, q_true * (flow_end - a))
-        actual = np.where(dried, 0.0, np.maximum(self.actual - moved, 0.0))
-        self.actual = np.where(actual < _EPS_ML, 0.0, actual)
-        pushed = np.where(flowing, moved - moved * loss, 0.0)
-        # a dead space holding only the reservoir's drug is unchanged by plug flow
-        reshaped = flowing & ((slug_v[:, 1] > 0.0) | (slug_c[:, 0] != self.conc))
-        if reshaped.any():
-            idx = np.flatnonzero(reshaped)
-            slug_v[idx], slug_c[idx] = _push(
-                slug_v[idx], slug_c[idx], pushed[idx], self.conc[idx], np.ones(len(idx), dtype=bool)
+        if failed >= 0:
+            raise InvalidValue(
+                "arm concentrations",
+                f"more than {MAX_SLUGS}",
+                f"at most {MAX_SLUGS} concentrations in one dead space at once (concentration "
+                "changes less often than the dead space takes to clear)",
             )
-        cmd_ml = cmd * (e - a)
-        self.commanded_since_fill = self.commanded_since_fill + cmd_ml
-        if preset.has_alarms:
-            for name, level in (
-                ("low_reservoir", self.thr),
-                ("empty_reservoir", preset.empty_reservoir_alarm_ml),
-            ):
-                crosses = (
-                    (self.calc > level + _EPS_ML)
-                    & (self.calc - cmd_ml <= level + _EPS_ML)
-                    & (cmd > 0)
-                )
-                if crosses.any():
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        t_cross = t0 + a + (self.calc - level) / cmd
-                    self.alarms[:, ALARM_KINDS.index(name)] += crosses
-                    self.log(crosses, t_cross, name)
-        self.calc = np.maximum(0.0, self.calc - cmd_ml)
-        self._battery(t0, a, b, cmd)
-        return np.asarray(cmd_ml)
-
-    def _battery(self, t0: float, a: FloatArray, b: FloatArray, cmd: FloatArray) -> None:
-        """Battery drain up to ERI (linear in the commanded volume), ERI and EOS."""
-        bat = self.preset.battery
-        assert bat is not None
-        day_h = HOURS_PER_DAY
-        pre_eri = ~np.isfinite(self.eri_t)
-        drain = np.where(
-            self.explanted, 0.0, bat.drain_base_per_day / day_h + bat.drain_per_ml * cmd
-        )
-        used_end = self.battery_used + drain * (b - a)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t_cap = t0 + a + (1.0 - self.battery_used) / drain
-        hard = (
-            self.battery_epoch_h
-            + (bat.hard_limit_years * DAYS_PER_YEAR - bat.eri_to_eos_days) * day_h
-        )
-        t_eri = np.minimum(np.where(used_end >= 1.0 - 1e-12, t_cap, np.inf), hard)
-        new_eri = pre_eri & (t_eri <= t0 + b)
-        self.battery_used = np.where(pre_eri & ~new_eri, used_end, self.battery_used)
-        if new_eri.any():
-            self.eri_t = np.where(new_eri, np.maximum(t_eri, t0 + a), self.eri_t)
-            self.eos_t = np.where(new_eri, self.eri_t + bat.eri_to_eos_days * day_h, self.eos_t)
-            if self.preset.has_alarms:
-                self.alarms[:, ALARM_KINDS.index("elective_replacement_indicator")] += new_eri
-            self.log(new_eri, self.eri_t, "elective_replacement_indicator")
-            self.eri_reached |= new_eri
-            self.replace_day = np.where(
-                new_eri,
-                np.floor(self.eri_t / day_h) + 1 + self.policy.replacement_after_eri_days,
-                self.replace_day,
-            )
-        new_eos = ~self.eos_stopped & (self.eos_t <= t0 + b)
-        if new_eos.any():
-            self.eos_stopped |= new_eos
-            self.eos_reached |= new_eos
-            if self.preset.has_alarms:
-                self.alarms[:, ALARM_KINDS.index("end_of_service")] += new_eos
-            self.log(new_eos, self.eos_t, "end_of_service")
-
-
-def _push(
-    slug_v: FloatArray,
-    slug_c: FloatArray,
-    volume: FloatArray,
-    conc: FloatArray,
-    mask: BoolArray,
-) -> tuple[FloatArray, FloatArray]:
-    """Plug flow: push ``volume`` (mL) of drug at ``conc`` in at the pump end; what leaves the
-    tip is removed from the front. Slugs stay tip first, equal neighbours merged."""
-    n, k = slug_v.shape
-    cum_before = np.cumsum(slug_v, axis=1) - slug_v
-    left = np.clip(slug_v - np.maximum(volume[:, None] - cum_before, 0.0), 0.0, None)
-    left = np.where(left <= _TINY_ML, 0.0, left)
-    # the fresh drug goes behind the last slug still holding fluid
-    occupied = left > 0.0
-    count = occupied.sum(axis=1)
-    # compact: stable order, occupied first
-    order = np.argsort(~occupied, axis=1, kind="stable")
-    rows = np.arange(n)[:, None]
-    v = left[rows, order]
-    c = np.where(v > 0.0, slug_c[rows, order], 0.0)
-    last = np.maximum(count - 1, 0)
-    r = np.arange(n)
-    # what entered behind: the volume that left the tip (the dead space keeps its volume)
-    fresh = np.minimum(volume, slug_v.sum(axis=1) - left.sum(axis=1))
-    same = (count > 0) & (c[r, last] == conc)
-    add = fresh > _TINY_ML
-    v[r, last] = np.where(add & same, v[r, last] + fresh, v[r, last])
-    slot = np.where(count > 0, count, 0)
-    needs_slot = add & ~same
-    if (needs_slot & (slot >= k)).any():
-        raise InvalidValue(
-            "arm concentrations",
-            f"more than {k}",
-            f"at most {k} concentrations in one dead space at once (concentration changes "
-            "less often than the dead space takes to clear)",
-        )
-    slot_c = np.minimum(slot, k - 1)
-    v[r, slot_c] = np.where(needs_slot, fresh, v[r, slot_c])
-    c[r, slot_c] = np.where(needs_slot, conc, c[r, slot_c])
-    v = np.where(mask[:, None], v, slug_v)
-    c = np.where(mask[:, None], c, slug_c)
-    return v, c
+        if record:
+            for col, kind in enumerate(EVENT_KINDS):
+                times = events[:, col]
+                self.log(~np.isnan(times), np.nan_to_num(times), kind)
