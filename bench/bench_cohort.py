@@ -63,6 +63,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -180,13 +181,21 @@ def _setup(n: int, years: float, seed: int = 2026) -> TrialSetup:
 
 
 def _no_fault_setup(screened: int, days: int, seed: int = 2026) -> TrialSetup:
-    """Fault hazards and missed refills set to zero (the delivery is then the program's)."""
+    """Fault hazards, missed refills and the low-residual under-delivery set to zero (the
+    delivery is then the program's)."""
     base = cohort_setup()
     d = base.data
 
     def zero(s: Any) -> Any:
         return replace(s, value=0.0)
 
+    # the reference cannot know when a reservoir falls below the low-residual volume (the
+    # under-delivery of a nearly empty SynchroMed-like pump, [C101]): the comparison pump
+    # has no such effect
+    presets = {
+        key: replace(p, low_residual_volume_ml=0.0, low_residual_flow_fraction=1.0)
+        for key, p in base.presets.items()
+    }
     data = replace(
         d,
         occlusion_per_year=zero(d.occlusion_per_year),
@@ -196,7 +205,9 @@ def _no_fault_setup(screened: int, days: int, seed: int = 2026) -> TrialSetup:
         migration_per_year=zero(d.migration_per_year),
         missed_refill_probability=zero(d.missed_refill_probability),
     )
-    return replace(base, seed=seed, patients=screened, horizon_days=days, data=data)
+    return replace(
+        base, seed=seed, patients=screened, horizon_days=days, data=data, presets=presets
+    )
 
 
 def _compare_arm(name: str, shape: ProgramShape) -> ArmPolicy:
@@ -774,7 +785,8 @@ def _markdown(out: dict[str, Any], command: str) -> str:
         f"The same {cmp_['patients']:,} implanted patients (one `CohortArrays`, "
         f"{cmp_['screened']:,} screened) over {cmp_['days']} days. The arm is the protocol's "
         'default with the dose held (`titration="hold"`), fault hazards and missed refills '
-        "set to zero, no concentration step-up, no boluses: every patient's rate into the CSF "
+        "set to zero, no low-residual under-delivery (the pump preset's set to 0 mL), no "
+        "concentration step-up, no boluses: every patient's rate into the CSF "
         "is then the program's piecewise-constant rate (quantised mL/h x accuracy factor x "
         "concentration), known in advance.",
         "",
@@ -788,7 +800,10 @@ def _markdown(out: dict[str, Any], command: str) -> str:
         "withdrawal and overdose signs).",
         "- **Engine**: `run_implanted` (`run_arm`): the same patient propagation and day-end "
         "counts plus its pump and clinic machinery (refills, alarms, battery, plug flow, fault "
-        "and complication checks), which on this delivery changes nothing.",
+        "and complication checks), which on this delivery changes nothing. The day's pieces "
+        "run in the compiled kernel (`itb.simulation.piece_kernel`, numba, one patient at a "
+        "time, the patient in modal coordinates); the day-end observation and clinic rules "
+        "run in numpy over all patients.",
         "",
         "Same computation, checked in this run: the engine reported no dry reservoir, fault, "
         "concentration change, bolus, explant or end of service; its final states (all "
@@ -838,8 +853,9 @@ def _markdown(out: dict[str, Any], command: str) -> str:
         "",
         f"Across these rows the engine takes {min(r1):.1f}x to {max(r1):.1f}x the time of the "
         f"exact numpy update, and {min(r2):.1f}x to {max(r2):.1f}x that of the update with the "
-        "day-end outcomes. The extra time is the engine's pump and clinic machinery (run once "
-        "per program piece over all patients), which on this delivery changes nothing.",
+        "day-end outcomes. The extra time is the engine's pump and clinic machinery (the "
+        "compiled pieces' pump state, plug flow, alarms and battery; the numpy day-end rules "
+        "over all patients), which on this delivery changes nothing.",
         "",
         f"Repeats: engine {reps['engine']['repeat']}, references "
         f"{reps['reference']['repeat']} each, interleaved. Engine / reference is how many times "
@@ -891,6 +907,26 @@ def _markdown(out: dict[str, Any], command: str) -> str:
             f"{r['engine_us_per_patient_day'] / k:.2f} | {r['reference_us_per_patient_day']:.2f} | "
             f"{r['reference_us_per_patient_day'] / k:.2f} |"
         )
+    if out.get("before_after"):
+        md += [
+            "",
+            "## Against the engine of an earlier checkout",
+            "",
+            f"`--before-src {out['before_src']}`: the same comparison patients "
+            f"({out['before_after'][0]['screened']:,} screened) and arm for "
+            f"{out['before_after'][0]['days']} days, each run in a fresh process after an "
+            "untimed warm-up (which compiles or loads the kernel), before and after in turn.",
+            "",
+            "| program | before s (min / median) | after s (min / median) | after / before "
+            "(median of pairs) |",
+            "|---|---:|---:|---:|",
+        ]
+        for r in out["before_after"]:
+            md.append(
+                f"| {r['program']} | {r['before_s']['min']:.2f} / {r['before_s']['median']:.2f} "
+                f"| {r['after_s']['min']:.2f} / {r['after_s']['median']:.2f} | "
+                f"**{r['after_over_before_median_of_pairs']:.3f}** |"
+            )
     md += [
         "",
         "## Whole trial path and engine, default arm",
@@ -996,6 +1032,71 @@ def _scale_1e6_note(sc: dict[str, Any], sizes: Sequence[int], repeat: int) -> st
     )
 
 
+_CHILD = """
+import sys, time
+sys.path.insert(0, {bench!r})
+import bench_cohort as b
+from itb.simulation.cohort_trial import implant, run_implanted
+from itb.simulation.vector_engine import draw_pump_randomness
+n, days, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+setup = b._no_fault_setup(n, days)
+imp = implant(setup, 0, n)
+draws = draw_pump_randomness(setup.seed, imp.ks)
+arm = b._compare_arm(name, b.COMPARE_SHAPES[name])
+warm = b._no_fault_setup(50, 2)
+w_imp = implant(warm, 0, 50)
+run_implanted(warm, w_imp, arm, draw_pump_randomness(warm.seed, w_imp.ks), data=warm.data)
+t0 = time.perf_counter()
+run_implanted(setup, imp, arm, draws, data=setup.data)
+print(time.perf_counter() - t0)
+"""
+"""One engine run in a fresh process on the ``src`` on its path (after an untimed warm-up,
+which compiles or loads the kernel), with this file's set-up helpers."""
+
+
+def _child_seconds(src: Path, n: int, days: int, name: str) -> float:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    code = _CHILD.format(bench=str(Path(__file__).resolve().parent))
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(n), str(days), name],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def before_after(src: Path, n: int, days: int, repeat: int) -> list[dict[str, Any]]:
+    """The engine of an earlier checkout (``src``) against this one, in fresh processes,
+    interleaved B A B A ..., on the comparison's patients (continuous, 13 flex steps)."""
+    rows = []
+    for name in ("continuous", "flex, 13 steps"):
+        before: list[float] = []
+        after: list[float] = []
+        for _ in range(repeat):
+            before.append(_child_seconds(src, n, days, name))
+            after.append(_child_seconds(ROOT / "src", n, days, name))
+        pair = statistics.median(a / b for a, b in zip(after, before, strict=True))
+        rows.append(
+            {
+                "program": name,
+                "screened": n,
+                "days": days,
+                "before_s": {"min": min(before), "median": statistics.median(before)},
+                "after_s": {"min": min(after), "median": statistics.median(after)},
+                "after_over_before_median_of_pairs": pair,
+            }
+        )
+        print(
+            f"before/after {name:<15} before {min(before):7.2f} s (median "
+            f"{statistics.median(before):.2f}), after {min(after):7.2f} s (median "
+            f"{statistics.median(after):.2f}): after / before {pair:.3f}",
+            flush=True,
+        )
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--compare-size", type=int, default=5000, help="screened patients")
@@ -1016,6 +1117,13 @@ def main() -> int:
     ap.add_argument("--shape-days", type=int, default=91)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--repeat-cheap", type=int, default=5)
+    ap.add_argument(
+        "--before-src",
+        type=Path,
+        default=None,
+        help="an earlier checkout's src: its engine against this one (fresh processes)",
+    )
+    ap.add_argument("--before-days", type=int, default=120)
     args = ap.parse_args()
     if min(args.repeat, args.repeat_cheap) < 1:
         ap.error("--repeat and --repeat-cheap must be >= 1")
@@ -1040,6 +1148,11 @@ def main() -> int:
     big = large(args.large_size, args.large_days, args.chunk_size) if args.large_size else None
     dask = dask_scaling(args.dask_size, args.dask_days, min(args.chunk_size, 2500), args.repeat)
     ode = ode_reference(args.ode_patients, args.years, args.repeat)
+    versus = (
+        before_after(args.before_src, args.compare_size, args.before_days, args.repeat)
+        if args.before_src is not None
+        else None
+    )
     load_end = _load()
     elapsed = time.perf_counter() - t_start
 
@@ -1098,6 +1211,8 @@ def main() -> int:
         "shapes": shape_rows,
         "dask": dask,
         "ode_reference": ode,
+        "before_after": versus,
+        "before_src": None if args.before_src is None else str(args.before_src),
         "ratios": ratios,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
