@@ -28,11 +28,16 @@ import math
 import numpy as np
 from numba import njit
 
+from itb.domain.units import HOURS_PER_YEAR
+from itb.simulation.cohort import CohortArrays
+
 __all__ = [
     "COLUMNS",
     "EVENT_KINDS",
     "PARAMS",
+    "day_end_observation",
     "modal_forms",
+    "observation_inputs",
     "propagators",
     "run_pieces",
 ]
@@ -146,6 +151,42 @@ def modal_forms(
     return rates, vectors, inverse, well
 
 
+def observation_inputs(cohort: CohortArrays) -> tuple[np.ndarray, ...]:
+    """What :func:`_observe` reads of the patients and the sign model, in its order."""
+    signs = cohort.signs
+    return (
+        cohort.ec50_mcg_per_ml,
+        cohort.hill,
+        cohort.mas_floor,
+        cohort.baseline_mas,
+        cohort.tolerance_max_fraction,
+        cohort.tolerance_time_constant_h,
+        cohort.tolerance_drift_per_year,
+        cohort.severe_threshold,
+        np.array(
+            [
+                signs.withdrawal_early_threshold,
+                signs.hypotonia_occupancy,
+                signs.hypotonia_hill,
+                signs.rebound_mas_per_unit,
+                HOURS_PER_YEAR,
+            ]
+        ),
+        np.array([t.threshold for t in signs.overdose_stages], dtype=np.float64),
+        np.array([t.stage for t in signs.overdose_stages], dtype=np.int64),
+    )
+
+
+def day_end_observation(
+    cohort: CohortArrays, x: np.ndarray, therapy_h: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MAS, withdrawal stage and overdose stage of every patient as the kernel computes them
+    at a day's end (for checking it against :func:`itb.simulation.cohort.observe`)."""
+    return _observe_all(
+        np.ascontiguousarray(x), therapy_h, (None,) * 5 + observation_inputs(cohort)
+    )
+
+
 def propagators(m: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(Phi, Gamma)`` of every patient for every length: shapes (N, L, S, S), (N, L, S)
     (exact, from the matrix exponential of the input-augmented system)."""
@@ -221,6 +262,69 @@ def _taylor_augmented(m: np.ndarray, dt: float, x: np.ndarray, rate: float) -> N
 
 
 @njit(cache=True)
+def _sigmoid(x: float, hill: float) -> float:
+    """``x**h / (1 + x**h)`` for x >= 0, safe for large x (as the domain computes it)."""
+    if x <= 0.0:
+        return 0.0
+    if x < 1.0:
+        xh = x**hill
+        return float(xh / (1.0 + xh))
+    return float(1.0 / (1.0 + x ** (-hill)))
+
+
+@njit(cache=True)
+def _observe(i: int, x: np.ndarray, therapy_h: float, ob: tuple) -> tuple[float, int, int]:  # type: ignore[type-arg]
+    """MAS, withdrawal stage and overdose stage of patient ``i`` with states ``x[i]``: the
+    observation map of :func:`itb.simulation.cohort.observe` (and the domain's
+    :func:`itb.domain.patient.observe`), compiled for the parts the clinic acts on at a
+    day's end (tested equal to it)."""
+    ec50_0, hill, mas_floor, baseline_mas = ob[5], ob[6], ob[7], ob[8]
+    t_max, t_tau, t_drift, severe = ob[9], ob[10], ob[11], ob[12]
+    sign, od_threshold, od_stage = ob[13], ob[14], ob[15]
+    early, hyp_occ, hyp_hill, rebound_per, hours_per_year = (
+        sign[0], sign[1], sign[2], sign[3], sign[4],
+    )  # fmt: skip
+    tol = (
+        1.0
+        + t_max[i] * -math.expm1(-therapy_h / t_tau[i])
+        + t_drift[i] * therapy_h / hours_per_year
+    )
+    ec50 = ec50_0[i] * tol
+    occ = x[i, 2] / ec50
+    effect = _sigmoid(occ, hill[i])
+    loss = _sigmoid(occ / hyp_occ, hyp_hill)
+    w = max(x[i, 4], 0.0) / ec50
+    rebound = rebound_per * max(0.0, w - early)
+    relaxed = baseline_mas[i] - max(baseline_mas[i] - mas_floor[i], 0.0) * effect
+    mas = min(max(relaxed * (1.0 - loss) + rebound, 0.0), 4.0)
+    stage = 0
+    if w >= early:
+        stage = 1
+    if w >= max(severe[i], early):
+        stage = 2
+    od = 0
+    for j in range(od_threshold.shape[0]):
+        if occ >= od_threshold[j] and od_stage[j] > od:
+            od = od_stage[j]
+    return mas, stage, od
+
+
+@njit(cache=True)
+def _observe_all(
+    x: np.ndarray,
+    therapy_h: np.ndarray,
+    ob: tuple,  # type: ignore[type-arg]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = x.shape[0]
+    mas = np.zeros(n)
+    stage = np.zeros(n, dtype=np.int64)
+    od = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        mas[i], stage[i], od[i] = _observe(i, x, therapy_h[i], ob)
+    return mas, stage, od
+
+
+@njit(cache=True)
 def run_pieces(
     t0: float,
     piece_a: np.ndarray,
@@ -229,6 +333,7 @@ def run_pieces(
     piece_length: np.ndarray,
     q_slots: np.ndarray,
     st: tuple,  # type: ignore[type-arg]
+    ob: tuple,  # type: ignore[type-arg]
 ) -> int:
     """The day's program pieces ``[piece_a[k], piece_b[k])`` (hours after ``t0``) for every
     patient, one patient at a time with its state in local variables. In each piece a
@@ -236,7 +341,9 @@ def run_pieces(
     each split where the reservoir falls to the low-residual volume. ``piece_length[k]``
     indexes the cached propagators of the whole piece. ``st`` holds the engine's arrays (the
     order of :meth:`itb.simulation.vector_engine._ArmRun._run_pieces`), changed in place.
-    Returns the first patient whose dead space ran out of slots, or -1."""
+    When the pieces end the day, ``ob`` receives each patient's state and the observation
+    the clinic acts on (:func:`_observe`). Returns the first patient whose dead space ran
+    out of slots, or -1."""
     (
         y_arr,
         delivered,
@@ -266,7 +373,8 @@ def run_pieces(
         bolus_left,
         bolus_rate,
         lam,
-        vinv0,
+        vec,
+        vinv,
         well,
         sysm,
         cache_len,
@@ -293,6 +401,7 @@ def run_pieces(
     leak_lost, migration = p[_P_LEAK_LOST], p[_P_MIGRATION]
     with_complications = p[_P_COMPLICATIONS] > 0.0
     drain_base, drain_per_ml, hard_h = p[_P_DRAIN_BASE_H], p[_P_DRAIN_PER_ML], p[_P_HARD_H]
+    day_end, x_out, mas_out, stage_out, od_out = ob[0], ob[1], ob[2], ob[3], ob[4]
     y = np.zeros(s)
     w = np.zeros(s)
     left = np.zeros(k)
@@ -404,7 +513,7 @@ def run_pieces(
                                 for r in range(s):
                                     z = lam[i, r] * dt
                                     phi1 = 1.0 if z == 0.0 else math.expm1(z) / z
-                                    y[r] = math.exp(z) * y[r] + dt * phi1 * vinv0[i, r] * rate
+                                    y[r] = math.exp(z) * y[r] + dt * phi1 * vinv[i, r, 0] * rate
                         else:  # in the states themselves, clipped as the domain clips
                             if cached:
                                 for r in range(s):
@@ -521,6 +630,29 @@ def run_pieces(
                         b_on = False
                         if record:
                             events[i, _EV_BOLUS_END] = t0 + split
+        # ---- the day's end: the states (clipped as the domain clips: the modal coordinates
+        # follow a clip) and what the clinic sees
+        if day_end:
+            if modal:
+                clipped = False
+                for r in range(s):
+                    acc_r = 0.0
+                    for c in range(s):
+                        acc_r += vec[i, r, c] * y[c]
+                    if r < 4 and acc_r < 0.0:
+                        acc_r = 0.0
+                        clipped = True
+                    x_out[i, r] = acc_r
+                if clipped:
+                    for r in range(s):
+                        acc_r = 0.0
+                        for c in range(s):
+                            acc_r += vinv[i, r, c] * x_out[i, c]
+                        y[r] = acc_r
+            else:
+                for r in range(s):
+                    x_out[i, r] = y[r]
+            mas_out[i], stage_out[i], od_out[i] = _observe(i, x_out, ther, ob)
         # ---- back into the arrays
         for r in range(s):
             y_arr[i, r] = y[r]

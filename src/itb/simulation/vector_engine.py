@@ -105,17 +105,16 @@ from itb.simulation.blas import single_threaded_blas
 from itb.simulation.cohort import (
     BoolArray,
     CohortArrays,
-    CohortObservation,
     CohortState,
     FloatArray,
     IntArray,
 )
-from itb.simulation.cohort import observe as observe_cohort
 from itb.simulation.piece_kernel import (
     COLUMNS,
     EVENT_KINDS,
     PARAMS,
     modal_forms,
+    observation_inputs,
     propagators,
     run_pieces,
 )
@@ -529,6 +528,16 @@ class EngineResult:
     trace_therapy_h: FloatArray | None = None
 
 
+@dataclass(frozen=True)
+class DayEnd:
+    """What the clinic sees of every patient at a day's end (the observation map's parts it
+    acts on, from the compiled kernel)."""
+
+    mas: FloatArray
+    withdrawal_stage: IntArray
+    overdose_stage: IntArray
+
+
 def _group_index(spinal: BoolArray, ages: FloatArray, rules: TitrationRules) -> IntArray:
     ped = ages < rules.pediatric_age_below_years.value
     return np.asarray(np.where(ped, 2, np.where(spinal, 0, 1)), dtype=np.int64)
@@ -663,7 +672,6 @@ class _ArmRun:
         self.piece_length = np.searchsorted(lengths, self.piece_b - self.piece_a).astype(np.int64)
         m = cohort.system_matrices()
         lam, vec, vinv, well = modal_forms(m)
-        self.vec, self.vinv, self.well = vec, vinv, well
         ill = np.flatnonzero(~well)
         ill_row = np.full(n, -1, dtype=np.int64)
         ill_row[ill] = np.arange(len(ill))
@@ -674,7 +682,8 @@ class _ArmRun:
         g_cache = lengths[None, :, None] * phi1 * vinv[:, None, :, 0]
         self.kernel_patient = (
             lam,
-            np.ascontiguousarray(vinv[:, :, 0]),
+            vec,
+            vinv,
             well,
             m,
             lengths,
@@ -736,7 +745,12 @@ class _ArmRun:
         self.x, self.delivered, self.therapy = state.x, state.delivered_mcg, state.therapy_h
         self.y = self.x.copy()
         """The patient state as the kernel keeps it: modal coordinates ``V^-1 x`` for the
-        well-conditioned patients, ``x`` itself for the rest (:meth:`_sync_x`)."""
+        well-conditioned patients, ``x`` itself for the rest; the kernel writes ``x`` and
+        the day-end observation at every day's end."""
+        self.day_mas = np.zeros(n)
+        self.day_stage = np.zeros(n, dtype=np.int64)
+        self.day_overdose = np.zeros(n, dtype=np.int64)
+        self.kernel_observe = observation_inputs(cohort)
 
         # --- complications of the implanted system
         self.comp_rules = complications
@@ -924,21 +938,9 @@ class _ArmRun:
 
     # -------------------------------------------------------------------- run
 
-    def _sync_x(self) -> None:
-        """The states ``x`` from the kernel's coordinates, clipped as the domain clips (a
-        clipped patient's modal coordinates follow)."""
-        well = self.well
-        x = np.where(well[:, None], np.einsum("nij,nj->ni", self.vec, self.y), self.y)
-        neg = well & (x[:, :4] < 0.0).any(axis=1)
-        x[:, :4] = np.maximum(x[:, :4], 0.0)
-        if neg.any():
-            self.y[neg] = np.einsum("nij,nj->ni", self.vinv[neg], x[neg])
-        self.x = x
-
     def run(self) -> EngineResult:
         for day in range(self.horizon_days + 1):
             t0 = day * HOURS_PER_DAY
-            self._sync_x()
             if self.trace:
                 assert self.tr_x is not None
                 assert self.tr_d is not None
@@ -998,9 +1000,9 @@ class _ArmRun:
             trace_therapy_h=self.tr_t,
         )
 
-    def _day_end(self, day: int, t0: float) -> CohortObservation:
+    def _day_end(self, day: int, t0: float) -> DayEnd:
         """Observe the day that just ended; start revisions; raise the stopped-48 h alarm."""
-        obs = observe_cohort(self.cohort, CohortState(t0, self.x, self.delivered, self.therapy))
+        obs = DayEnd(self.day_mas, self.day_stage, self.day_overdose)
         in_wd = obs.withdrawal_stage >= 1
         self.wd_days += in_wd
         self.severe_days += obs.withdrawal_stage >= 2
@@ -1021,7 +1023,7 @@ class _ArmRun:
         self.stall_alarm_due = np.where(due, np.inf, self.stall_alarm_due)
         return obs
 
-    def _clinic(self, day: int, t0: float, obs: CohortObservation | None) -> None:
+    def _clinic(self, day: int, t0: float, obs: DayEnd | None) -> None:
         """Clinic events at the day boundary: replacement, restart, revision, fault onsets,
         refills, titration visit."""
         preset, policy, data = self.preset, self.policy, self.data
@@ -1291,7 +1293,7 @@ class _ArmRun:
             chosen |= enough
         return np.asarray(out, dtype=np.float64)
 
-    def _titrate(self, day: int, t0: float, obs: CohortObservation) -> None:
+    def _titrate(self, day: int, t0: float, obs: DayEnd) -> None:
         rules, policy = self.rules, self.policy
         present = ~self.explanted  # no pump to program while it is out
         side = obs.overdose_stage > 0
@@ -1318,7 +1320,7 @@ class _ArmRun:
         if policy.refill == "margin":
             self.next_refill_day = self._next_refill(day, changed & (self.next_refill_day > day))
 
-    def _patient_requests(self, t: float, obs: CohortObservation) -> None:
+    def _patient_requests(self, t: float, obs: DayEnd) -> None:
         """Patients above goal press for a bolus at ``t``; the pump applies its limits."""
         pb = self.policy.patient_bolus
         assert pb is not None
@@ -1396,6 +1398,14 @@ class _ArmRun:
             self.piece_length[first:stop],
             self.q_matrix,
             state,
+            (
+                stop == len(self.day_pieces),
+                self.x,
+                self.day_mas,
+                self.day_stage,
+                self.day_overdose,
+                *self.kernel_observe,
+            ),
         )
         if failed >= 0:
             raise InvalidValue(

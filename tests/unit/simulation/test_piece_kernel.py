@@ -15,9 +15,9 @@ from itb import bootstrap
 from itb.domain.errors import InvalidValue
 from itb.domain.patient import modes
 from itb.services.cohort_trial import default_arm
-from itb.simulation.cohort import CohortArrays
+from itb.simulation.cohort import CohortArrays, CohortState, observe
 from itb.simulation.cohort_trial import implant
-from itb.simulation.piece_kernel import modal_forms, propagators
+from itb.simulation.piece_kernel import day_end_observation, modal_forms, propagators
 from itb.simulation.population import Population, draw_patient
 from itb.simulation.vector_engine import MAX_SLUGS, _ArmRun, draw_pump_randomness
 
@@ -98,3 +98,25 @@ def test_more_concentrations_than_the_dead_space_holds_is_refused() -> None:
     run.conc[:] = 5000.0
     with pytest.raises(InvalidValue, match="arm concentrations"):
         run._run_pieces(0.0, 0, len(run.day_pieces))
+
+
+def test_the_day_end_observation_is_the_observation_map() -> None:
+    """The kernel's compiled copy of the observation map's MAS and stages equals
+    itb.simulation.cohort.observe (itself checked against the domain's) on states spread
+    from drug-naive to overdose and deep withdrawal."""
+    patients = [draw_patient(POPULATION, 11, k) for k in range(300)]
+    cohort = CohortArrays.from_patients(patients)
+    rng = np.random.default_rng(4)
+    ec50 = cohort.ec50_mcg_per_ml
+    x = np.zeros((300, 5))
+    x[:, 0] = rng.uniform(0.0, 50.0, 300)
+    x[:, 2] = ec50 * rng.choice([0.0, 0.3, 1.0, 3.0, 30.0, 300.0], 300) * rng.uniform(0.5, 2, 300)
+    x[:, 4] = ec50 * rng.uniform(-1.0, 4.0, 300)
+    therapy = rng.choice([0.0, 5.0, 2000.0, 90_000.0], 300)
+    mas, stage, od = day_end_observation(cohort, x, therapy)
+    ref = observe(cohort, CohortState(0.0, x, np.ones(300), therapy))
+    np.testing.assert_allclose(mas, ref.mas, rtol=1e-13, atol=1e-13)
+    assert (stage == ref.withdrawal_stage).all()
+    assert (od == ref.overdose_stage).all()
+    assert set(stage.tolist()) == {0, 1, 2}
+    assert len(set(od.tolist())) >= 3
