@@ -8,7 +8,7 @@ PUMP_API = {
     "DiscrepancyTolerance", "EventLog", "Fault", "FaultKind", "Flex", "FlexStep", "Ledger",
     "LogEntry", "PatientBolusOutcome", "PatientBolusSettings", "PeriodicBolus", "Prescription",
     "Program", "ProgrammingSession", "Pump", "PumpKind", "PumpPreset", "PumpStatus",
-    "RefillReport", "SessionState", "Slug", "StopReason", "Stopped", "Verdict", "Watch", "Withdrawal",
+    "RefillReport", "ReservoirPiece", "SessionState", "Slug", "StopReason", "Stopped", "Verdict", "Watch", "Withdrawal",
     "calculated_volume_at", "describe_program", "judge_discrepancy", "parse_catheters",
     "parse_discrepancy_tolerance", "parse_presets", "perform_refill",
     "time_calculated_volume_reaches", "tone_of",
