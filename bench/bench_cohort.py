@@ -63,7 +63,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -75,6 +74,7 @@ from typing import Any
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from checkout import commit_of, seconds_on
 from itb.bootstrap import catalog, cohort_setup
 from itb.domain.patient import PatientState, advance, derivatives
 from itb.domain.pump import PatientBolusSettings
@@ -912,7 +912,8 @@ def _markdown(out: dict[str, Any], command: str) -> str:
             "",
             "## Against the engine of an earlier checkout",
             "",
-            f"`--before-src {out['before_src']}`: the same comparison patients "
+            f"Before: commit `{out['before_commit']}` (a checkout's `src` given as "
+            "`--before-src`). The same comparison patients "
             f"({out['before_after'][0]['screened']:,} screened) and arm for "
             f"{out['before_after'][0]['days']} days, each run in a fresh process after an "
             "untimed warm-up (which compiles or loads the kernel), before and after in turn.",
@@ -1055,16 +1056,8 @@ which compiles or loads the kernel), with this file's set-up helpers."""
 
 
 def _child_seconds(src: Path, n: int, days: int, name: str) -> float:
-    env = {**os.environ, "PYTHONPATH": str(src)}
     code = _CHILD.format(bench=str(Path(__file__).resolve().parent))
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(n), str(days), name],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
+    return seconds_on(src, code, str(n), str(days), name)
 
 
 def before_after(src: Path, n: int, days: int, repeat: int) -> list[dict[str, Any]]:
@@ -1212,7 +1205,7 @@ def main() -> int:
         "dask": dask,
         "ode_reference": ode,
         "before_after": versus,
-        "before_src": None if args.before_src is None else str(args.before_src),
+        "before_commit": None if args.before_src is None else commit_of(args.before_src),
         "ratios": ratios,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

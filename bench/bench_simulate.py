@@ -35,7 +35,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -45,6 +44,7 @@ from typing import Any
 
 from scipy.integrate import solve_ivp
 
+from checkout import commit_of, seconds_on
 from itb import bootstrap
 from itb.domain.patient import PatientParameters, PatientState, derivatives
 from itb.services.scenario import build_setup
@@ -120,15 +120,7 @@ def _run(setup: CourseSetup) -> tuple[float, CourseRun, MemoryRecorder]:
 
 
 def _child_seconds(src: Path, years: float, every_h: float) -> float:
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    out = subprocess.run(
-        [sys.executable, "-c", _CHILD.format(scenario=SCENARIO), str(years), str(every_h)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
+    return seconds_on(src, _CHILD.format(scenario=SCENARIO), str(years), str(every_h))
 
 
 def _stats(runs: list[float]) -> dict[str, Any]:
@@ -193,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             a_runs.append(_child_seconds(now_src, args.years, args.sample_every_h))
         pair = statistics.median(a / b for a, b in zip(a_runs, b_runs, strict=True))
         before = {
-            "src": str(args.before_src),
+            "commit": commit_of(args.before_src),
             "before_seconds": _stats(b_runs),
             "after_seconds": _stats(a_runs),
             "after_over_before_median_of_pairs": pair,
@@ -282,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "# bench_simulate: ten years of the full protocol for one patient",
         "",
         f"Command: `.venv/bin/python bench/bench_simulate.py"
-        f"{'' if argv is None else ' ' + ' '.join(argv)}`  ",
+        f"{''.join(' ' + a for a in (sys.argv[1:] if argv is None else argv))}`  ",
         f"Run {result['when']} on {result['machine']['platform']}, "
         f"{result['machine']['cpus']} CPUs, Python {result['machine']['python']}; load average "
         f"(1, 5, 15 min) {list(load_start)} at start, {list(load_end)} at end (the machine is "
@@ -325,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "| code | runs | min | median |",
             "|---|---:|---:|---:|",
-            f"| before (`{before['src']}`) | {len(bs['runs'])} | {bs['min']:.3f} | "
+            f"| before (commit `{before['commit']}`) | {len(bs['runs'])} | {bs['min']:.3f} | "
             f"{bs['median']:.3f} |",
             f"| after (this checkout) | {len(as_['runs'])} | {as_['min']:.3f} | "
             f"{as_['median']:.3f} |",

@@ -3,12 +3,13 @@
 What a researcher runs (README): ``itb cohort TRIAL.toml --workers W --out DIR``, each
 run a fresh process timed from outside (wall clock, and the peak resident memory of the
 largest process it waited for, through ``os.wait4``), the throughput from the run's own
-``summary.json`` (implanted patient-years x 8,760 h over the wall time):
+``summary.json`` (implanted patient-years x 8,766 h over the wall time):
 
 1. paired runs on ``--patients`` x ``--years`` (default 100,000 x 1), 1 and 2 workers in
    turn (1 2 1 2 ...); the dask efficiency of 2 workers is (time on 1 / time on 2) / 2,
    pair by pair, its median and range reported;
-2. ``--million``: the 1,000,000-patient, 5-year trial on 2 workers, once.
+2. ``--million``: the 1,000,000-patient, 5-year trial on 2 workers, once (``--repeat 0``
+   skips the pairs; a section not run keeps its last recorded result).
 
 Writes bench/results/trial.json and bench/results/trial.md.
 
@@ -40,6 +41,11 @@ HOURS_PER_YEAR = 8766.0
 TARGET_EFFICIENCY = 0.8
 
 
+def _shown(path: Path) -> str:
+    """``path`` as written from the repository root (when it is inside it)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def _run(trial: Path, patients: int, years: float, workers: int) -> dict[str, Any]:
     """One ``itb cohort`` run in a fresh process: wall s, peak RSS MB, patient-hours."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,7 +74,7 @@ def _run(trial: Path, patients: int, years: float, workers: int) -> dict[str, An
     years_done = sum(a["patient_years"] for a in summary["arms"])
     hours = years_done * HOURS_PER_YEAR
     return {
-        "command": " ".join(["itb", *cmd[1:-1], "DIR"]),
+        "command": " ".join(["itb", "cohort", _shown(trial), *cmd[3:-1], "DIR"]),
         "workers": workers,
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
@@ -85,103 +91,151 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trial", type=Path, default=TRIAL)
     ap.add_argument("--patients", type=int, default=100_000)
     ap.add_argument("--years", type=float, default=1.0)
-    ap.add_argument("--repeat", type=int, default=2, help="pairs of 1- and 2-worker runs")
+    ap.add_argument("--repeat", type=int, default=2, help="pairs of 1- and 2-worker runs (0: none)")
     ap.add_argument("--million", action="store_true", help="also 1,000,000 x 5 years, 2 workers")
     args = ap.parse_args(argv)
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    load_start = list(os.getloadavg())
-    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    for _ in range(args.repeat):
-        one = _run(args.trial, args.patients, args.years, 1)
-        two = _run(args.trial, args.patients, args.years, 2)
-        pairs.append((one, two))
-        print(
-            f"{args.patients:,} x {args.years:g} y: 1 worker {one['wall_s']:.1f} s, 2 workers "
-            f"{two['wall_s']:.1f} s: efficiency {one['wall_s'] / two['wall_s'] / 2:.2f}",
-            flush=True,
-        )
-    eff = [a["wall_s"] / b["wall_s"] / 2 for a, b in pairs]
-    million = _run(args.trial, 1_000_000, 5.0, 2) if args.million else None
-    if million is not None:
-        print(
-            f"1,000,000 x 5 y on 2 workers: {million['wall_s']:.0f} s, "
-            f"{million['patient_hours_per_s']:,.0f} patient-h/s, peak {million['peak_rss_mb']:,.0f} MB",
-            flush=True,
-        )
-    load_end = list(os.getloadavg())
-    out = {
-        "benchmark": "bench_trial.py",
-        "started": started,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "load_start": load_start,
-            "load_end": load_end,
-        },
-        "trial": str(args.trial.relative_to(ROOT))
-        if args.trial.is_relative_to(ROOT)
-        else str(args.trial),
-        "pairs": [{"one_worker": a, "two_workers": b} for a, b in pairs],
-        "efficiency_2_workers": {
+    # a section not run this time keeps its last recorded result (each says when it ran)
+    out = _previous()
+    out.update(
+        {
+            "benchmark": "bench_trial.py",
+            "machine": {
+                "python": sys.version.split()[0],
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+            },
+        }
+    )
+    trial = (
+        str(args.trial.relative_to(ROOT)) if args.trial.is_relative_to(ROOT) else str(args.trial)
+    )
+    if args.repeat > 0:
+        run = _section_start()
+        pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for _ in range(args.repeat):
+            one = _run(args.trial, args.patients, args.years, 1)
+            two = _run(args.trial, args.patients, args.years, 2)
+            pairs.append((one, two))
+            print(
+                f"{args.patients:,} x {args.years:g} y: 1 worker {one['wall_s']:.1f} s, "
+                f"2 workers {two['wall_s']:.1f} s: efficiency "
+                f"{one['wall_s'] / two['wall_s'] / 2:.2f}",
+                flush=True,
+            )
+        eff = [a["wall_s"] / b["wall_s"] / 2 for a, b in pairs]
+        out["efficiency"] = {
+            "run": _section_end(run),
+            "trial": trial,
+            "patients": args.patients,
+            "years": args.years,
+            "pairs": [{"one_worker": a, "two_workers": b} for a, b in pairs],
             "median": statistics.median(eff),
             "min": min(eff),
             "max": max(eff),
             "target": TARGET_EFFICIENCY,
-        },
-        "million": million,
-    }
+        }
+    if args.million:
+        run = _section_start()
+        million = _run(args.trial, 1_000_000, 5.0, 2)
+        out["million"] = {**million, "trial": trial, "run": _section_end(run)}
+        print(
+            f"1,000,000 x 5 y on 2 workers: {million['wall_s']:.0f} s, "
+            f"{million['patient_hours_per_s']:,.0f} patient-h/s, "
+            f"peak {million['peak_rss_mb']:,.0f} MB",
+            flush=True,
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "trial.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    (RESULTS / "trial.md").write_text(_markdown(out, args), encoding="utf-8")
+    (RESULTS / "trial.md").write_text(_markdown(out), encoding="utf-8")
     print(f"written: {RESULTS / 'trial.json'}, {RESULTS / 'trial.md'}")
     return 0
 
 
-def _markdown(out: dict[str, Any], args: argparse.Namespace) -> str:
-    m = out["machine"]
-    e = out["efficiency_2_workers"]
-    verdict = (
-        "met" if e["median"] >= e["target"] else f"**missed** by {e['target'] - e['median']:.2f}"
+def _section_start() -> dict[str, Any]:
+    return {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_start": list(os.getloadavg()),
+    }
+
+
+def _section_end(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **run,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_end": list(os.getloadavg()),
+    }
+
+
+def _previous() -> dict[str, Any]:
+    """The last recorded results (kept for the sections not run this time)."""
+    try:
+        data: dict[str, Any] = json.loads((RESULTS / "trial.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data
+
+
+def _when(run: dict[str, Any]) -> str:
+    def load(key: str) -> str:
+        return "not recorded" if run.get(key) is None else str(run[key])
+
+    return (
+        f"Run {run['started']} to {run['finished']}; load average (1, 5, 15 min) "
+        f"{load('load_start')} at start, {load('load_end')} at end."
     )
+
+
+def _markdown(out: dict[str, Any]) -> str:
+    m = out["machine"]
     md = [
         "# Whole trial command: 1 against 2 workers, and a million patients",
         "",
-        f"Command: `.venv/bin/python bench/bench_trial.py{' --million' if args.million else ''}"
-        f"{'' if args.patients == 100_000 else f' --patients {args.patients}'}`  ",
-        f"Run {out['started']} to {out['finished']} on {m['platform']}, {m['cpus']} CPUs, "
-        f"Python {m['python']}; load average (1, 5, 15 min) {m['load_start']} at start, "
-        f"{m['load_end']} at end (the machine is shared with other work). Each run is "
-        "`itb cohort` in a fresh process, as the README runs it; wall seconds from outside, "
-        "the peak resident memory of the largest process it waited for (`os.wait4`), the "
-        "throughput from the run's own summary (implanted patient-years x 8,766 h / wall).",
+        "Commands: `.venv/bin/python bench/bench_trial.py` (the pairs) and "
+        "`.venv/bin/python bench/bench_trial.py --repeat 0 --million` (the million); a "
+        "section keeps its last recorded result when only the other is run.  ",
+        f"On {m['platform']}, {m['cpus']} CPUs, Python {m['python']} (the machine is shared "
+        "with other work). Each run is `itb cohort` in a fresh process, as the README runs "
+        "it; wall seconds from outside, the peak resident memory of the largest process it "
+        "waited for (`os.wait4`), the throughput from the run's own summary (implanted "
+        "patient-years x 8,766 h / wall).",
         "",
-        f"## Dask efficiency: `{out['trial']}`, {args.patients:,} patients per arm, "
-        f"{args.years:g} year(s)",
-        "",
-        "| pair | 1 worker s | 2 workers s | efficiency (t1 / t2 / 2) | 2 workers patient-h/s "
-        "| peak MB (1 / 2 workers) |",
-        "|---:|---:|---:|---:|---:|---:|",
     ]
-    for k, p in enumerate(out["pairs"], 1):
-        a, b = p["one_worker"], p["two_workers"]
-        md.append(
-            f"| {k} | {a['wall_s']:.1f} | {b['wall_s']:.1f} | {a['wall_s'] / b['wall_s'] / 2:.2f} "
-            f"| {b['patient_hours_per_s']:,.0f} | {a['peak_rss_mb']:,.0f} / "
-            f"{b['peak_rss_mb']:,.0f} |"
+    e = out.get("efficiency")
+    if e:
+        verdict = (
+            "met"
+            if e["median"] >= e["target"]
+            else f"**missed** by {e['target'] - e['median']:.2f}"
         )
-    md += [
-        "",
-        f"Efficiency of 2 workers, median of the pairs: **{e['median']:.2f}** (range "
-        f"{e['min']:.2f}-{e['max']:.2f}); target {e['target']:g}: "
-        f"{verdict}.",
-        "",
-    ]
-    mil = out["million"]
-    if mil is not None:
         md += [
-            "## 1,000,000 patients per arm, 5 years, 2 workers",
+            f"## Dask efficiency: `{e['trial']}`, {e['patients']:,} patients per arm, "
+            f"{e['years']:g} year(s)",
+            "",
+            _when(e["run"]),
+            "",
+            "| pair | 1 worker s | 2 workers s | efficiency (t1 / t2 / 2) | 2 workers "
+            "patient-h/s | peak MB (1 / 2 workers) |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for k, p in enumerate(e["pairs"], 1):
+            a, b = p["one_worker"], p["two_workers"]
+            md.append(
+                f"| {k} | {a['wall_s']:.1f} | {b['wall_s']:.1f} | "
+                f"{a['wall_s'] / b['wall_s'] / 2:.2f} | {b['patient_hours_per_s']:,.0f} | "
+                f"{a['peak_rss_mb']:,.0f} / {b['peak_rss_mb']:,.0f} |"
+            )
+        md += [
+            "",
+            f"Efficiency of 2 workers, median of the pairs: **{e['median']:.2f}** (range "
+            f"{e['min']:.2f}-{e['max']:.2f}); target {e['target']:g}: {verdict}.",
+            "",
+        ]
+    mil = out.get("million")
+    if mil:
+        md += [
+            f"## 1,000,000 patients per arm, 5 years, 2 workers (`{mil['trial']}`)",
+            "",
+            _when(mil["run"]),
             "",
             f"`{mil['command']}`: **{mil['wall_s'] / 60:.1f} min** wall "
             f"({mil['wall_s']:,.0f} s), {mil['patient_years']:,.0f} implanted patient-years "

@@ -392,10 +392,9 @@ def run_pieces(
     k = slug_v.shape[1]
     s = y_arr.shape[1]
     n_pieces = piece_a.shape[0]
-    c_occ, c_disc, c_stall, c_leak, c_mig = cols[0], cols[1], cols[2], cols[3], cols[4]
-    c_mass, c_csf, c_low, c_empty, c_eri, c_eos = (
-        cols[5], cols[6], cols[7], cols[8], cols[9], cols[10],
-    )  # fmt: skip
+    c_occ, c_disc, c_stall = cols[_C_OCC], cols[_C_DISC], cols[_C_STALL]
+    c_leak, c_mig, c_mass, c_csf = cols[_C_LEAK], cols[_C_MIG], cols[_C_MASS], cols[_C_CSF]
+    c_low, c_empty, c_eri, c_eos = cols[_C_LOW], cols[_C_EMPTY], cols[_C_ERI], cols[_C_EOS]
     thr, empty_level, has_alarms = p[_P_THR], p[_P_EMPTY], p[_P_ALARMS] > 0.0
     v_low, low_frac = p[_P_V_LOW], p[_P_LOW_FRAC]
     leak_lost, migration = p[_P_LEAK_LOST], p[_P_MIGRATION]
