@@ -32,12 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from itb.domain.units import HOURS_PER_YEAR
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 ITB = Path(sys.executable).parent / "itb"
 TRIAL = ROOT / "examples" / "trials" / "refill_margin.toml"
-HOURS_PER_YEAR = 8766.0
-"""Hours in a Julian year (365.25 days), as the summary's patient-years count them."""
 TARGET_EFFICIENCY = 0.8
 
 

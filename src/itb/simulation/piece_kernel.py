@@ -28,7 +28,8 @@ import math
 import numpy as np
 from numba import njit
 
-from itb.domain.units import HOURS_PER_YEAR
+from itb.domain.patient import MODES_MIN_RELATIVE_GAP
+from itb.domain.units import HOURS_PER_DAY, HOURS_PER_YEAR
 from itb.simulation.cohort import CohortArrays
 
 __all__ = [
@@ -111,11 +112,8 @@ _EPS_ML = 1e-12
 """Same volume tolerance as the domain pump (threshold crossings at a breakpoint)."""
 _TINY_ML = 1e-15
 """Same slug dust threshold as the domain's dead space."""
-_MIN_RELATIVE_GAP = 1e-3
-"""Eigen-rates closer than this (relative) count as ill-conditioned (as the domain's)."""
 _MAX_CONDITION = 1e6
 """Eigenvector bases worse conditioned than this step the states instead (error ~ cond x eps)."""
-_HOURS_PER_DAY = 24.0
 
 
 # ------------------------------------------------------------------ set-up (numpy)
@@ -140,7 +138,7 @@ def modal_forms(
     gap = np.abs(lam_r[:, :, None] - lam_r[:, None, :])
     scale = np.maximum(np.abs(lam_r[:, :, None]), np.abs(lam_r[:, None, :]))
     off = ~np.eye(s, dtype=np.bool_)[None, :, :]
-    distinct = np.all(~off | (gap > _MIN_RELATIVE_GAP * scale), axis=(1, 2))
+    distinct = np.all(~off | (gap > MODES_MIN_RELATIVE_GAP * scale), axis=(1, 2))
     vec_r = vec.real
     cond = np.linalg.cond(vec_r)
     ok = real & distinct & np.isfinite(cond) & (cond < _MAX_CONDITION)
@@ -614,7 +612,7 @@ def run_pieces(
                             events[i, _EV_ERI] = e_ri
                         eri_reached[i] = True
                         replace_day[i] = (
-                            math.floor(e_ri / _HOURS_PER_DAY) + 1.0 + p[_P_REPLACE_AFTER]
+                            math.floor(e_ri / HOURS_PER_DAY) + 1.0 + p[_P_REPLACE_AFTER]
                         )
                     if not eos_off and e_os <= t0 + pb:
                         eos_off = True

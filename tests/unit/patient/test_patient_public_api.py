@@ -3,6 +3,7 @@
 import itb.domain.patient as patient
 
 EXPECTED = {
+    "MODES_MIN_RELATIVE_GAP",
     "STATE_NAMES",
     "AdaptationParameters",
     "AdverseReactionModel",

@@ -27,6 +27,7 @@ from itb.domain.patient.data import (
 )
 from itb.domain.patient.history import rate_pieces, respond, simulate
 from itb.domain.patient.model import (
+    MODES_MIN_RELATIVE_GAP,
     STATE_NAMES,
     AdaptationParameters,
     AdverseReactionModel,
@@ -57,6 +58,7 @@ from itb.domain.patient.observe import (
 from itb.domain.patient.weight import WeightForAge
 
 __all__ = [
+    "MODES_MIN_RELATIVE_GAP",
     "STATE_NAMES",
     "AdaptationParameters",
     "AdverseReactionModel",

@@ -42,6 +42,7 @@ from itb.domain.patient._linalg import Matrix, expm
 from itb.domain.units import require_finite, require_non_negative, require_positive
 
 __all__ = [
+    "MODES_MIN_RELATIVE_GAP",
     "STATE_NAMES",
     "AdaptationParameters",
     "AdverseReactionModel",
@@ -440,7 +441,7 @@ def derivatives(
     )
 
 
-_MIN_RELATIVE_GAP = 1e-3
+MODES_MIN_RELATIVE_GAP = 1e-3
 """Eigenvalues closer than this (relative) use the matrix exponential instead of modes."""
 
 
@@ -497,7 +498,7 @@ def _modes(pk: PKParameters, pd: PDParameters, adaptation: AdaptationParameters)
     rates = (fast, slow, -ke0, -kdep, -kwd)
     for i, a in enumerate(rates):
         for b in rates[i + 1 :]:
-            if abs(a - b) <= _MIN_RELATIVE_GAP * max(abs(a), abs(b)):
+            if abs(a - b) <= MODES_MIN_RELATIVE_GAP * max(abs(a), abs(b)):
                 return None
     columns: list[tuple[float, ...]] = []
     for lam in (fast, slow):
